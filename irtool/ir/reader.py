@@ -1,0 +1,219 @@
+"""Reading an IR (.xml + .bin) into a :class:`~irtool.ir.graph.Model`.
+
+Checks the reader makes, each a one-line :class:`IRFormatError`/:class:`UnsupportedError` naming the
+file and line: IR version 10/11 only; ids unique; every edge joins an existing output port to an
+existing input port, each input fed once; no cycles; Const ``offset + size`` inside the .bin and
+``size`` enough for its shape and element type.
+"""
+from __future__ import annotations
+
+import math
+import mmap
+from pathlib import Path
+
+from lxml import etree
+
+from irtool.errors import IRFormatError, UnsupportedError
+from irtool.ir import attrs as A
+from irtool.ir.element_types import element_type
+from irtool.ir.graph import Constant, Edge, GraphError, Layer, Model, Port, XmlNode
+from irtool.ir.xmlparse import parse_xml
+
+SUPPORTED_VERSIONS = (10, 11)
+_LAYER_KEYS = ("id", "name", "type", "version")
+_PORT_KEYS = ("id", "precision", "names")
+
+
+def read_model(path: str | Path, bin_path: str | Path | None = None) -> Model:
+    """Read an OpenVINO IR. Constants are memory-mapped from the .bin and decoded on first use."""
+    path = Path(path)
+    if path.suffix.lower() != ".xml" and path.with_suffix(".xml").exists():
+        path = path.with_suffix(".xml")
+    root = parse_xml(path).getroot()
+    where = _Where(path)
+    if root.tag != "net":
+        raise IRFormatError(f"{where(root)}: root element is <{root.tag}>, expected <net>: not an OpenVINO IR")
+    model = Model(root.get("name", "model"), _version(root, where))
+    model.net_extra = {k: v for k, v in root.attrib.items() if k not in ("name", "version")}
+    model.path = str(path)
+    binary = _Bin(Path(bin_path) if bin_path else path.with_suffix(".bin"))
+    layers_el = root.find("layers")
+    if layers_el is None:
+        raise IRFormatError(f"{where(root)}: <net> has no <layers>")
+    for el in layers_el.iterchildren("layer"):
+        layer = _read_layer(el, where, binary)
+        if layer.id in model.layers:
+            raise IRFormatError(f"{where(el)}: duplicate layer id {layer.id} ('{layer.name}' and "
+                                f"'{model.layers[layer.id].name}')")
+        model.layers[layer.id] = layer
+    _read_edges(root.find("edges"), model, where)
+    model.extras = [to_node(c) for c in root.iterchildren()
+                    if isinstance(c.tag, str) and c.tag not in ("layers", "edges")]
+    try:
+        model.topological_order()
+    except GraphError as e:
+        raise IRFormatError(f"{path}: {e}") from None
+    return model
+
+
+class _Where:
+    """Formats ``file:line`` for messages."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def __call__(self, el: etree._Element) -> str:
+        return f"{self.path}:{el.sourceline}"
+
+
+def _version(root: etree._Element, where: _Where) -> int:
+    text = root.get("version")
+    if text is None:
+        raise IRFormatError(f"{where(root)}: <net> has no version attribute; irtool reads IR v10 and v11")
+    try:
+        version = int(text)
+    except ValueError:
+        raise IRFormatError(f"{where(root)}: IR version '{text}' is not a number") from None
+    if version not in SUPPORTED_VERSIONS:
+        raise UnsupportedError(f"{where(root)}: IR version {version} is not supported: irtool reads IR v10 and v11 "
+                               "(convert the model again with OpenVINO 2022.1 or newer)")
+    return version
+
+
+def _int_attr(el: etree._Element, key: str, where: _Where) -> int:
+    text = el.get(key)
+    if text is None:
+        raise IRFormatError(f"{where(el)}: <{el.tag}> has no '{key}' attribute")
+    try:
+        return int(text)
+    except ValueError:
+        raise IRFormatError(f"{where(el)}: <{el.tag}> {key}='{text}' is not an integer") from None
+
+
+def _read_layer(el: etree._Element, where: _Where, binary: _Bin) -> Layer:
+    for key in ("name", "type", "version"):
+        if el.get(key) is None and key != "version":
+            raise IRFormatError(f"{where(el)}: <layer> has no '{key}' attribute")
+    layer = Layer(_int_attr(el, "id", where), el.get("name"), el.get("type"), el.get("version", ""),
+                  sourceline=el.sourceline)
+    layer.extra = {k: v for k, v in el.attrib.items() if k not in _LAYER_KEYS}
+    for child in el.iterchildren():
+        if child.tag == "data":
+            layer.attrs = dict(child.attrib)
+        elif child.tag == "rt_info":
+            layer.rt_info = [to_node(c) for c in child.iterchildren() if isinstance(c.tag, str)]
+        elif child.tag == "input":
+            layer.inputs = [_read_port(p, where) for p in child.iterchildren("port")]
+        elif child.tag == "output":
+            layer.outputs = [_read_port(p, where) for p in child.iterchildren("port")]
+    ids = [p.id for p in (*layer.inputs, *layer.outputs)]
+    if len(set(ids)) != len(ids):
+        raise IRFormatError(f"{where(el)}: layer '{layer.name}' has two ports with the same id")
+    if layer.type == "Const":
+        layer.constant = _read_constant(layer, el, where, binary)
+    return layer
+
+
+def _read_port(el: etree._Element, where: _Where) -> Port:
+    dims = []
+    rt: list[XmlNode] = []
+    for child in el.iterchildren():
+        if child.tag == "dim":
+            try:
+                dims.append(int((child.text or "").strip()))
+            except ValueError:
+                raise IRFormatError(f"{where(child)}: <dim>{child.text}</dim> is not an integer") from None
+        elif child.tag == "rt_info":
+            rt = [to_node(c) for c in child.iterchildren() if isinstance(c.tag, str)]
+    precision = el.get("precision")
+    if precision is not None:
+        _checked_type(precision, el, where)
+    names = A.split_names(el.get("names", ""))
+    extra = {k: v for k, v in el.attrib.items() if k not in _PORT_KEYS}
+    return Port(_int_attr(el, "id", where), precision, dims, names, rt, extra)
+
+
+def _checked_type(name: str, el: etree._Element, where: _Where):
+    try:
+        return element_type(name)
+    except IRFormatError as e:
+        raise IRFormatError(f"{where(el)}: {e}") from None
+
+
+def _read_constant(layer: Layer, el: etree._Element, where: _Where, binary: _Bin) -> Constant:
+    data = el.find("data")
+    if data is None:
+        raise IRFormatError(f"{where(el)}: Const '{layer.name}' has no <data>")
+    etype = _checked_type(layer.attrs.get("element_type", ""), data, where)
+    try:
+        shape = tuple(A.parse_ints(layer.attrs.get("shape", "")))
+    except IRFormatError as e:
+        raise IRFormatError(f"{where(data)}: Const '{layer.name}' shape: {e}") from None
+    offset, size = _int_attr(data, "offset", where), _int_attr(data, "size", where)
+    need = etype.nbytes(math.prod(shape)) if etype.name != "string" else 4
+    if offset < 0 or size < 0:
+        raise IRFormatError(f"{where(data)}: Const '{layer.name}' has a negative offset or size")
+    if size < need:
+        raise IRFormatError(f"{where(data)}: Const '{layer.name}' size={size} is too small for {etype.name} "
+                            f"{list(shape)} ({need} bytes needed)")
+    raw = binary.slice(offset, size, f"{where(data)}: Const '{layer.name}'")
+    return Constant(etype, shape, raw=raw)
+
+
+class _Bin:
+    """The .bin, memory-mapped once on first use."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._view: memoryview | None = None
+
+    def slice(self, offset: int, size: int, who: str) -> memoryview:
+        view = self._open(who)
+        if offset + size > len(view):
+            raise IRFormatError(f"{who}: offset {offset} + size {size} = {offset + size} is beyond the end of "
+                                f"{self.path.name} ({len(view)} bytes): the .bin is truncated or belongs to another .xml")
+        return view[offset: offset + size]
+
+    def _open(self, who: str) -> memoryview:
+        if self._view is None:
+            try:
+                with open(self.path, "rb") as f:
+                    size = f.seek(0, 2)
+                    # mmap cannot map an empty file; an empty .bin holds no bytes anyway
+                    self._view = memoryview(mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if size else b"")
+            except FileNotFoundError:
+                raise IRFormatError(f"{who} needs weights, but {self.path} does not exist "
+                                    "(keep the .bin next to the .xml with the same name)") from None
+        return self._view
+
+
+def _read_edges(el: etree._Element | None, model: Model, where: _Where) -> None:
+    if el is None:
+        return
+    for e in el.iterchildren("edge"):
+        edge = Edge(*(_int_attr(e, k, where) for k in ("from-layer", "from-port", "to-layer", "to-port")))
+        src, dst = model.layers.get(edge.from_layer), model.layers.get(edge.to_layer)
+        for lid, layer in ((edge.from_layer, src), (edge.to_layer, dst)):
+            if layer is None:
+                raise IRFormatError(f"{where(e)}: edge refers to layer id {lid}, which does not exist")
+        if not any(p.id == edge.from_port for p in src.outputs):
+            raise IRFormatError(f"{where(e)}: edge from layer '{src.name}' port {edge.from_port}: "
+                                f"no such output port")
+        if not any(p.id == edge.to_port for p in dst.inputs):
+            raise IRFormatError(f"{where(e)}: edge to layer '{dst.name}' port {edge.to_port}: no such input port")
+        key = (edge.to_layer, edge.to_port)
+        if key in model._edges:
+            raise IRFormatError(f"{where(e)}: input port {edge.to_port} of layer '{dst.name}' is fed twice")
+        model._edges[key] = edge
+    for layer in model.layers.values():
+        for p in layer.inputs:
+            if (layer.id, p.id) not in model._edges:
+                raise IRFormatError(f"{where.path}:{layer.sourceline}: input port {p.id} of layer "
+                                    f"'{layer.name}' is not connected to anything")
+
+
+def to_node(el: etree._Element) -> XmlNode:
+    """Keep an XML element as a plain :class:`XmlNode` tree."""
+    children = [to_node(c) for c in el.iterchildren() if isinstance(c.tag, str)]
+    text = el.text.strip() if el.text and el.text.strip() else None
+    return XmlNode(el.tag, dict(el.attrib), children, text)

@@ -259,13 +259,29 @@ def encode(values: np.ndarray, etype: ElementType) -> bytes:
 
 
 def _nearest_codes(values: np.ndarray, lut: np.ndarray) -> np.ndarray:
-    """Code of the nearest table entry (exact matches keep their code, so -0.0 stays -0.0)."""
-    finite = np.where(np.isfinite(lut), lut, np.inf)
-    v = values.astype(np.float32)
-    codes = np.abs(v[:, None] - finite[None, :]).argmin(axis=1)
-    exact = (v[:, None] == lut[None, :]) & (np.signbit(v)[:, None] == np.signbit(lut)[None, :])
-    codes = np.where(exact.any(axis=1), exact.argmax(axis=1), codes)
-    return np.where(np.isnan(v), int(np.flatnonzero(np.isnan(lut))[0]) if np.isnan(lut).any() else 0, codes)
+    """Code of the nearest table entry; ties go to the even code (round half to even), zeros and
+    infinities keep their sign, NaN maps to a NaN code of the same sign."""
+    v = values.astype(np.float32).reshape(-1)
+    finite = np.flatnonzero(np.isfinite(lut))
+    order = finite[np.argsort(lut[finite], kind="stable")]
+    table = lut[order]
+    i = np.clip(np.searchsorted(table, v), 1, len(table) - 1)
+    with np.errstate(invalid="ignore"):
+        d_lo, d_hi = np.abs(v - table[i - 1]), np.abs(table[i] - v)
+    lo_code, hi_code = order[i - 1], order[i]
+    codes = np.where((d_lo < d_hi) | ((d_lo == d_hi) & (lo_code % 2 == 0)), lo_code, hi_code)
+    for special in (v == 0, np.isinf(v), np.isnan(v)):
+        for neg in (False, True):
+            sel = special & (np.signbit(v) == neg)
+            if sel.any():
+                codes[sel] = _special_code(lut, v[sel][0], neg, codes[sel])
+    return codes
+
+
+def _special_code(lut: np.ndarray, value: float, neg: bool, fallback: np.ndarray) -> np.ndarray | int:
+    """The code of a signed zero, an infinity or a NaN, if the format has one."""
+    match = (np.isnan(lut) if np.isnan(value) else lut == value) & (np.signbit(lut) == neg)
+    return int(np.flatnonzero(match)[0]) if match.any() else fallback
 
 
 def _decode_strings(buf: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:

@@ -269,7 +269,9 @@ class Model:
                     heapq.heappush(heap, (pos[nxt], nxt))
         if len(order) != len(self.layers):
             stuck = next(self.layers[l] for l, d in indeg.items() if d > 0)
-            raise GraphError(f"the graph has a cycle through layer '{stuck.name}' (id {stuck.id})")
+            error = GraphError(f"the graph has a cycle through layer '{stuck.name}' (id {stuck.id})")
+            error.layer = stuck
+            raise error
         return order
 
     def _successors(self) -> dict[int, list[int]]:

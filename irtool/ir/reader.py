@@ -52,7 +52,7 @@ def read_model(path: str | Path, bin_path: str | Path | None = None) -> Model:
     try:
         model.topological_order()
     except GraphError as e:
-        raise IRFormatError(f"{path}: {e}") from None
+        raise IRFormatError(f"{path}:{e.layer.sourceline}: {e}") from None
     return model
 
 

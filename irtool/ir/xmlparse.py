@@ -29,6 +29,10 @@ def parse_xml(path: str | Path) -> etree._ElementTree:
         raise IRFormatError(f"{path}: is a directory, expected an IR .xml file") from None
     except OSError as e:
         raise IRFormatError(f"{path}: cannot read: {e.strerror}") from None
+    # A DOCTYPE can only stand before the root element: look there, before any parsing.
+    root_at = data.find(b"<net")
+    if data.find(b"<!DOCTYPE", 0, root_at if root_at >= 0 else 65536) >= 0:
+        raise IRFormatError(f"{path}:1: a DOCTYPE/DTD is not allowed in an IR (entities are never resolved)")
     try:
         tree = etree.fromstring(data, _parser()).getroottree()
     except etree.XMLSyntaxError as e:

@@ -87,3 +87,32 @@ def ov_outputs(xml: Path, inputs: dict[str, np.ndarray] | None = None) -> list[n
     inputs = inputs if inputs is not None else random_inputs(model)
     res = compiled(inputs)
     return [np.array(res[o]) for o in compiled.outputs]
+
+
+def assert_close(got: np.ndarray, ref: np.ndarray, rel: float = 1e-4, what: str = "") -> None:
+    """The issue's criterion: same shape and dtype, max abs error <= rel * max|reference|."""
+    assert got.shape == ref.shape, f"{what}: shape {got.shape} != {ref.shape}"
+    assert got.dtype == ref.dtype, f"{what}: dtype {got.dtype} != {ref.dtype}"
+    if ref.dtype.kind in "biu":
+        np.testing.assert_array_equal(got, ref, err_msg=what)
+        return
+    assert np.array_equal(np.isnan(got), np.isnan(ref)), f"{what}: NaNs differ"
+    ok = ~np.isnan(ref)
+    scale = max(float(np.abs(ref[ok]).max(initial=0.0)), 1e-30)
+    err = float(np.abs(got[ok].astype(np.float64) - ref[ok]).max(initial=0.0))
+    assert err <= rel * scale, f"{what}: max abs error {err:.3g} > {rel:g} x max|ref| {scale:.3g}"
+
+
+def check_against_openvino(model: "ov.Model", tmp_path: Path, inputs: dict[str, np.ndarray] | None = None,
+                           rel: float = 1e-4, shapes=None) -> list[np.ndarray]:
+    """Save ``model`` with OpenVINO's serializer, run it in OpenVINO and in irtool, compare every output."""
+    from irtool.runtime import compile_model
+
+    path = save(model, tmp_path / "op.xml")
+    inputs = inputs if inputs is not None else random_inputs(model)
+    ref = ov_outputs(path, inputs)
+    got = list(compile_model(path, shapes)(inputs).values())
+    assert len(got) == len(ref)
+    for i, (g, r) in enumerate(zip(got, ref)):
+        assert_close(g, r, rel, f"output {i}")
+    return got

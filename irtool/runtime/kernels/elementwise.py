@@ -1,0 +1,137 @@
+"""Elementwise ops: arithmetic, comparisons, logic, Select, unary math, Convert.
+
+numpy is already the fast path for these (one vectorized pass, no Python per element), so the
+kernel and its reference are the same function.
+"""
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+from irtool.ir.element_types import element_type
+from irtool.runtime.kernels._broadcast import align
+from irtool.runtime.registry import kernel
+
+
+def _same_type(result: np.ndarray, like: np.ndarray) -> np.ndarray:
+    """numpy promotes (f32 * f64 scalar...); OpenVINO keeps the input's element type."""
+    return result if result.dtype == like.dtype else result.astype(like.dtype)
+
+
+def _binary(fn):
+    def run(a, b, *, auto_broadcast: str = "numpy"):
+        a, b = np.asarray(a), np.asarray(b)
+        x, y = align(a, b, auto_broadcast)
+        return _same_type(np.asarray(fn(x, y)), a)
+    return run
+
+
+kernel("Add")(_binary(np.add))
+kernel("Subtract")(_binary(np.subtract))
+kernel("Multiply")(_binary(np.multiply))
+kernel("Maximum")(_binary(np.maximum))
+kernel("Minimum")(_binary(np.minimum))
+kernel("SquaredDifference")(_binary(lambda a, b: np.square(a - b)))
+kernel("FloorMod")(_binary(np.mod))
+kernel("Mod")(_binary(np.fmod))
+
+
+@kernel("Divide")
+def divide(a, b, *, auto_broadcast: str = "numpy", m_pythondiv: bool = True):
+    x, y = align(a, b, auto_broadcast)
+    if a.dtype.kind in "iu":
+        if m_pythondiv:  # floor division, as Python's //
+            return _same_type(np.floor_divide(x, y), a)
+        return _same_type(np.trunc(np.true_divide(x, y)).astype(a.dtype), a)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return _same_type(np.true_divide(x, y), a)
+
+
+@kernel("Power")
+def power(a, b, *, auto_broadcast: str = "numpy"):
+    x, y = align(a, b, auto_broadcast)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        return _same_type(np.power(x, y), a)
+
+
+def _compare(fn):
+    def run(a, b, *, auto_broadcast: str = "numpy"):
+        x, y = align(a, b, auto_broadcast)
+        return np.asarray(fn(x, y))
+    return run
+
+
+for _op, _fn in {"Equal": np.equal, "NotEqual": np.not_equal, "Less": np.less, "LessEqual": np.less_equal,
+                 "Greater": np.greater, "GreaterEqual": np.greater_equal, "LogicalAnd": np.logical_and,
+                 "LogicalOr": np.logical_or, "LogicalXor": np.logical_xor}.items():
+    kernel(_op)(_compare(_fn))
+
+
+@kernel("LogicalNot")
+def logical_not(x):
+    return np.logical_not(x)
+
+
+@kernel("Select")
+def select(cond, then, other, *, auto_broadcast: str = "numpy"):
+    return _same_type(np.where(cond, then, other), np.asarray(then))
+
+
+# ------------------------------------------------------------------------------------------- unary
+@numba.vectorize(["float32(float32)", "float64(float64)"], cache=True)
+def _erf(x):
+    return math.erf(x)
+
+
+def erf(x: np.ndarray) -> np.ndarray:
+    """Elementwise erf (numpy has none; math.erf through numba, exact to the last bit of libm)."""
+    return _erf(x) if x.dtype.kind == "f" else _erf(x.astype(np.float32)).astype(x.dtype)
+
+
+def _unary(fn):
+    def run(x):
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            return _same_type(np.asarray(fn(x)), x)
+    return run
+
+
+for _op, _fn in {"Abs": np.abs, "Negative": np.negative, "Sign": np.sign, "Floor": np.floor, "Ceiling": np.ceil,
+                 "Sqrt": np.sqrt, "Exp": np.exp, "Log": np.log, "Sin": np.sin, "Cos": np.cos, "Tan": np.tan,
+                 "Asin": np.arcsin, "Acos": np.arccos, "Atan": np.arctan, "Sinh": np.sinh, "Cosh": np.cosh,
+                 "Asinh": np.arcsinh, "Acosh": np.arccosh, "Atanh": np.arctanh, "Erf": erf}.items():
+    kernel(_op)(_unary(_fn))
+
+
+@kernel("Round")
+def round_(x, *, mode: str = "half_to_even"):
+    if mode.lower() == "half_to_even":
+        return np.round(x)
+    return _same_type(np.sign(x) * np.floor(np.abs(x) + 0.5), x)  # half away from zero
+
+
+# ------------------------------------------------------------------------------------------- types
+def convert_to(x: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """OpenVINO's Convert: float -> integer truncates toward zero, then wraps (C casts)."""
+    if x.dtype.kind == "f" and dtype.kind in "iu":
+        return np.trunc(x).astype(np.int64).astype(dtype)
+    if dtype == np.bool_:
+        return x != 0
+    return x.astype(dtype)
+
+
+def _numpy_type(name: str) -> np.dtype:
+    et = element_type(name)
+    # bf16/f8 and friends compute as f32 here (the value set is what the weights decode to)
+    return et.dtype if et.dtype is not None else np.dtype(np.float32)
+
+
+@kernel("Convert")
+def convert(x, *, destination_type: str):
+    return convert_to(np.asarray(x), _numpy_type(destination_type))
+
+
+@kernel("ConvertLike")
+def convert_like(x, like):
+    return convert_to(np.asarray(x), like.dtype)

@@ -1,0 +1,288 @@
+"""The CPU plugin: ``compile_model`` does the load-time work once, infer requests run the plan.
+
+Load time: read the IR, fix input shapes, pick a kernel per layer, fold every layer whose inputs are
+all constant (weights decompression, shape subgraphs...), and plan tensor lifetimes so that each
+intermediate is dropped right after its last use. Run time: a flat loop over the remaining steps,
+timing each one for the performance counters.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from irtool.errors import InputError
+from irtool.ir import attrs as A
+from irtool.ir.element_types import element_type
+from irtool.ir.graph import Layer, Model
+from irtool.ir.reader import read_model
+from irtool.runtime import cpu
+from irtool.runtime.profiling import EXECUTED, NOT_RUN, ProfilingInfo, exec_type, precision_of
+from irtool.runtime.registry import Kernel, find_kernel
+
+Shapes = Mapping[str, Sequence[int]] | Sequence[Sequence[int]] | None
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """A model input or output: its canonical name, every name it answers to, shape and type."""
+
+    name: str
+    names: tuple[str, ...]
+    shape: tuple[int, ...]  # -1 for a dynamic dim
+    dtype: np.dtype
+    slot: int
+
+
+@dataclass
+class Step:
+    layer: Layer
+    kernel: Kernel
+    kwargs: dict[str, Any]
+    inputs: list[int]
+    outputs: list[int]
+    frees: list[int] = field(default_factory=list)
+
+
+class Outputs(dict):
+    """Outputs keyed by name in model order; ``outputs[0]`` also works, as in OpenVINO."""
+
+    def __getitem__(self, key):
+        if isinstance(key, int):
+            return list(self.values())[key]
+        return super().__getitem__(key)
+
+
+class CompiledModel:
+    """A model ready to run; call it (or :meth:`infer`) with a dict by input name or a list."""
+
+    def __init__(self, model: Model, inputs: list[TensorSpec], outputs: list[TensorSpec], steps: list[Step],
+                 constants: dict[int, np.ndarray], nslots: int, order: list[Layer], folded: set[int]):
+        self.model = model
+        self.inputs = inputs
+        self.outputs = outputs
+        self._steps = steps
+        self._constants = constants
+        self._nslots = nslots
+        self._order = order
+        self._folded = folded
+        self._isa = cpu.isa()
+        self._default: InferRequest | None = None
+
+    def create_infer_request(self) -> InferRequest:
+        return InferRequest(self)
+
+    def infer(self, inputs: Mapping[str, Any] | Sequence[Any]) -> Outputs:
+        if self._default is None:
+            self._default = self.create_infer_request()
+        return self._default.infer(inputs)
+
+    __call__ = infer
+
+    def get_profiling_info(self) -> list[ProfilingInfo]:
+        """Counters of the last inference run through :meth:`infer`."""
+        return self._default.get_profiling_info() if self._default else []
+
+    def input(self, key: int | str = 0) -> TensorSpec:
+        return _lookup(self.inputs, key, "input")
+
+
+class InferRequest:
+    """Runs the plan; keeps the counters of its last inference."""
+
+    def __init__(self, compiled: CompiledModel):
+        self._c = compiled
+        self._times: list[tuple[int, int]] = []
+        self._dtypes: list[np.dtype] = []
+
+    def infer(self, inputs: Mapping[str, Any] | Sequence[Any]) -> Outputs:
+        c = self._c
+        slots: list[Any] = [None] * c._nslots
+        for slot, value in c._constants.items():
+            slots[slot] = value
+        for spec, value in _match_inputs(c.inputs, inputs):
+            slots[spec.slot] = value
+        times, dtypes = [], []
+        perf, proc = time.perf_counter_ns, time.process_time_ns
+        for step in c._steps:
+            args = [slots[i] for i in step.inputs]
+            t0, c0 = perf(), proc()
+            try:
+                result = step.kernel.fn(*args, **step.kwargs)
+            except (ValueError, IndexError) as e:  # shapes the model cannot take
+                raise InputError(f"layer '{step.layer.name}' ({step.layer.type}): {e}") from None
+            times.append((perf() - t0, proc() - c0))
+            dtypes.append(args[0].dtype if args else np.dtype(np.float32))
+            if len(step.outputs) == 1:
+                slots[step.outputs[0]] = result
+            else:
+                for slot, value in zip(step.outputs, result):
+                    slots[slot] = value
+            for slot in step.frees:
+                slots[slot] = None
+        self._times, self._dtypes = times, dtypes
+        return Outputs((spec.name, np.asarray(slots[spec.slot])) for spec in c.outputs)
+
+    __call__ = infer
+
+    def get_profiling_info(self) -> list[ProfilingInfo]:
+        """One record per layer of the model (topological order), EXECUTED or NOT_RUN."""
+        c = self._c
+        ran = {step.layer.id: (step, t, d) for step, t, d in zip(c._steps, self._times, self._dtypes)}
+        out = []
+        for layer in c._order:
+            if layer.id in ran:
+                step, (real, cpu_ns), dtype = ran[layer.id]
+                out.append(ProfilingInfo(layer.name, layer.type, exec_type(step.kernel.impl, c._isa, dtype),
+                                         real / 1000, cpu_ns / 1000, EXECUTED))
+            else:
+                prec = (layer.outputs or layer.inputs)[0].precision if (layer.outputs or layer.inputs) else "FP32"
+                out.append(ProfilingInfo(layer.name, layer.type, f"unknown_{prec}", 0.0, 0.0, NOT_RUN))
+        return out
+
+
+def compile_model(model: Model | str | Path, shapes: Shapes = None) -> CompiledModel:
+    """Load ``model`` (a :class:`Model` or a path to its .xml) for running on this CPU.
+
+    ``shapes`` fixes input shapes (by input name, or a list in input order), resolving dynamic dims
+    as OpenVINO's ``reshape`` does.
+    """
+    if not isinstance(model, Model):
+        model = read_model(model)
+    order = model.topological_order()
+    fixed = _resolve_shapes(model, shapes)
+    slot_of: dict[tuple[int, int], int] = {}
+    constants: dict[int, np.ndarray] = {}
+    inputs, outputs, steps, folded = [], [], [], set()
+
+    def new_slot(layer: Layer, port_index: int) -> int:
+        slot_of[(layer.id, layer.outputs[port_index].id)] = n = len(slot_of)
+        return n
+
+    for layer in order:
+        if layer.type == "Parameter":
+            inputs.append(_input_spec(layer, new_slot(layer, 0), fixed.get(layer.id)))
+        elif layer.type == "Const":
+            constants[new_slot(layer, 0)] = layer.constant.value
+        elif layer.type == "Result":
+            src = model.producer(layer, 0)
+            outputs.append(_output_spec(layer, src, slot_of[(src.layer.id, src.port.id)], len(outputs)))
+        else:
+            kern = find_kernel(layer)
+            ins = [slot_of[(s.layer.id, s.port.id)] for s in model.input_values(layer)]
+            outs = [new_slot(layer, i) for i in range(len(layer.outputs))]
+            step = Step(layer, kern, kern.bind(layer), ins, outs)
+            if _fold(step, constants, model, reshaped=bool(fixed)):
+                folded.add(layer.id)
+            else:
+                steps.append(step)
+    _plan_lifetimes(steps, set(constants), {o.slot for o in outputs})
+    return CompiledModel(model, inputs, outputs, steps, constants, len(slot_of), order, folded)
+
+
+def _fold(step: Step, constants: dict[int, np.ndarray], model: Model, reshaped: bool) -> bool:
+    """Run ``step`` now if its result cannot depend on the inputs; record the constants it makes."""
+    layer = step.layer
+    if layer.type == "ShapeOf" and not reshaped:
+        dims = model.producer(layer, 0).port.dims
+        if dims and all(d >= 0 for d in dims):  # a static shape in the IR is the shape at run time
+            out_type = layer.attrs.get("output_type", "i64")
+            constants[step.outputs[0]] = np.array(dims, dtype=np.int32 if out_type == "i32" else np.int64)
+            return True
+    if not step.kernel.foldable or not all(i in constants for i in step.inputs):
+        return False
+    result = step.kernel.fn(*(constants[i] for i in step.inputs), **step.kwargs)
+    results = [result] if len(step.outputs) == 1 else list(result)
+    for slot, value in zip(step.outputs, results):
+        constants[slot] = value
+    return True
+
+
+def _plan_lifetimes(steps: list[Step], constants: set[int], outputs: set[int]) -> None:
+    """Mark each intermediate to be dropped after the step that reads it last."""
+    last: dict[int, int] = {}
+    for i, step in enumerate(steps):
+        for slot in (*step.inputs, *step.outputs):
+            last[slot] = i
+    for slot, i in last.items():
+        if slot not in constants and slot not in outputs:
+            steps[i].frees.append(slot)
+
+
+def _names(layer: Layer, port_names: list[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys([*port_names, layer.name]))
+
+
+def _input_spec(layer: Layer, slot: int, fixed: tuple[int, ...] | None) -> TensorSpec:
+    port = layer.outputs[0]
+    shape = fixed or tuple(port.dims or A.parse_shape(layer.attrs.get("shape", "")))
+    etype = layer.attrs.get("element_type") or port.element_type.name
+    dtype = element_type(etype).dtype or np.dtype(np.float32)
+    return TensorSpec(_names(layer, port.names)[0], _names(layer, port.names), shape, dtype, slot)
+
+
+def _output_spec(result: Layer, src, slot: int, index: int) -> TensorSpec:
+    names = list(src.port.names)
+    name = names[0] if names else f"output{index}"
+    dtype = src.port.element_type.dtype or np.dtype(np.float32)
+    return TensorSpec(name, tuple(dict.fromkeys([name, *names, result.name])), tuple(src.port.dims), dtype, slot)
+
+
+def _resolve_shapes(model: Model, shapes: Shapes) -> dict[int, tuple[int, ...]]:
+    """``shapes`` as ``parameter layer id -> shape``; unknown names are an error."""
+    if not shapes:
+        return {}
+    params = model.parameters
+    if not isinstance(shapes, Mapping):
+        if len(shapes) != len(params):
+            raise InputError(f"{len(shapes)} shapes given for {len(params)} model inputs")
+        return {p.id: tuple(int(d) for d in s) for p, s in zip(params, shapes)}
+    fixed = {}
+    for name, shape in shapes.items():
+        match = [p for p in params if name == p.name or name in p.outputs[0].names]
+        if not match:
+            known = ", ".join(_names(p, p.outputs[0].names)[0] for p in params)
+            raise InputError(f"--shape names '{name}', which is not an input of the model (inputs: {known})")
+        fixed[match[0].id] = tuple(int(d) for d in shape)
+    return fixed
+
+
+def _lookup(specs: list[TensorSpec], key: int | str, kind: str) -> TensorSpec:
+    if isinstance(key, int):
+        return specs[key]
+    for s in specs:
+        if key in s.names:
+            return s
+    raise InputError(f"the model has no {kind} named '{key}' ({kind}s: {', '.join(s.name for s in specs)})")
+
+
+def _match_inputs(specs: list[TensorSpec], given: Mapping[str, Any] | Sequence[Any]):
+    """Pair given arrays with inputs, checking names, dtypes and shapes; one clear error otherwise."""
+    if isinstance(given, Mapping):
+        pairs = [(_lookup(specs, k, "input"), v) for k, v in given.items()]
+    else:
+        if isinstance(given, np.ndarray):
+            given = [given]
+        if len(given) != len(specs):
+            raise InputError(f"{len(given)} inputs given, the model takes {len(specs)} "
+                             f"({', '.join(s.name for s in specs)})")
+        pairs = list(zip(specs, given))
+    missing = [s.name for s in specs if s not in {p[0] for p in pairs}]
+    if missing:
+        raise InputError(f"missing input(s): {', '.join(missing)}")
+    for spec, value in pairs:
+        arr = np.asarray(value)
+        if arr.dtype != spec.dtype:
+            raise InputError(f"input '{spec.name}' is {arr.dtype}, the model takes {spec.dtype} "
+                             f"({precision_of(spec.dtype)}); convert the data first")
+        if len(arr.shape) != len(spec.shape) or any(d >= 0 and d != a for d, a in zip(spec.shape, arr.shape)):
+            want = "[" + ",".join("?" if d < 0 else str(d) for d in spec.shape) + "]"
+            raise InputError(f"input '{spec.name}' has shape {list(arr.shape)}, the model takes {want}")
+        yield spec, arr
+
+
+__all__ = ["CompiledModel", "InferRequest", "Outputs", "TensorSpec", "compile_model"]

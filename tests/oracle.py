@@ -81,8 +81,8 @@ def ov_outputs(xml: Path, inputs: dict[str, np.ndarray] | None = None) -> list[n
     core = ov.Core()
     model = core.read_model(str(xml))
     if model.is_dynamic():
-        model.reshape({i.get_any_name(): [d if d > 0 else 2 for d in i.get_partial_shape().get_min_shape()]
-                       for i in model.inputs})
+        model.reshape({i.get_any_name(): list(inputs[i.get_any_name()].shape) if inputs else
+                       [d if d > 0 else 2 for d in i.get_partial_shape().get_min_shape()] for i in model.inputs})
     compiled = core.compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
     inputs = inputs if inputs is not None else random_inputs(model)
     res = compiled(inputs)

@@ -1,0 +1,254 @@
+"""Pooling: MaxPool (opset1, opset8/14 with indices), AvgPool (opset1/14), AdaptiveAvg/MaxPool (opset8).
+
+2-D (and 1-D, run as 2-D with H=1) f32 pooling goes through one parallel numba kernel,
+``_pool2d_jit``, that does both max and average; ``pool_ref`` is its short numpy reference and the
+path for 3-D and other element types.
+
+OpenVINO semantics kept here:
+- output size: ``floor`` / ``ceil`` of ``(in + pads - dilated_kernel) / stride + 1``; ``ceil_torch``
+  (opset14) also drops a last window that would start in the end padding. A window running past the
+  padded input is clipped.
+- ``auto_pad`` same_upper/same_lower recompute the pads from the input shape (the extra pad goes to
+  the end for same_upper, to the beginning for same_lower); valid means no pads; notset = explicit.
+- MaxPool ignores padded elements (a window of padding only gives the lowest value, index 0); the
+  first maximum in window order wins; indices are flat over the whole tensor, then taken modulo the
+  size of the dims from ``axis`` on (axis=2: index within the channel).
+- AvgPool divides by the number of input elements in the window with ``exclude-pad``; without it by
+  the whole kernel when there is any padding, and by the clipped window when there is none.
+"""
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from irtool.runtime.registry import kernel
+
+_I64 = np.int64
+
+
+# ------------------------------------------------------------------------------------------ geometry
+def _geometry(spatial, kernel_, strides, dilations, pads_begin, pads_end, auto_pad, rounding_type):
+    """Pads and output spatial sizes as OpenVINO's shape inference computes them."""
+    n = len(spatial)
+    strides = list(strides) or [1] * n
+    dilations = list(dilations) or [1] * n
+    auto_pad = (auto_pad or "explicit").lower()
+    rounding_type = (rounding_type or "floor").lower()
+    pb, pe = list(pads_begin) or [0] * n, list(pads_end) or [0] * n
+    if auto_pad in ("same_upper", "same_lower"):
+        for i, size in enumerate(spatial):
+            kd = (kernel_[i] - 1) * dilations[i] + 1
+            total = max(0, (-(-size // strides[i]) - 1) * strides[i] + kd - size)
+            lo, hi = total // 2, total - total // 2
+            pb[i], pe[i] = (lo, hi) if auto_pad == "same_upper" else (hi, lo)
+    elif auto_pad == "valid":
+        pb, pe = [0] * n, [0] * n
+    out = []
+    for i, size in enumerate(spatial):
+        kd = (kernel_[i] - 1) * dilations[i] + 1
+        num = size + pb[i] + pe[i] - kd
+        if rounding_type == "floor":
+            o = num // strides[i] + 1
+        else:
+            o = -(-num // strides[i]) + 1
+            if rounding_type == "ceil_torch" and (o - 1) * strides[i] >= size + pb[i]:
+                o -= 1
+        if o <= 0:
+            raise ValueError(f"pooling window {kernel_} does not fit the input {list(spatial)}")
+        out.append(o)
+    return strides, dilations, pb, pe, out
+
+
+def _divisors(spatial, kernel_, strides, pb, pe, out, exclude_pad):
+    """Per-axis divisors of AvgPool (their outer product divides each window sum)."""
+    padded = any(pb) or any(pe)
+    divs = []
+    for size, k, s, b, o in zip(spatial, kernel_, strides, pb, out):
+        if not exclude_pad and padded:
+            divs.append(np.full(o, k, np.float32))
+            continue
+        start = np.arange(o, dtype=_I64) * s - b
+        divs.append((np.minimum(start + k, size) - np.maximum(start, 0)).astype(np.float32))
+    return divs
+
+
+# ------------------------------------------------------------------------------------------ numba
+@numba.njit(parallel=True, cache=True)
+def _pool2d_jit(x, kh, kw, sh, sw, dh, dw, ph, pw, is_max, div_h, div_w, out, idx):  # pragma: no cover
+    nc, H, W = x.shape
+    OH, OW = out.shape[1], out.shape[2]
+    for c in numba.prange(nc):
+        for oh in range(OH):
+            h0 = oh * sh - ph
+            i_lo = 0 if h0 >= 0 else (-h0 + dh - 1) // dh
+            i_hi = min(kh, (H - h0 + dh - 1) // dh) if H > h0 else 0
+            for ow in range(OW):
+                w0 = ow * sw - pw
+                j_lo = 0 if w0 >= 0 else (-w0 + dw - 1) // dw
+                j_hi = min(kw, (W - w0 + dw - 1) // dw) if W > w0 else 0
+                if is_max:
+                    best = np.float32(-np.inf)
+                    bi = 0
+                    for i in range(i_lo, i_hi):
+                        h = h0 + i * dh
+                        for j in range(j_lo, j_hi):
+                            v = x[c, h, w0 + j * dw]
+                            if v > best:
+                                best = v
+                                bi = h * W + w0 + j * dw
+                    out[c, oh, ow] = best if i_lo < i_hi and j_lo < j_hi else np.float32(-3.4028234663852886e38)
+                    idx[c, oh, ow] = bi
+                else:
+                    acc = np.float32(0.0)
+                    for i in range(i_lo, i_hi):
+                        h = h0 + i * dh
+                        for j in range(j_lo, j_hi):
+                            acc += x[c, h, w0 + j * dw]
+                    d = div_h[oh] * div_w[ow]
+                    out[c, oh, ow] = acc / d if d > 0 else np.float32(0.0)
+
+
+def pool_jit(x, kernel_, strides, dilations, pb, pe, out_sp, is_max, divs=None):
+    """2-D/1-D f32 pooling through ``_pool2d_jit``: (values, flat spatial argmax within each channel)."""
+    if x.ndim == 3:  # 1-D as 2-D with H=1
+        v, i = pool_jit(x[:, :, None, :], [1, *kernel_], [1, *strides], [1, *dilations], [0, *pb], [0, *pe],
+                        [1, *out_sp], is_max, None if divs is None else [np.ones(1, np.float32), *divs])
+        return v[:, :, 0], i[:, :, 0]
+    n, c, h, w = x.shape
+    xs = np.ascontiguousarray(x).reshape(n * c, h, w)
+    out = np.empty((n * c, *out_sp), np.float32)
+    idx = np.empty((n * c, *out_sp) if is_max else (1, 1, 1), _I64)
+    dh_, dw_ = (divs if divs is not None else [np.ones(out_sp[0], np.float32), np.ones(out_sp[1], np.float32)])
+    _pool2d_jit(xs, kernel_[0], kernel_[1], strides[0], strides[1], dilations[0], dilations[1], pb[0], pb[1],
+                is_max, dh_, dw_, out, idx)
+    return out.reshape(n, c, *out_sp), (idx.reshape(n, c, *out_sp) if is_max else None)
+
+
+# ------------------------------------------------------------------------------------------ numpy
+def pool_ref(x, kernel_, strides, dilations, pb, pe, out_sp, is_max, divs=None):
+    """numpy pooling of any rank and type: (values, flat spatial argmax within each channel)."""
+    nsp = x.ndim - 2
+    spatial = x.shape[2:]
+    kd = [(k - 1) * d + 1 for k, d in zip(kernel_, dilations)]
+    need = [(o - 1) * s + k - b - n for o, s, k, b, n in zip(out_sp, strides, kd, pb, spatial)]
+    fill = (-np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min) if is_max else 0
+    xp = np.pad(x, [(0, 0)] * 2 + [(b, max(e, 0)) for b, e in zip(pb, need)], constant_values=fill)
+    axes = tuple(range(2, 2 + nsp))
+    win = np.lib.stride_tricks.sliding_window_view(xp, kd, axis=axes)
+    win = win[(..., *[slice(None, o * s, s) for o, s in zip(out_sp, strides)], *[slice(None, None, d) for d in dilations])]
+    win = win[(slice(None), slice(None), *[slice(0, o) for o in out_sp])].reshape(*x.shape[:2], *out_sp, -1)
+    if not is_max:
+        total = win.astype(np.float32).sum(-1)
+        div = divs[0]
+        for d in divs[1:]:
+            div = np.multiply.outer(div, d)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            res = np.where(div > 0, total / div, 0).astype(np.float32)
+        return (res if x.dtype.kind == "f" else np.round(res)).astype(x.dtype), None
+    arg = win.argmax(-1)
+    vals = np.take_along_axis(win, arg[..., None], -1)[..., 0]
+    offs = np.unravel_index(arg, kernel_)
+    flat = np.zeros(arg.shape, _I64)
+    grids = np.meshgrid(*[np.arange(o) for o in out_sp], indexing="ij")
+    for i in range(nsp):
+        coord = grids[i] * strides[i] - pb[i] + offs[i] * dilations[i]
+        flat = flat * spatial[i] + coord
+    empty = np.isneginf(vals) if x.dtype.kind == "f" else np.zeros(vals.shape, bool)
+    vals = np.where(empty & np.all(win == fill, -1), np.finfo(np.float32).min if x.dtype.kind == "f" else fill, vals)
+    return vals.astype(x.dtype), flat
+
+
+def _pool(x, kernel_, strides, dilations, pb, pe, out_sp, is_max, divs=None):
+    if x.dtype == np.float32 and x.ndim in (3, 4):
+        return pool_jit(x, kernel_, strides, dilations, pb, pe, out_sp, is_max, divs)
+    return pool_ref(x, kernel_, strides, dilations, pb, pe, out_sp, is_max, divs)
+
+
+def _index_type(name: str):
+    return np.int32 if name.lower() in ("i32", "int32") else np.int64
+
+
+def _indices(x, local, axis, index_element_type):
+    """Channel-local argmax -> OpenVINO's flat index, modulo the dims from ``axis`` on."""
+    axis = axis + x.ndim if axis < 0 else axis
+    n, c = x.shape[:2]
+    chan = int(np.prod(x.shape[2:]))
+    base = (np.arange(n * c, dtype=_I64) * chan).reshape(n, c, *([1] * (x.ndim - 2)))
+    flat = local + base
+    if axis > 0:
+        flat %= int(np.prod(x.shape[axis:]))
+    return flat.astype(_index_type(index_element_type))
+
+
+# ------------------------------------------------------------------------------------------ kernels
+@kernel("MaxPool", versions=("opset1",), impl="jit")
+def max_pool_v1(x, *, kernel: list[int], strides: list[int], pads_begin: list[int] = (), pads_end: list[int] = (),
+                rounding_type: str = "floor", auto_pad: str = "explicit"):
+    st, dil, pb, pe, out = _geometry(x.shape[2:], kernel, strides, [], pads_begin, pads_end, auto_pad, rounding_type)
+    return _pool(x, kernel, st, dil, pb, pe, out, True)[0]
+
+
+@kernel("MaxPool", versions=("opset8", "opset14"), impl="jit")
+def max_pool_v8(x, *, kernel: list[int], strides: list[int], dilations: list[int] = (), pads_begin: list[int] = (),
+                pads_end: list[int] = (), rounding_type: str = "floor", auto_pad: str = "explicit",
+                index_element_type: str = "i64", axis: int = 0):
+    st, dil, pb, pe, out = _geometry(x.shape[2:], kernel, strides, dilations, pads_begin, pads_end, auto_pad,
+                                     rounding_type)
+    values, local = _pool(x, kernel, st, dil, pb, pe, out, True)
+    return values, _indices(x, local, axis, index_element_type)
+
+
+@kernel("AvgPool", versions=("opset1", "opset14"), impl="jit")
+def avg_pool(x, *, kernel: list[int], strides: list[int], pads_begin: list[int] = (), pads_end: list[int] = (),
+             exclude_pad: bool = False, rounding_type: str = "floor", auto_pad: str = "explicit"):
+    st, dil, pb, pe, out = _geometry(x.shape[2:], kernel, strides, [], pads_begin, pads_end, auto_pad, rounding_type)
+    divs = _divisors(x.shape[2:], kernel, st, pb, pe, out, exclude_pad)
+    return _pool(x, kernel, st, dil, pb, pe, out, False, divs)[0]
+
+
+def _bins(size: int, out: int):
+    i = np.arange(out)
+    return (i * size) // out, -((-(i + 1) * size) // out)  # floor(i*size/out), ceil((i+1)*size/out)
+
+
+def _adaptive(x, out_sp, reduce):
+    """Apply ``reduce(block) -> (N, C)`` to each adaptive bin (few bins: a loop over them)."""
+    spatial = x.shape[2:]
+    bins = [_bins(s, int(o)) for s, o in zip(spatial, out_sp)]
+    results = {}
+    for pos in np.ndindex(*[int(o) for o in out_sp]):
+        sl = tuple(slice(b[0][p], b[1][p]) for b, p in zip(bins, pos))
+        results[pos] = reduce(x[(slice(None), slice(None), *sl)], [b[0][p] for b, p in zip(bins, pos)])
+    return results
+
+
+@kernel("AdaptiveAvgPool", versions=("opset8",))
+def adaptive_avg_pool(x, output_shape):
+    out_sp = [int(v) for v in np.asarray(output_shape).reshape(-1)]
+    res = np.empty((*x.shape[:2], *out_sp), x.dtype)
+    nsp = x.ndim - 2
+    for pos, v in _adaptive(x, out_sp, lambda b, _: b.reshape(*b.shape[:2], -1).astype(np.float32).mean(-1)).items():
+        res[(..., *pos)] = v
+    assert nsp == len(out_sp)
+    return res
+
+
+@kernel("AdaptiveMaxPool", versions=("opset8",))
+def adaptive_max_pool(x, output_shape, *, index_element_type: str = "i64"):
+    out_sp = [int(v) for v in np.asarray(output_shape).reshape(-1)]
+    vals = np.empty((*x.shape[:2], *out_sp), x.dtype)
+    idx = np.empty((*x.shape[:2], *out_sp), _I64)
+    spatial = x.shape[2:]
+
+    def reduce(block, starts):
+        flat = block.reshape(*block.shape[:2], -1)
+        arg = flat.argmax(-1)
+        local = np.unravel_index(arg, block.shape[2:])
+        index = np.zeros(arg.shape, _I64)
+        for size, start, coord in zip(spatial, starts, local):
+            index = index * size + start + coord
+        return np.take_along_axis(flat, arg[..., None], -1)[..., 0], index
+
+    for pos, (v, i) in _adaptive(x, out_sp, reduce).items():
+        vals[(..., *pos)], idx[(..., *pos)] = v, i
+    return vals, idx.astype(_index_type(index_element_type))

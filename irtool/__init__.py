@@ -6,12 +6,23 @@ The Python API mirrors the command line::
     model = irtool.read_model("model.xml")      # the plain in-memory graph
     irtool.save_model(model, "copy.xml")        # written as OpenVINO's serializer writes it
     print(irtool.summarize(model))              # what `irtool info` shows
+    compiled = irtool.compile_model(model)      # the numba CPU plugin
+    outputs = compiled({"input": x})            # outputs by name, in model order
 """
 from irtool.errors import GraphError, InputError, IRFormatError, IrToolError, UnsupportedError
 from irtool.ir import Constant, Layer, Model, Port, read_model, save_model
 from irtool.summary import summarize
 
+
+def compile_model(model, shapes=None):
+    """Load a model (a :class:`Model` or an .xml path) into irtool's CPU plugin; see
+    :func:`irtool.runtime.compile_model`. Imported lazily: numba loads only when a model runs."""
+    from irtool.runtime import compile_model as _compile
+
+    return _compile(model, shapes)
+
+
 __version__ = "0.1.0"
 
-__all__ = ["Constant", "GraphError", "IRFormatError", "InputError", "IrToolError", "Layer", "Model", "Port",
+__all__ = ["compile_model", "Constant", "GraphError", "IRFormatError", "InputError", "IrToolError", "Layer", "Model", "Port",
            "UnsupportedError", "read_model", "save_model", "summarize", "__version__"]

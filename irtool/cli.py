@@ -88,6 +88,165 @@ def copy(model: ModelArg,
     out.print(f"wrote {output} and {output.with_suffix('.bin')}")
 
 
+ShapeOpt = Annotated[Optional[list[str]], typer.Option(
+    "--shape", help="input shape, name:1,3,224,224 (repeat per input); resolves dynamic dims")]
+
+
+@app.command()
+def run(model: ModelArg,
+        inputs: Annotated[Optional[Path], typer.Option("-i", "--inputs", help=".npz/.npy keyed by input name")] = None,
+        output: Annotated[Optional[Path], typer.Option("-o", "--output", help="save outputs to this .npz")] = None,
+        shape: ShapeOpt = None,
+        perf_counters: Annotated[bool, typer.Option("--perf-counters", "-pc", help="per-layer counters")] = False,
+        sort: Annotated[bool, typer.Option("--sort", help="order counters by time, with proportions")] = False,
+        report: Annotated[Optional[str], typer.Option("--report", help="'json': one JSON object on stdout")] = None,
+        seed: Annotated[int, typer.Option(help="seed of the random inputs used without -i")] = 0) -> None:
+    """Run a model on inputs (batch by batch) with irtool's CPU plugin; save outputs, show counters."""
+    from irtool import data
+    from irtool.runtime import compile_model
+
+    if report not in (None, "json"):
+        raise IrToolError(f"--report '{report}': the only report format is 'json'")
+    if output is not None and output.suffix != ".npz":
+        raise IrToolError(f"{output}: outputs are saved as .npz; give a path ending in .npz")
+    compiled = compile_model(model, data.parse_shape_option(shape or []))
+    arrays = (data.match_inputs(data.load_arrays(inputs), compiled.inputs, str(inputs)) if inputs
+              else data.random_inputs(compiled.inputs, seed))
+    request = compiled.create_infer_request()
+    per_batch, counters = [], {}
+    for batch in data.batches(arrays, compiled.inputs):
+        per_batch.append(request.infer(batch))
+        for rec in request.get_profiling_info():
+            _accumulate(counters, rec)
+    outputs = data.concat_outputs(per_batch)
+    if output is not None:
+        _save_npz(output, outputs)
+    records = list(counters.values())
+    if report == "json":
+        print(json.dumps({"model": str(model), "batches": len(per_batch),
+                          "outputs": {k: {"shape": list(v.shape), "dtype": str(v.dtype)} for k, v in outputs.items()},
+                          "perf_counters": [r.to_dict() for r in records]}, indent=2))
+        return
+    for name, value in outputs.items():
+        out.print(f"output [bold]{name}[/]: shape {list(value.shape)} {value.dtype}  "
+                  f"min {value.min():.6g} max {value.max():.6g} mean {value.mean():.6g}")
+    out.print(f"{len(per_batch)} batch(es)" + (f", outputs saved to {output}" if output else ""))
+    if perf_counters:
+        _print_counters(records, sort)
+
+
+@app.command(context_settings={"ignore_unknown_options": False})
+def benchmark(model: ModelArg,
+              niter: Annotated[Optional[int], typer.Option("-niter", "--niter", help="number of iterations")] = None,
+              seconds: Annotated[Optional[float], typer.Option("-t", "--time", help="seconds to run")] = None,
+              batch: Annotated[Optional[int], typer.Option("-b", "--batch", help="batch size (reshapes dim 0)")] = None,
+              shape: ShapeOpt = None,
+              perf_counters: Annotated[bool, typer.Option("-pc", "--perf-counters", help="per-layer counters")] = False,
+              as_json: JsonOpt = False) -> None:
+    """Latency and throughput like OpenVINO's benchmark_app (one request, latency mode)."""
+    from irtool import data, read_model
+    from irtool.runtime import compile_model
+    from irtool.runtime.benchmark import benchmark as run_benchmark
+
+    m = read_model(model)
+    shapes = data.parse_shape_option(shape or [])
+    if batch is not None:
+        shapes = _with_batch(m, shapes, batch)
+    compiled = compile_model(m, shapes)
+    inputs = data.random_inputs(compiled.inputs)
+    with _progress(not as_json, "benchmark") as advance:
+        result, counters = run_benchmark(compiled, inputs, niter=niter, seconds=seconds, progress=advance)
+    if as_json:
+        print(json.dumps(result.to_dict() | ({"perf_counters": [c.to_dict() for c in counters]}
+                                             if perf_counters else {}), indent=2))
+        return
+    if perf_counters:
+        _print_counters(counters, sort=True)
+    out.print(f"First inference took {result.first_inference_ms:.2f} ms")
+    out.print(f"Count:      {result.count} iterations")
+    out.print(f"Duration:   {result.duration_ms:.2f} ms")
+    out.print("Latency:")
+    for key in ("median", "average", "min", "max"):
+        out.print(f"   {key.capitalize() + ':':<9}{getattr(result, f'latency_{key}_ms'):.2f} ms")
+    out.print(f"Throughput: {result.throughput_fps:.2f} FPS")
+
+
+def _with_batch(model, shapes, batch: int):
+    """Shapes with dim 0 of every input set to ``batch`` (from ``shapes`` or the IR)."""
+    from irtool.ir.attrs import parse_shape
+
+    out = {}
+    for p in model.parameters:
+        name = (p.outputs[0].names or [p.name])[0]
+        given = shapes.get(name) if isinstance(shapes, dict) else None
+        dims = list(given or p.outputs[0].dims or parse_shape(p.attrs.get("shape", "")))
+        out[name] = [batch] + [d if d > 0 else 1 for d in dims[1:]]
+    return out
+
+
+def _accumulate(counters: dict, rec) -> None:
+    if rec.node_name in counters:
+        acc = counters[rec.node_name]
+        acc.real_time += rec.real_time
+        acc.cpu_time += rec.cpu_time
+    else:
+        counters[rec.node_name] = type(rec)(**rec.to_dict())
+
+
+def _print_counters(records: list, sort: bool) -> None:
+    """The seed's table: ``name  STATUS  layerType: X  realTime: us  cpu: us  execType: Y``."""
+    total = sum(r.real_time for r in records) or 1.0
+    rows = sorted(records, key=lambda r: -r.real_time) if sort else records
+    width = max((len(r.node_name) for r in rows), default=10)
+    twidth = max((len(r.node_type) for r in rows), default=10)
+    for r in rows:
+        line = (f"{r.node_name:<{width}}  {r.status:<8} layerType: {r.node_type:<{twidth}} "
+                f"realTime: {r.real_time:<9.0f} cpu: {r.cpu_time:<9.0f} execType: {r.exec_type}")
+        if sort:
+            line += f"  proportion: {100 * r.real_time / total:.2f}%"
+        out.print(line, markup=False, soft_wrap=True)
+    out.print(f"Total time: {sum(r.real_time for r in records):.0f} us", markup=False)
+    out.print(f"Total CPU time: {sum(r.cpu_time for r in records):.0f} us", markup=False)
+
+
+def _save_npz(path: Path, arrays: dict) -> None:
+    """Write atomically: a temporary file renamed over ``path``."""
+    import os
+    import tempfile
+
+    import numpy as np
+
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".npz", dir=path.parent if str(path.parent) else ".")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+class _progress:
+    """A rich progress bar driven by ``advance(fraction)``; silent when disabled."""
+
+    def __init__(self, enabled: bool, label: str):
+        self.enabled, self.label = enabled, label
+
+    def __enter__(self):
+        if not self.enabled:
+            return lambda _f: None
+        from rich.progress import Progress
+
+        self.bar = Progress(console=err, transient=True)
+        self.bar.start()
+        task = self.bar.add_task(self.label, total=1.0)
+        return lambda f: self.bar.update(task, completed=min(f, 1.0))
+
+    def __exit__(self, *exc):
+        if self.enabled:
+            self.bar.stop()
+
+
 def _refuse_overwrite(src: Path, dst: Path) -> None:
     if dst.resolve() == src.resolve():
         raise IrToolError(f"{dst}: the output would overwrite the input model; choose another -o path")

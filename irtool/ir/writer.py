@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
 from typing import BinaryIO
+
+import numpy as np
 
 from irtool.errors import IrToolError
 from irtool.ir import attrs as A
@@ -74,36 +77,52 @@ class _Temp:
 
 # ------------------------------------------------------------------------------------------- .bin
 def _write_bin(model: Model, out: BinaryIO) -> dict[int, tuple[int, int]]:
-    """Write every Const payload once; return ``layer id -> (offset, size)``."""
-    seen: dict[tuple[int, bytes], int] = {}
+    """Write every Const payload once; return ``layer id -> (offset, size)``.
+
+    Blobs are matched by length and a fingerprint of their ends, then compared in full: cheap for
+    the common case of no duplicate, exact always.
+    """
+    seen: dict[tuple[int, bytes], list[tuple[int, np.ndarray]]] = {}
     placed: dict[int, tuple[int, int]] = {}
     pos = 0
     for layer in model.layers.values():
         if layer.constant is None:
             continue
         raw = layer.constant.raw
-        key = (len(raw), hashlib.blake2b(raw, digest_size=20).digest())
-        if key not in seen:
-            seen[key] = pos
+        blob = np.frombuffer(raw, dtype=np.uint8)
+        key = (len(blob), hashlib.blake2b(blob[:4096].tobytes() + blob[-4096:].tobytes(), digest_size=16).digest())
+        candidates = seen.setdefault(key, [])
+        offset = next((off for off, other in candidates if np.array_equal(other, blob)), None)
+        if offset is None:
+            offset = pos
+            candidates.append((offset, blob))
             out.write(raw)
-            pos += len(raw)
-        placed[layer.id] = (seen[key], len(raw))
+            pos += len(blob)
+        placed[layer.id] = (offset, len(blob))
     return placed
 
 
 # ------------------------------------------------------------------------------------------- .xml
-_ATTR_ESC = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;"}
-_TEXT_ESC = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
+_ATTR_SPECIAL = re.compile(r'[&<>"\x00-\x1f]')
+_TEXT_SPECIAL = re.compile(r"[&<>\x00-\x1f]")
+_ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;"}
 
 
-def _esc(text: str, table: dict[str, str]) -> str:
-    if not any(c in text for c in table) and all(ord(c) >= 32 for c in text):
-        return text
-    return "".join(table.get(c) or (f"&#{ord(c)};" if ord(c) < 32 else c) for c in text)
+def _escape(match: re.Match) -> str:
+    c = match.group()
+    return _ESCAPES.get(c) or f"&#{ord(c)};"
+
+
+def _esc_attr(text: str) -> str:
+    return _ATTR_SPECIAL.sub(_escape, text) if _ATTR_SPECIAL.search(text) else text
+
+
+def _esc_text(text: str) -> str:
+    return _TEXT_SPECIAL.sub(_escape, text) if _TEXT_SPECIAL.search(text) else text
 
 
 def _open_tag(tag: str, attrs: dict[str, str], close: bool) -> str:
-    parts = "".join(f' {k}="{_esc(str(v), _ATTR_ESC)}"' for k, v in attrs.items())
+    parts = "".join([f' {k}="{_esc_attr(str(v))}"' for k, v in attrs.items()])
     return f"<{tag}{parts} />" if close else f"<{tag}{parts}>"
 
 
@@ -112,7 +131,7 @@ def _node_lines(node: XmlNode, depth: int) -> Iterator[str]:
     if not node.children and node.text is None:
         yield pad + _open_tag(node.tag, node.attrs, True) + "\n"
     elif not node.children:
-        yield pad + _open_tag(node.tag, node.attrs, False) + _esc(node.text, _TEXT_ESC) + f"</{node.tag}>\n"
+        yield pad + _open_tag(node.tag, node.attrs, False) + _esc_text(node.text) + f"</{node.tag}>\n"
     else:
         yield pad + _open_tag(node.tag, node.attrs, False) + "\n"
         for c in node.children:
@@ -120,17 +139,21 @@ def _node_lines(node: XmlNode, depth: int) -> Iterator[str]:
         yield f"{pad}</{node.tag}>\n"
 
 
-def _port_node(port: Port) -> XmlNode:
+def _port_lines(port: Port) -> Iterator[str]:
     attrs = {"id": str(port.id)}
     if port.precision is not None:
         attrs["precision"] = port.precision
     if port.names:
         attrs["names"] = A.join_names(port.names)
     attrs.update(port.extra)
-    children = [XmlNode("dim", text=str(d)) for d in port.dims]
+    if not port.dims and not port.rt_info:
+        yield "\t\t\t\t" + _open_tag("port", attrs, True) + "\n"
+        return
+    yield "\t\t\t\t" + _open_tag("port", attrs, False) + "\n"
+    yield "".join([f"\t\t\t\t\t<dim>{d}</dim>\n" for d in port.dims])
     if port.rt_info:
-        children.append(XmlNode("rt_info", children=port.rt_info))
-    return XmlNode("port", attrs, children)
+        yield from _node_lines(XmlNode("rt_info", children=port.rt_info), 5)
+    yield "\t\t\t\t</port>\n"
 
 
 def _constant_attrs(data: dict[str, str], layer: Layer, placed: tuple[int, int]) -> None:
@@ -144,22 +167,27 @@ def _constant_attrs(data: dict[str, str], layer: Layer, placed: tuple[int, int])
     data["offset"], data["size"] = str(placed[0]), str(placed[1])
 
 
-def _layer_node(layer: Layer, offsets: dict[int, tuple[int, int]]) -> XmlNode:
-    attrs = {"id": str(layer.id), "name": layer.name, "type": layer.type, "version": layer.version}
-    attrs.update(layer.extra)
-    children = []
+def _layer_lines(layer: Layer, offsets: dict[int, tuple[int, int]]) -> Iterator[str]:
+    """A `<layer>` as OpenVINO writes it: data, rt_info, input, output (no XmlNode tree: speed)."""
+    attrs = {"id": str(layer.id), "name": layer.name, "type": layer.type, "version": layer.version, **layer.extra}
     data = dict(layer.attrs)
     if layer.constant is not None:
         _constant_attrs(data, layer, offsets[layer.id])
+    if not (data or layer.rt_info or layer.inputs or layer.outputs):
+        yield "\t\t" + _open_tag("layer", attrs, True) + "\n"
+        return
+    yield "\t\t" + _open_tag("layer", attrs, False) + "\n"
     if data:
-        children.append(XmlNode("data", data))
+        yield "\t\t\t" + _open_tag("data", data, True) + "\n"
     if layer.rt_info:
-        children.append(XmlNode("rt_info", children=layer.rt_info))
-    if layer.inputs:
-        children.append(XmlNode("input", children=[_port_node(p) for p in layer.inputs]))
-    if layer.outputs:
-        children.append(XmlNode("output", children=[_port_node(p) for p in layer.outputs]))
-    return XmlNode("layer", attrs, children)
+        yield from _node_lines(XmlNode("rt_info", children=layer.rt_info), 3)
+    for tag, ports in (("input", layer.inputs), ("output", layer.outputs)):
+        if ports:
+            yield f"\t\t\t<{tag}>\n"
+            for port in ports:
+                yield from _port_lines(port)
+            yield f"\t\t\t</{tag}>\n"
+    yield "\t\t</layer>\n"
 
 
 def _xml_lines(model: Model, offsets: dict[int, tuple[int, int]]) -> Iterator[str]:
@@ -167,13 +195,12 @@ def _xml_lines(model: Model, offsets: dict[int, tuple[int, int]]) -> Iterator[st
     yield _open_tag("net", {"name": model.name, "version": str(model.version), **model.net_extra}, False) + "\n"
     yield "\t<layers>\n"
     for layer in model.layers.values():
-        yield from _node_lines(_layer_node(layer, offsets), 2)
+        yield from _layer_lines(layer, offsets)
     yield "\t</layers>\n"
     edges = sorted(model.edges, key=lambda e: e.from_layer)  # stable: OpenVINO's order is kept
     yield "\t<edges>\n"
-    for e in edges:
-        attrs = {"from-layer": e.from_layer, "from-port": e.from_port, "to-layer": e.to_layer, "to-port": e.to_port}
-        yield "\t\t" + _open_tag("edge", {k: str(v) for k, v in attrs.items()}, True) + "\n"
+    yield "".join([f'\t\t<edge from-layer="{e.from_layer}" from-port="{e.from_port}" to-layer="{e.to_layer}" '
+                   f'to-port="{e.to_port}" />\n' for e in edges])
     yield "\t</edges>\n"
     for node in model.extras:  # rt_info, meta_data, quantization_parameters, statistics: as read
         yield from _node_lines(node, 1)

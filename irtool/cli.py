@@ -18,8 +18,8 @@ from irtool.errors import IrToolError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="INT8 post-training quantization and CPU inference of OpenVINO IR models.")
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 ModelArg = Annotated[Path, typer.Argument(help="the model's .xml (its .bin beside it)", show_default=False)]
 JsonOpt = Annotated[bool, typer.Option("--json", help="print one JSON object instead of tables")]

@@ -8,7 +8,7 @@ timing each one for the performance counters.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,7 @@ from irtool.runtime.profiling import EXECUTED, NOT_RUN, ProfilingInfo, exec_type
 from irtool.runtime.registry import Kernel, find_kernel
 
 Shapes = Mapping[str, Sequence[int]] | Sequence[Sequence[int]] | None
+Observer = Callable[[Layer, int, np.ndarray], None]
 
 
 @dataclass(frozen=True)
@@ -76,10 +77,10 @@ class CompiledModel:
     def create_infer_request(self) -> InferRequest:
         return InferRequest(self)
 
-    def infer(self, inputs: Mapping[str, Any] | Sequence[Any]) -> Outputs:
+    def infer(self, inputs: Mapping[str, Any] | Sequence[Any], observe: Observer | None = None) -> Outputs:
         if self._default is None:
             self._default = self.create_infer_request()
-        return self._default.infer(inputs)
+        return self._default.infer(inputs, observe)
 
     __call__ = infer
 
@@ -99,7 +100,9 @@ class InferRequest:
         self._times: list[tuple[int, int]] = []
         self._dtypes: list[np.dtype] = []
 
-    def infer(self, inputs: Mapping[str, Any] | Sequence[Any]) -> Outputs:
+    def infer(self, inputs: Mapping[str, Any] | Sequence[Any], observe: Observer | None = None) -> Outputs:
+        """Run once. ``observe(layer, output_index, array)``, if given, sees every tensor a step
+        produces (calibration streams statistics through it; nothing is kept)."""
         c = self._c
         slots: list[Any] = [None] * c._nslots
         for slot, value in c._constants.items():
@@ -122,6 +125,9 @@ class InferRequest:
             else:
                 for slot, value in zip(step.outputs, result):
                     slots[slot] = value
+            if observe is not None:
+                for i, slot in enumerate(step.outputs):
+                    observe(step.layer, i, slots[slot])
             for slot in step.frees:
                 slots[slot] = None
         self._times, self._dtypes = times, dtypes

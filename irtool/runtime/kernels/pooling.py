@@ -14,7 +14,9 @@ OpenVINO semantics kept here:
   first maximum in window order wins; indices are flat over the whole tensor, then taken modulo the
   size of the dims from ``axis`` on (axis=2: index within the channel).
 - AvgPool divides by the number of input elements in the window with ``exclude-pad``; without it by
-  the whole kernel when there is any padding, and by the clipped window when there is none.
+  the whole kernel when there is any padding, and by the clipped window when there is none. The
+  count is a product of per-axis ``min(end, in) - max(start, 0)``, unclamped as in OpenVINO: a window
+  of padding gives 0/0 = NaN, one starting past the input a negative count (-0.0).
 """
 from __future__ import annotations
 
@@ -77,35 +79,43 @@ def _divisors(spatial, kernel_, strides, pb, pe, out, exclude_pad):
 def _pool2d_jit(x, kh, kw, sh, sw, dh, dw, ph, pw, is_max, div_h, div_w, out, idx):  # pragma: no cover
     nc, H, W = x.shape
     OH, OW = out.shape[1], out.shape[2]
+    # the kernel rows/cols of each output row/col that fall inside the input (no divisions in the loops)
+    rows = np.empty((OH, 2), np.int64)
+    cols = np.empty((OW, 2), np.int64)
+    for o in range(OH):
+        h0 = o * sh - ph
+        rows[o, 0] = 0 if h0 >= 0 else (-h0 + dh - 1) // dh
+        rows[o, 1] = min(kh, (H - h0 + dh - 1) // dh) if H > h0 else 0
+    for o in range(OW):
+        w0 = o * sw - pw
+        cols[o, 0] = 0 if w0 >= 0 else (-w0 + dw - 1) // dw
+        cols[o, 1] = min(kw, (W - w0 + dw - 1) // dw) if W > w0 else 0
     for c in numba.prange(nc):
+        xc = x[c]
         for oh in range(OH):
             h0 = oh * sh - ph
-            i_lo = 0 if h0 >= 0 else (-h0 + dh - 1) // dh
-            i_hi = min(kh, (H - h0 + dh - 1) // dh) if H > h0 else 0
             for ow in range(OW):
                 w0 = ow * sw - pw
-                j_lo = 0 if w0 >= 0 else (-w0 + dw - 1) // dw
-                j_hi = min(kw, (W - w0 + dw - 1) // dw) if W > w0 else 0
                 if is_max:
-                    best = np.float32(-np.inf)
+                    best = np.float32(-3.4028234663852886e38)  # lowest(); padding never wins
                     bi = 0
-                    for i in range(i_lo, i_hi):
+                    for i in range(rows[oh, 0], rows[oh, 1]):
                         h = h0 + i * dh
-                        for j in range(j_lo, j_hi):
-                            v = x[c, h, w0 + j * dw]
+                        for j in range(cols[ow, 0], cols[ow, 1]):
+                            v = xc[h, w0 + j * dw]
                             if v > best:
                                 best = v
                                 bi = h * W + w0 + j * dw
-                    out[c, oh, ow] = best if i_lo < i_hi and j_lo < j_hi else np.float32(-3.4028234663852886e38)
+                    out[c, oh, ow] = best
                     idx[c, oh, ow] = bi
                 else:
                     acc = np.float32(0.0)
-                    for i in range(i_lo, i_hi):
+                    for i in range(rows[oh, 0], rows[oh, 1]):
                         h = h0 + i * dh
-                        for j in range(j_lo, j_hi):
-                            acc += x[c, h, w0 + j * dw]
+                        for j in range(cols[ow, 0], cols[ow, 1]):
+                            acc += xc[h, w0 + j * dw]
                     d = div_h[oh] * div_w[ow]
-                    out[c, oh, ow] = acc / d if d > 0 else np.float32(0.0)
+                    out[c, oh, ow] = acc / d if d != 0 else np.float32(np.nan)  # OpenVINO: 0/0
 
 
 def pool_jit(x, kernel_, strides, dilations, pb, pe, out_sp, is_max, divs=None):
@@ -113,7 +123,7 @@ def pool_jit(x, kernel_, strides, dilations, pb, pe, out_sp, is_max, divs=None):
     if x.ndim == 3:  # 1-D as 2-D with H=1
         v, i = pool_jit(x[:, :, None, :], [1, *kernel_], [1, *strides], [1, *dilations], [0, *pb], [0, *pe],
                         [1, *out_sp], is_max, None if divs is None else [np.ones(1, np.float32), *divs])
-        return v[:, :, 0], i[:, :, 0]
+        return v[:, :, 0], (None if i is None else i[:, :, 0])
     n, c, h, w = x.shape
     xs = np.ascontiguousarray(x).reshape(n * c, h, w)
     out = np.empty((n * c, *out_sp), np.float32)
@@ -131,19 +141,20 @@ def pool_ref(x, kernel_, strides, dilations, pb, pe, out_sp, is_max, divs=None):
     spatial = x.shape[2:]
     kd = [(k - 1) * d + 1 for k, d in zip(kernel_, dilations)]
     need = [(o - 1) * s + k - b - n for o, s, k, b, n in zip(out_sp, strides, kd, pb, spatial)]
-    fill = (-np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min) if is_max else 0
+    lowest = np.finfo(x.dtype).min if x.dtype.kind == "f" else np.iinfo(x.dtype).min
+    fill = lowest if is_max else 0
     xp = np.pad(x, [(0, 0)] * 2 + [(b, max(e, 0)) for b, e in zip(pb, need)], constant_values=fill)
-    axes = tuple(range(2, 2 + nsp))
-    win = np.lib.stride_tricks.sliding_window_view(xp, kd, axis=axes)
-    win = win[(..., *[slice(None, o * s, s) for o, s in zip(out_sp, strides)], *[slice(None, None, d) for d in dilations])]
-    win = win[(slice(None), slice(None), *[slice(0, o) for o in out_sp])].reshape(*x.shape[:2], *out_sp, -1)
+    win = np.lib.stride_tricks.sliding_window_view(xp, kd, axis=tuple(range(2, 2 + nsp)))  # N, C, *starts, *window
+    starts = tuple(slice(0, o * s, s) for o, s in zip(out_sp, strides))
+    taps = tuple(slice(None, None, d) for d in dilations)
+    win = win[(slice(None), slice(None), *starts, *taps)].reshape(*x.shape[:2], *out_sp, -1)
     if not is_max:
         total = win.astype(np.float32).sum(-1)
         div = divs[0]
         for d in divs[1:]:
             div = np.multiply.outer(div, d)
         with np.errstate(invalid="ignore", divide="ignore"):
-            res = np.where(div > 0, total / div, 0).astype(np.float32)
+            res = (total / div).astype(np.float32)  # 0/0 (no input in the window) is NaN, as in OpenVINO
         return (res if x.dtype.kind == "f" else np.round(res)).astype(x.dtype), None
     arg = win.argmax(-1)
     vals = np.take_along_axis(win, arg[..., None], -1)[..., 0]
@@ -153,9 +164,8 @@ def pool_ref(x, kernel_, strides, dilations, pb, pe, out_sp, is_max, divs=None):
     for i in range(nsp):
         coord = grids[i] * strides[i] - pb[i] + offs[i] * dilations[i]
         flat = flat * spatial[i] + coord
-    empty = np.isneginf(vals) if x.dtype.kind == "f" else np.zeros(vals.shape, bool)
-    vals = np.where(empty & np.all(win == fill, -1), np.finfo(np.float32).min if x.dtype.kind == "f" else fill, vals)
-    return vals.astype(x.dtype), flat
+    none = ~(vals > lowest)  # OpenVINO starts at lowest() and takes strictly greater values only
+    return np.where(none, lowest, vals).astype(x.dtype), np.where(none, 0, flat)
 
 
 def _pool(x, kernel_, strides, dilations, pb, pe, out_sp, is_max, divs=None):
@@ -226,10 +236,12 @@ def _adaptive(x, out_sp, reduce):
 def adaptive_avg_pool(x, output_shape):
     out_sp = [int(v) for v in np.asarray(output_shape).reshape(-1)]
     res = np.empty((*x.shape[:2], *out_sp), x.dtype)
-    nsp = x.ndim - 2
-    for pos, v in _adaptive(x, out_sp, lambda b, _: b.reshape(*b.shape[:2], -1).astype(np.float32).mean(-1)).items():
+
+    def mean(block, _starts):
+        return block.reshape(*block.shape[:2], -1).astype(np.float32).mean(-1)
+
+    for pos, v in _adaptive(x, out_sp, mean).items():
         res[(..., *pos)] = v
-    assert nsp == len(out_sp)
     return res
 
 

@@ -1,0 +1,162 @@
+"""Reductions and normalizations: Reduce*, SoftMax, LogSoftmax, MVN, NormalizeL2, BatchNormInference,
+CumSum, TopK.
+
+numpy is the fast path for these (vectorized passes, float32 accumulation as OpenVINO's CPU plugin
+does), so each kernel is its own reference. Axes inputs may be negative; they count from the end.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from irtool.runtime.registry import kernel
+
+
+def _axes(axes, rank: int) -> tuple[int, ...]:
+    vals = np.asarray(axes).reshape(-1) if axes is not None else np.arange(rank)
+    return tuple(sorted({int(a) + rank if int(a) < 0 else int(a) for a in vals}))
+
+
+def _keep_type(result, like: np.ndarray) -> np.ndarray:
+    result = np.asarray(result)
+    return result if result.dtype == like.dtype else result.astype(like.dtype)
+
+
+# ------------------------------------------------------------------------------------------ Reduce*
+def _reduction(fn):
+    def run(x, axes, *, keep_dims: bool = False):
+        x = np.asarray(x)
+        ax = _axes(axes, x.ndim)
+        if not ax:  # no axes: the input unchanged
+            return x.copy()
+        with np.errstate(over="ignore", invalid="ignore"):
+            return _keep_type(fn(x, ax, keep_dims), x)
+    return run
+
+
+def _mean(x, ax, keep):
+    if x.dtype.kind in "iu":  # integer mean: the exact sum divided by the count, truncated toward zero
+        total = np.sum(x, axis=ax, keepdims=keep, dtype=np.int64)
+        n = max(1, int(np.prod([x.shape[a] for a in ax])))
+        return np.sign(total) * (np.abs(total) // n)
+    return np.mean(x, axis=ax, keepdims=keep)
+
+
+for _op, _fn in {
+    "ReduceSum": lambda x, ax, k: np.sum(x, axis=ax, keepdims=k),
+    "ReduceMean": _mean,
+    "ReduceMax": lambda x, ax, k: np.max(x, axis=ax, keepdims=k),
+    "ReduceMin": lambda x, ax, k: np.min(x, axis=ax, keepdims=k),
+    "ReduceProd": lambda x, ax, k: np.prod(x, axis=ax, keepdims=k),
+    "ReduceL1": lambda x, ax, k: np.sum(np.abs(x), axis=ax, keepdims=k),
+    "ReduceL2": lambda x, ax, k: np.sqrt(np.sum(np.square(x), axis=ax, keepdims=k)),
+    "ReduceLogicalAnd": lambda x, ax, k: np.all(x, axis=ax, keepdims=k),
+    "ReduceLogicalOr": lambda x, ax, k: np.any(x, axis=ax, keepdims=k),
+}.items():
+    kernel(_op)(_reduction(_fn))
+
+
+# ------------------------------------------------------------------------------------------ softmax
+def softmax_ref(x: np.ndarray, axis: int) -> np.ndarray:
+    e = np.exp(x - np.max(x, axis=axis, keepdims=True))
+    return _keep_type(e / np.sum(e, axis=axis, keepdims=True), x)
+
+
+@kernel("SoftMax", versions=("opset1", "opset8"))
+def softmax(x, *, axis: int = 1):
+    return softmax_ref(x, axis + x.ndim if axis < 0 else axis)
+
+
+@kernel("LogSoftmax", versions=("opset5",))
+def log_softmax(x, *, axis: int = 1):
+    axis = axis + x.ndim if axis < 0 else axis
+    shifted = x - np.max(x, axis=axis, keepdims=True)
+    return _keep_type(shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True)), x)
+
+
+# ------------------------------------------------------------------------------------------ normalization
+def _mvn(x, axes, normalize_variance, eps, inside_sqrt):
+    centred = x - np.mean(x, axis=axes, keepdims=True)
+    if not normalize_variance:
+        return _keep_type(centred, x)
+    var = np.mean(np.square(centred), axis=axes, keepdims=True)
+    eps = np.float32(eps)
+    return _keep_type(centred / (np.sqrt(var + eps) if inside_sqrt else np.sqrt(var) + eps), x)
+
+
+@kernel("MVN", versions=("opset1", "opset2"))
+def mvn_v1(x, *, across_channels: bool = False, normalize_variance: bool = True, eps: float = 1e-9,
+           reduction_axes: list[int] | None = None):
+    if reduction_axes:
+        axes = _axes(reduction_axes, x.ndim)
+    else:
+        axes = tuple(range(1 if across_channels else 2, x.ndim))
+    return _mvn(x, axes, normalize_variance, eps, inside_sqrt=True)
+
+
+@kernel("MVN", versions=("opset6",))
+def mvn_v6(x, axes, *, normalize_variance: bool = True, eps: float = 1e-9, eps_mode: str = "inside_sqrt"):
+    return _mvn(x, _axes(axes, x.ndim), normalize_variance, eps, eps_mode.lower() == "inside_sqrt")
+
+
+@kernel("NormalizeL2", versions=("opset1",))
+def normalize_l2(x, axes, *, eps: float, eps_mode: str = "add"):
+    ax = _axes(axes, x.ndim)
+    sq = np.sum(np.square(x), axis=ax, keepdims=True) if ax else np.square(x)
+    eps = np.float32(eps)
+    sq = sq + eps if eps_mode.lower() == "add" else np.maximum(sq, eps)
+    return _keep_type(x / np.sqrt(sq), x)
+
+
+def _batch_norm(x, gamma, beta, mean, var, epsilon):
+    shape = (1, -1) + (1,) * (x.ndim - 2)
+    scale = (gamma / np.sqrt(var + np.float32(epsilon))).reshape(shape)
+    return _keep_type((x - mean.reshape(shape)) * scale + beta.reshape(shape), x)
+
+
+@kernel("BatchNormInference", versions=("opset1",))
+def batch_norm_v1(gamma, beta, x, mean, variance, *, epsilon: float):
+    return _batch_norm(x, gamma, beta, mean, variance, epsilon)
+
+
+@kernel("BatchNormInference", versions=("opset5",))
+def batch_norm_v5(x, gamma, beta, mean, variance, *, epsilon: float):
+    return _batch_norm(x, gamma, beta, mean, variance, epsilon)
+
+
+# ------------------------------------------------------------------------------------------ CumSum
+@kernel("CumSum", versions=("opset3",))
+def cumsum(x, axis=None, *, exclusive: bool = False, reverse: bool = False):
+    a = int(np.asarray(axis).reshape(-1)[0]) if axis is not None else 0
+    a = a + x.ndim if a < 0 else a
+    y = np.flip(x, a) if reverse else x
+    out = np.cumsum(y, axis=a, dtype=x.dtype)
+    if exclusive:
+        first = np.zeros_like(np.take(out, [0], axis=a))
+        out = np.concatenate([first, np.take(out, np.arange(out.shape[a] - 1), axis=a)], axis=a)
+    return np.ascontiguousarray(np.flip(out, a) if reverse else out)
+
+
+# ------------------------------------------------------------------------------------------ TopK
+def _topk(x, k, axis, mode, sort, index_element_type):
+    axis = axis + x.ndim if axis < 0 else axis
+    k = min(int(np.asarray(k).reshape(-1)[0]), x.shape[axis])
+    key = -x if mode.lower() == "max" else x
+    if key.dtype.kind == "u" and mode.lower() == "max":
+        key = -x.astype(np.int64)
+    order = np.argsort(key, axis=axis, kind="stable")  # ties: the lower index first (stable or not)
+    idx = np.take(order, np.arange(k), axis=axis)
+    if sort.lower() == "index":
+        idx = np.sort(idx, axis=axis)
+    values = np.take_along_axis(x, idx, axis=axis)
+    it = np.int32 if index_element_type.lower() in ("i32", "int32") else np.int64
+    return values, idx.astype(it)
+
+
+@kernel("TopK", versions=("opset1", "opset3"))
+def topk_v1(x, k, *, axis: int, mode: str, sort: str, index_element_type: str = "i32"):
+    return _topk(x, k, axis, mode, sort, index_element_type)
+
+
+@kernel("TopK", versions=("opset11",))
+def topk_v11(x, k, *, axis: int, mode: str, sort: str, index_element_type: str = "i32", stable: bool = False):
+    return _topk(x, k, axis, mode, sort, index_element_type)  # always stable: what stable=true asks

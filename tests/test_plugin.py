@@ -1,0 +1,109 @@
+"""The CPU plugin's API and CLI: compile, infer, counters, batching, and bad inputs."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import irtool
+from irtool.errors import InputError, UnsupportedError
+from tests.oracle import assert_close, build_convnet, build_fq_model, ov_outputs, save
+from tests.test_bad_input import run_cli
+
+
+@pytest.fixture
+def convnet(tmp_path):
+    return save(build_convnet(), tmp_path / "convnet.xml")
+
+
+@pytest.fixture
+def x():
+    return np.random.default_rng(3).standard_normal((1, 3, 8, 8)).astype(np.float32)
+
+
+def test_outputs_by_name_position_and_list_input(convnet, x):
+    compiled = irtool.compile_model(convnet)
+    by_name = compiled({"input": x})
+    assert list(by_name) == ["probs"]
+    assert_close(by_name["probs"], ov_outputs(convnet, {"input": x})[0])
+    np.testing.assert_array_equal(compiled([x])[0], by_name["probs"])
+    np.testing.assert_array_equal(compiled({"image": x})["probs"], by_name["probs"])  # any tensor name
+
+
+def test_infer_request_reuse_and_counters(convnet, x):
+    compiled = irtool.compile_model(convnet)
+    request = compiled.create_infer_request()
+    first = request.infer({"input": x})["probs"].copy()
+    np.testing.assert_array_equal(request.infer({"input": x})["probs"], first)
+    counters = {c.node_name: c for c in request.get_profiling_info()}
+    model = irtool.read_model(convnet)
+    assert set(counters) == {l.name for l in model}  # one record per layer
+    for layer in model:
+        c = counters[layer.name]
+        if layer.type in ("Parameter", "Const", "Result"):
+            assert c.status == "NOT_RUN" and c.real_time == 0
+        else:
+            assert c.status == "EXECUTED" and c.exec_type.endswith("_FP32") and c.real_time > 0
+    assert counters[next(l.name for l in model if l.type == "Convolution")].exec_type != "ref_any_FP32"
+
+
+def test_fp16_weights_are_decompressed_at_load_time(tmp_path, x):
+    path = save(build_convnet(), tmp_path / "fp16.xml", fp16=True)
+    compiled = irtool.compile_model(path)
+    assert_close(compiled({"input": x})["probs"], ov_outputs(path, {"input": x})[0])
+    converts = [c for c in compiled.get_profiling_info() if c.node_type == "Convert"]
+    assert converts and all(c.status == "NOT_RUN" for c in converts)  # folded
+
+
+@pytest.mark.parametrize("inputs, message", [
+    ({"nope": np.zeros((1, 3, 8, 8), np.float32)}, "no input named 'nope'"),
+    ({"input": np.zeros((1, 3, 8, 9), np.float32)}, r"shape \[1, 3, 8, 9\], the model takes \[1,3,8,8\]"),
+    ({"input": np.zeros((1, 3, 8, 8), np.float64)}, "is float64, the model takes float32"),
+    ({}, "missing input"),
+])
+def test_bad_inputs_are_one_clear_error(convnet, inputs, message):
+    with pytest.raises(InputError, match=message):
+        irtool.compile_model(convnet)(inputs)
+
+
+def test_unknown_op_names_the_op_and_layer(convnet):
+    text = convnet.read_text().replace('type="SoftMax"', 'type="FancySoftMax"')
+    convnet.write_text(text)
+    with pytest.raises(UnsupportedError, match=r"layer 'Softmax_\d+' \(line \d+\): op FancySoftMax .* supported ops: .*Add"):
+        irtool.compile_model(convnet)
+
+
+def test_cli_run_batches_and_saves_outputs(convnet, tmp_path, capsys):
+    xs = np.random.default_rng(4).standard_normal((3, 3, 8, 8)).astype(np.float32)
+    np.savez(tmp_path / "in.npz", whatever=xs)
+    code, out, err = run_cli(["run", str(convnet), "-i", str(tmp_path / "in.npz"), "-o", str(tmp_path / "out.npz"),
+                              "--perf-counters", "--sort"], capsys)
+    assert code == 0, err
+    assert "3 batch(es)" in out and "execType: " in out and "proportion: " in out and "Total time:" in out
+    with np.load(tmp_path / "out.npz") as z:
+        assert list(z.files) == ["probs"] and z["probs"].shape == (3, 10)
+        for i in range(3):
+            assert_close(z["probs"][i:i + 1], ov_outputs(convnet, {"input": xs[i:i + 1]})[0])
+
+
+@pytest.mark.parametrize("args, message", [
+    (["-i", "{d}/bad.npz"], "has no array for input 'image'"),
+    (["--shape", "nope:1,3,8,8"], "--shape names 'nope'"),
+    (["-i", "{d}/missing.npz"], "missing.npz: no such file"),
+])
+def test_cli_run_bad_input(convnet, tmp_path, capsys, args, message):
+    np.savez(tmp_path / "bad.npz", a=np.zeros((2, 3, 8, 8), np.float32), b=np.zeros(1))
+    args = [a.format(d=tmp_path) for a in args]
+    code, _, err = run_cli(["run", str(convnet), *args], capsys)
+    assert code == 2 and err.startswith("irtool: error: ") and len(err.strip().splitlines()) == 1
+    assert __import__("re").search(message, err), err
+
+
+def test_cli_benchmark_json(convnet, capsys):
+    code, out, _ = run_cli(["benchmark", str(convnet), "-niter", "5", "--json"], capsys)
+    result = json.loads(out)
+    assert code == 0 and result["count"] == 5 and result["latency_median_ms"] > 0 and result["throughput_fps"] > 0
+    fq = save(build_fq_model(), convnet.parent / "fq.xml")  # no batch-1 Reshape inside: takes -b 2
+    code, out, _ = run_cli(["benchmark", str(fq), "-niter", "3", "-b", "2", "-pc"], capsys)
+    assert code == 0 and "Throughput:" in out and "Median:" in out and "execType:" in out

@@ -24,5 +24,28 @@ def compile_model(model, shapes=None):
 
 __version__ = "0.1.0"
 
-__all__ = ["compile_model", "Constant", "GraphError", "IRFormatError", "InputError", "IrToolError", "Layer", "Model", "Port",
+
+def quantize(model, dataset, **options):
+    """Default post-training quantization; returns the INT8 :class:`Model` (the input is not modified).
+
+    ``model``: a :class:`Model` or an .xml path. ``dataset``: an .npz/.npy path, a folder of .npy
+    files or images, or any iterable of ``{input name: array}`` dicts (one model batch each).
+    ``options``: the fields of :class:`irtool.quantization.QuantizeConfig` (``preset``, ``range``,
+    ``model_type``, ``bias_correction``, ``overflow_fix``, ``compress_weights``, ``ignored_scope``,
+    ``subset_size``). The run's report is available as ``irtool.quantization.quantize``'s second result.
+    """
+    from pathlib import Path
+
+    from irtool.quantization import QuantizeConfig
+    from irtool.quantization import dataset as ds
+    from irtool.quantization.default import quantize as run
+
+    if not isinstance(model, Model):
+        model = read_model(model)
+    config = QuantizeConfig(**options)
+    if isinstance(dataset, (str, Path)):
+        dataset = ds.load_dataset(dataset, compile_model(model).inputs)
+    return run(model, ds.take(dataset, config.subset_size), config)[0]
+
+__all__ = ["compile_model", "quantize", "Constant", "GraphError", "IRFormatError", "InputError", "IrToolError", "Layer", "Model", "Port",
            "UnsupportedError", "read_model", "save_model", "summarize", "__version__"]

@@ -247,6 +247,126 @@ class _progress:
             self.bar.stop()
 
 
+@app.command()
+def quantize(
+    model: ModelArg,
+    data_path: Annotated[Path, typer.Option("--data", "-d", help=".npz/.npy, or a folder of .npy files or images")],
+    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="default: MODEL_int8.xml")] = None,
+    subset: Annotated[Optional[str], typer.Option(help="samples to use: a count (300) or a percentage (2%)")] = None,
+    shuffle: Annotated[bool, typer.Option(help="take a random subset instead of the first samples")] = False,
+    seed: Annotated[int, typer.Option(help="seed for --shuffle")] = 0,
+    preset: Annotated[Optional[str], typer.Option(help="performance (symmetric) | mixed (asymmetric activations)")] = None,
+    range_: Annotated[str, typer.Option("--range", help="minmax | mean_minmax | percentile[:99.99] | kl | mse")] = "mean_minmax",
+    model_type: Annotated[str, typer.Option("--model-type", help="auto | cnn | transformer")] = "auto",
+    bias_correction: Annotated[bool, typer.Option("--bias-correction/--no-bias-correction")] = True,
+    overflow_fix: Annotated[str, typer.Option("--overflow-fix", help="first_layer | all | none")] = "first_layer",
+    ignored_scope: Annotated[Optional[list[str]], typer.Option(
+        "--ignored-scope", help="keep FP32: name:LAYER, re:REGEX or type:OP (repeatable)")] = None,
+    disable_weights_compression: Annotated[bool, typer.Option(
+        "--disable_weights_compression", "--disable-weights-compression",
+        help="keep Const(f32) -> FakeQuantize weights")] = False,
+    mean: Annotated[Optional[str], typer.Option(help="images: per-channel mean, e.g. 123.7,116.3,103.5")] = None,
+    scale: Annotated[Optional[str], typer.Option(help="images: per-channel scale (divisor)")] = None,
+    layout: Annotated[str, typer.Option(help="images: NCHW or NHWC")] = "NCHW",
+    reverse_input_channels: Annotated[bool, typer.Option("--reverse-input-channels")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Default post-training quantization to an INT8 IR (FakeQuantize; compressed INT8 weights)."""
+    from irtool import read_model, save_model
+    from irtool.quantization import IgnoredScope, QuantizeConfig
+    from irtool.quantization import dataset as ds
+    from irtool.quantization.default import quantize as run_quantize
+    from irtool.runtime import compile_model
+
+    output = output or model.with_name(model.stem + "_int8.xml")
+    _refuse_overwrite(model, output)
+    fp32 = read_model(model)
+    count, fraction = ds.parse_subset(subset)
+    images = ds.ImageOptions(_floats(mean, "--mean"), _floats(scale, "--scale"), layout, reverse_input_channels)
+    specs = compile_model(fp32).inputs
+    samples = ds.take(ds.load_dataset(data_path, specs, images), count, fraction, shuffle, seed)
+    config = QuantizeConfig(preset=preset, range=range_, model_type=model_type, bias_correction=bias_correction,
+                            overflow_fix=overflow_fix, compress_weights=not disable_weights_compression,
+                            ignored_scope=_scope(ignored_scope or []), subset_size=len(samples))
+    with _progress(not as_json, "calibration") as advance:
+        quantized, report = run_quantize(fp32, samples, config, progress=lambda i, n: advance(i / n))
+    save_model(quantized, output)
+    if as_json:
+        from dataclasses import asdict
+
+        print(json.dumps(asdict(report) | {"output": str(output)}, indent=2))
+        return
+    _print_quantize_report(report, output)
+
+
+def _print_quantize_report(report, output: Path) -> None:
+    table = Table(title=f"irtool quantize: {output}", show_header=False, box=None, pad_edge=False)
+    table.add_row("model type / preset", f"{report.model_type} / {report.preset}")
+    table.add_row("calibration samples", str(report.samples))
+    table.add_row("ops quantized (INT8)", str(len(report.quantized_ops)))
+    table.add_row("FakeQuantize inserted", f"{report.activation_fqs} on activations, {report.weight_fqs} on weights")
+    table.add_row("bias corrected", str(report.bias_corrected))
+    table.add_row("weights", f"{_size(report.weights_bytes_before)} -> {_size(report.weights_bytes_after)}"
+                  + (f" ({report.compressed} compressed to INT8)" if report.compressed else " (expanded form)"))
+    table.add_row("time", f"{report.seconds:.2f} s")
+    out.print(table)
+    if report.skipped:
+        skipped = Table("skipped (FP32)", "why", box=None, pad_edge=False)
+        for name, why in report.skipped:
+            skipped.add_row(name, why)
+        out.print(skipped)
+
+
+def _scope(rules: list[str]):
+    from irtool.quantization import IgnoredScope
+
+    buckets: dict[str, list[str]] = {"name": [], "re": [], "type": []}
+    for rule in rules:
+        kind, sep, value = rule.partition(":")
+        if not sep or kind not in buckets or not value:
+            raise IrToolError(f"--ignored-scope '{rule}': expected name:LAYER, re:REGEX or type:OP")
+        buckets[kind].append(value)
+    return IgnoredScope(tuple(buckets["name"]), tuple(buckets["re"]), tuple(buckets["type"]))
+
+
+def _floats(text: Optional[str], option: str) -> Optional[tuple[float, ...]]:
+    if text is None:
+        return None
+    try:
+        return tuple(float(v) for v in text.strip("[]").split(","))
+    except ValueError:
+        raise IrToolError(f"{option} '{text}': expected numbers separated by commas") from None
+
+
+@app.command()
+def compress(model: ModelArg,
+             output: Annotated[Path, typer.Option("-o", "--output", help="where to write the .xml")]) -> None:
+    """Weights FakeQuantize -> Const(INT8) -> Convert -> [Subtract] -> Multiply (4x smaller .bin)."""
+    from irtool import read_model, save_model
+    from irtool.passes.weights import compress_weights
+
+    _convert_weights(model, output, compress_weights, "compressed")
+
+
+@app.command()
+def expand(model: ModelArg,
+           output: Annotated[Path, typer.Option("-o", "--output", help="where to write the .xml")]) -> None:
+    """Compressed INT8 weights -> Const(f32) -> FakeQuantize (the --disable_weights_compression form)."""
+    from irtool.passes.weights import expand_weights
+
+    _convert_weights(model, output, expand_weights, "expanded")
+
+
+def _convert_weights(model: Path, output: Path, convert, verb: str) -> None:
+    from irtool import read_model, save_model
+
+    _refuse_overwrite(model, output)
+    converted, count = convert(read_model(model))
+    save_model(converted, output)
+    before, after = model.with_suffix(".bin").stat().st_size, output.with_suffix(".bin").stat().st_size
+    out.print(f"{verb} {count} weight tensor(s); .bin {_size(before)} -> {_size(after)}; wrote {output}")
+
+
 def _refuse_overwrite(src: Path, dst: Path) -> None:
     if dst.resolve() == src.resolve():
         raise IrToolError(f"{dst}: the output would overwrite the input model; choose another -o path")

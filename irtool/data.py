@@ -6,6 +6,7 @@ arrays into the model's batch and :func:`concat_outputs` glues the outputs back 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -24,8 +25,8 @@ def load_arrays(path: str | Path) -> dict[str, np.ndarray]:
             return {k: z[k] for k in z.files}
     except FileNotFoundError:
         raise InputError(f"{path}: no such file") from None
-    except (ValueError, OSError) as e:
-        raise InputError(f"{path}: not a readable .npz/.npy file ({e})") from None
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
+        raise InputError(f"{path}: not a readable .npz/.npy file ({e or type(e).__name__})") from None
 
 
 def match_inputs(arrays: Mapping[str, np.ndarray], specs: Sequence[TensorSpec], source: str) -> dict[str, np.ndarray]:

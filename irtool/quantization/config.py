@@ -25,7 +25,7 @@ class IgnoredScope:
 class QuantizeConfig:
     """Options of :func:`irtool.quantize`; defaults are NNCF's."""
 
-    preset: str = "performance"  # performance: symmetric activations; mixed: asymmetric activations
+    preset: str | None = None  # performance (symmetric) | mixed (asymmetric activations); None: by model type
     range: str = "mean_minmax"  # minmax | mean_minmax | percentile[:P] | kl | mse
     model_type: str = "auto"  # auto | cnn | transformer
     bias_correction: bool = True  # fast bias correction
@@ -35,7 +35,7 @@ class QuantizeConfig:
     subset_size: int | None = 300
 
     def __post_init__(self):
-        for name, value, allowed in (("preset", self.preset, PRESETS), ("model_type", self.model_type, MODEL_TYPES),
+        for name, value, allowed in (("preset", self.preset or PRESETS[0], PRESETS), ("model_type", self.model_type, MODEL_TYPES),
                                      ("overflow_fix", self.overflow_fix, OVERFLOW_FIXES)):
             if value not in allowed:
                 raise InputError(f"{name} '{value}' is not one of {', '.join(allowed)}")

@@ -1,0 +1,195 @@
+"""Convolution family and MatMul kernels: fast path vs the numpy reference beside it, and the op vs OpenVINO.
+
+Criterion everywhere: max abs error <= 1e-4 * max|reference|, same shape and dtype.
+A weight tensor one rank above the input means the Group* op.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tests.oracle import assert_close, check_against_openvino, ov
+
+from openvino import opset1 as ops  # noqa: E402  (after oracle's importorskip)
+
+from irtool.runtime.kernels import conv, matmul  # noqa: E402
+
+E, SU, SL, V = "explicit", "same_upper", "same_lower", "valid"
+
+# id: (x shape, w shape, strides, dilations, pads_begin, pads_end, auto_pad)
+FORWARD = {
+    "2d-pad1": ([1, 3, 8, 8], [4, 3, 3, 3], [1, 1], [1, 1], [1, 1], [1, 1], E),
+    "2d-stride-asym-pads": ([1, 4, 9, 10], [5, 4, 3, 2], [2, 3], [1, 1], [1, 0], [0, 2], E),
+    "2d-dilation": ([1, 3, 11, 9], [4, 3, 3, 3], [1, 1], [2, 3], [2, 1], [0, 3], E),
+    "2d-same_upper": ([1, 3, 7, 8], [4, 3, 4, 3], [2, 2], [1, 1], [0, 0], [0, 0], SU),
+    "2d-same_lower": ([1, 3, 7, 8], [4, 3, 4, 3], [2, 2], [1, 1], [0, 0], [0, 0], SL),
+    "2d-same_upper-dil": ([1, 2, 9, 6], [3, 2, 2, 3], [1, 3], [2, 1], [0, 0], [0, 0], SU),
+    "2d-valid": ([1, 3, 7, 7], [2, 3, 3, 3], [2, 2], [1, 1], [5, 5], [5, 5], V),
+    "2d-1x1": ([1, 8, 6, 6], [6, 8, 1, 1], [1, 1], [1, 1], [0, 0], [0, 0], E),
+    "2d-1x1-stride2": ([2, 8, 7, 6], [6, 8, 1, 1], [2, 2], [1, 1], [0, 0], [0, 0], E),
+    "2d-1x1-padded": ([1, 4, 5, 5], [3, 4, 1, 1], [1, 1], [1, 1], [1, 0], [0, 1], E),
+    "2d-batch2": ([2, 5, 7, 7], [6, 5, 3, 3], [1, 1], [1, 1], [1, 1], [1, 1], E),
+    "1d": ([2, 3, 11], [4, 3, 3], [2], [2], [1], [2], E),
+    "1d-same_upper": ([1, 3, 10], [2, 3, 4], [3], [1], [0], [0], SU),
+    "3d": ([1, 2, 5, 6, 7], [3, 2, 2, 3, 3], [1, 2, 1], [1, 1, 2], [1, 0, 1], [0, 1, 2], E),
+    "3d-same_lower-batch2": ([2, 2, 5, 4, 5], [3, 2, 2, 2, 3], [2, 1, 2], [1, 1, 1], [0, 0, 0], [0, 0, 0], SL),
+    "group2": ([1, 6, 8, 8], [2, 2, 3, 3, 3], [1, 1], [1, 1], [1, 1], [1, 1], E),
+    "group3-1d": ([2, 6, 9], [3, 2, 2, 3], [2], [1], [1], [0], E),
+    "group2-3d": ([1, 4, 4, 5, 5], [2, 3, 2, 2, 2, 3], [1, 1, 2], [1, 2, 1], [1, 1, 0], [0, 0, 1], E),
+    "depthwise": ([1, 8, 9, 9], [8, 1, 1, 3, 3], [1, 1], [1, 1], [1, 1], [1, 1], E),
+    "depthwise-mult2-stride2": ([2, 4, 9, 8], [4, 2, 1, 3, 3], [2, 2], [1, 2], [1, 0], [0, 2], E),
+    "depthwise-same_upper": ([1, 5, 8, 7], [5, 1, 1, 4, 3], [2, 2], [1, 1], [0, 0], [0, 0], SU),
+    "depthwise-1d": ([1, 4, 12], [4, 1, 1, 5], [1], [2], [3], [1], E),
+    "depthwise-3d": ([1, 3, 4, 5, 6], [3, 1, 1, 3, 2, 3], [1, 2, 1], [1, 1, 1], [1, 0, 1], [1, 1, 1], E),
+    "single-in-channel": ([1, 1, 6, 6], [4, 1, 3, 3], [1, 1], [1, 1], [0, 0], [0, 0], E),
+}
+
+# id: (x shape, w shape, strides, dilations, pads_begin, pads_end, auto_pad, output_padding, output_shape)
+BACKPROP = {
+    "2d-pad1-stride2": ([1, 4, 5, 5], [4, 3, 3, 3], [2, 2], [1, 1], [1, 1], [1, 1], E, [0, 0], None),
+    "2d-output_padding": ([1, 4, 5, 6], [4, 3, 3, 4], [2, 3], [1, 1], [1, 0], [0, 2], E, [1, 2], None),
+    "2d-dilation": ([1, 3, 4, 5], [3, 2, 3, 2], [1, 2], [2, 3], [0, 1], [1, 0], E, [0, 1], None),
+    "2d-outshape-explicit": ([1, 3, 5, 5], [3, 2, 3, 3], [2, 2], [1, 1], [2, 1], [1, 1], E, [0, 0], [9, 12]),
+    "2d-outshape-same_upper": ([1, 3, 5, 5], [3, 2, 4, 3], [2, 2], [1, 1], [0, 0], [0, 0], SU, [1, 0], [9, 10]),
+    "2d-outshape-same_lower": ([1, 3, 5, 5], [3, 2, 4, 3], [2, 2], [1, 1], [0, 0], [0, 0], SL, [0, 1], [9, 10]),
+    "2d-same_upper-no-outshape": ([1, 3, 4, 4], [3, 2, 3, 3], [2, 2], [1, 1], [1, 1], [1, 1], SU, [0, 0], None),
+    "2d-valid": ([1, 3, 4, 4], [3, 2, 3, 3], [2, 1], [1, 1], [1, 1], [1, 1], V, [1, 0], None),
+    "2d-batch2": ([2, 5, 4, 6], [5, 4, 3, 3], [1, 1], [1, 1], [1, 1], [1, 1], E, [0, 0], None),
+    "1d-output_padding": ([2, 3, 7], [3, 4, 3], [3], [1], [1], [2], E, [2], None),
+    "1d-outshape": ([1, 3, 7], [3, 2, 5], [2], [2], [0], [0], SU, [0], [15]),
+    "3d": ([1, 2, 3, 4, 3], [2, 3, 2, 3, 3], [2, 1, 2], [1, 2, 1], [1, 0, 1], [0, 1, 1], E, [1, 0, 0], None),
+    "group2": ([1, 6, 5, 5], [2, 3, 2, 3, 3], [2, 2], [1, 1], [1, 1], [0, 1], E, [1, 0], None),
+    "group-depthwise": ([2, 4, 5, 4], [4, 1, 1, 3, 3], [2, 2], [1, 1], [1, 1], [1, 1], E, [0, 0], None),
+    "group2-outshape": ([1, 4, 4, 4], [2, 2, 3, 3, 2], [2, 3], [1, 1], [0, 0], [0, 0], SL, [0, 0], [8, 11]),
+}
+
+# id: (a shape, b shape, transpose_a, transpose_b, dtype)
+MATMUL = {
+    "2d": ([3, 4], [4, 5], False, False, np.float32),
+    "ta": ([4, 3], [4, 5], True, False, np.float32),
+    "tb": ([3, 4], [5, 4], False, True, np.float32),
+    "ta-tb": ([4, 3], [5, 4], True, True, np.float32),
+    "1d-a": ([4], [4, 5], False, False, np.float32),
+    "1d-b": ([3, 4], [4], False, False, np.float32),
+    "1d-both": ([4], [4], False, False, np.float32),
+    "1d-ignores-transpose": ([4], [5, 4], True, True, np.float32),
+    "1d-a-batched-b": ([4], [2, 4, 5], False, False, np.float32),
+    "batched": ([2, 3, 4], [2, 4, 5], False, False, np.float32),
+    "broadcast": ([2, 1, 3, 4], [3, 5, 4], False, True, np.float32),
+    "broadcast-2d-b": ([2, 3, 4], [4, 5], False, False, np.float32),
+    "broadcast-rank": ([4, 3], [2, 2, 4, 5], True, False, np.float32),
+    "int32": ([3, 6], [6, 5], False, False, np.int32),
+    "int32-batched-tb": ([2, 3, 6], [5, 6], False, True, np.int32),
+}
+
+
+def _data(shape, dtype=np.float32, seed=0):
+    rng = np.random.default_rng([seed, len(shape), *shape])
+    if np.dtype(dtype).kind in "iu":
+        return rng.integers(-8, 9, shape).astype(dtype)
+    return rng.standard_normal(shape).astype(dtype)
+
+
+def _fwd_attrs(case):
+    _, _, s, d, pb, pe, ap = case
+    return dict(strides=s, dilations=d, pads_begin=pb, pads_end=pe, auto_pad=ap)
+
+
+def _bp_attrs(case):
+    _, _, s, d, pb, pe, ap, opad, _ = case
+    return dict(strides=s, dilations=d, pads_begin=pb, pads_end=pe, auto_pad=ap, output_padding=opad)
+
+
+def _grouped(case):
+    return len(case[1]) == len(case[0]) + 1
+
+
+@pytest.mark.parametrize("case", FORWARD.values(), ids=FORWARD.keys())
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_forward_vs_reference(case, dtype):
+    x, w = _data(case[0], dtype), _data(case[1], dtype, 1)
+    fast = conv.group_convolution if _grouped(case) else conv.convolution
+    ref = conv.group_convolution_reference if _grouped(case) else conv.convolution_reference
+    assert_close(fast(x, w, **_fwd_attrs(case)), ref(x, w, **_fwd_attrs(case)), 1e-5)
+
+
+@pytest.mark.parametrize("case", FORWARD.values(), ids=FORWARD.keys())
+def test_forward_vs_openvino(case, tmp_path):
+    x = ops.parameter(case[0], np.float32, name="x")
+    w = ops.constant(_data(case[1], seed=1))
+    a = _fwd_attrs(case)
+    make = ops.group_convolution if _grouped(case) else ops.convolution
+    y = make(x, w, a["strides"], a["pads_begin"], a["pads_end"], a["dilations"], a["auto_pad"])
+    check_against_openvino(ov.Model([y], [x]), tmp_path)
+
+
+@pytest.mark.parametrize("case", BACKPROP.values(), ids=BACKPROP.keys())
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_backprop_vs_reference(case, dtype):
+    x, w = _data(case[0], dtype), _data(case[1], dtype, 1)
+    out_shape = None if case[-1] is None else np.array(case[-1], np.int64)
+    fast = conv.group_convolution_backprop_data if _grouped(case) else conv.convolution_backprop_data
+    ref = conv.group_convolution_backprop_reference if _grouped(case) else conv.convolution_backprop_reference
+    assert_close(fast(x, w, out_shape, **_bp_attrs(case)), ref(x, w, out_shape, **_bp_attrs(case)), 1e-5)
+
+
+@pytest.mark.parametrize("case", BACKPROP.values(), ids=BACKPROP.keys())
+def test_backprop_vs_openvino(case, tmp_path):
+    x = ops.parameter(case[0], np.float32, name="x")
+    w = ops.constant(_data(case[1], seed=1))
+    out_shape = None if case[-1] is None else ops.constant(np.array(case[-1], np.int64))
+    make = ops.group_convolution_backprop_data if _grouped(case) else ops.convolution_backprop_data
+    y = make(x, w, output_shape=out_shape, **_bp_attrs(case))
+    got = check_against_openvino(ov.Model([y], [x]), tmp_path)
+    if case[-1] is not None:
+        assert list(got[0].shape[2:]) == case[-1]
+
+
+@pytest.mark.parametrize("case", MATMUL.values(), ids=MATMUL.keys())
+def test_matmul_vs_reference(case):
+    a_shape, b_shape, ta, tb, dtype = case
+    a, b = _data(a_shape, dtype), _data(b_shape, dtype, 1)
+    assert_close(matmul.matmul(a, b, transpose_a=ta, transpose_b=tb),
+                 matmul.matmul_reference(a, b, transpose_a=ta, transpose_b=tb), 1e-5)
+
+
+@pytest.mark.parametrize("case", MATMUL.values(), ids=MATMUL.keys())
+def test_matmul_vs_openvino(case, tmp_path):
+    a_shape, b_shape, ta, tb, dtype = case
+    a, b = ops.parameter(a_shape, dtype, name="a"), ops.parameter(b_shape, dtype, name="b")
+    inputs = {"a": _data(a_shape, dtype), "b": _data(b_shape, dtype, 1)}
+    check_against_openvino(ov.Model([ops.matmul(a, b, ta, tb)], [a, b]), tmp_path, inputs)
+
+
+def test_types_are_kept():
+    """f16 computes in f32 and comes back f16; integers are exact (int64 accumulation)."""
+    case = FORWARD["2d-stride-asym-pads"]
+    x, w = _data(case[0]), _data(case[1], seed=1)
+    ref = conv.convolution_reference(x, w, **_fwd_attrs(case))
+    assert_close(conv.convolution(x.astype(np.float16), w.astype(np.float16), **_fwd_attrs(case)),
+                 ref.astype(np.float16), 5e-3)
+    xi, wi = _data(case[0], np.int32), _data(case[1], np.int32, 1)
+    got = conv.convolution(xi, wi, **_fwd_attrs(case))
+    assert got.dtype == np.int32
+    np.testing.assert_array_equal(got, conv.convolution(xi.astype(np.float64), wi.astype(np.float64),
+                                                        **_fwd_attrs(case)).astype(np.int32))
+    h = matmul.matmul(x[0, 0].astype(np.float16), x[0, 1].T.astype(np.float16))
+    assert h.dtype == np.float16
+
+
+def test_batch_runs_in_chunks(monkeypatch):
+    """A batch whose im2col buffer exceeds the budget runs chunk by chunk with the same result."""
+    case = FORWARD["2d-batch2"]
+    x, w = _data([5, *case[0][1:]]), _data(case[1], seed=1)
+    whole = conv.convolution(x, w, **_fwd_attrs(case))
+    monkeypatch.setattr(conv, "_COLS_BYTES", 1)
+    assert_close(conv.convolution(x, w, **_fwd_attrs(case)), whole, 1e-6)
+
+
+def test_bad_shapes_raise_value_error():
+    with pytest.raises(ValueError):
+        conv.convolution(_data([1, 3, 5, 5]), _data([2, 4, 3, 3]), strides=[1, 1], dilations=[1, 1])
+    with pytest.raises(ValueError):
+        conv.convolution(_data([1, 3, 2, 2]), _data([2, 3, 3, 3]), strides=[1, 1], dilations=[1, 1])
+    with pytest.raises(ValueError):
+        matmul.matmul(_data([3, 4]), _data([5, 4]))

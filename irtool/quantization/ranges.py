@@ -14,6 +14,7 @@ from irtool.errors import InputError
 from irtool.quantization.statistics import TensorStats
 
 Estimator = Callable[[TensorStats], tuple[float, float]]
+MAX_CLIPPED = 0.01  # the KL search never clips away more than this fraction of the values
 
 
 def minmax(s: TensorStats) -> tuple[float, float]:
@@ -36,13 +37,21 @@ def percentile(s: TensorStats, p: float = 99.99) -> tuple[float, float]:
 def kl_threshold(hist: np.ndarray, bin_width: float, levels: int = 128) -> float:
     """TensorRT's entropy calibration on an |x| histogram: the clip threshold minimizing KL(P||Q)."""
     hist = hist.astype(np.float64)
+    # The first bin holds the exact zeros (half of a ReLU output): they quantize without error and,
+    # left in, their spike drives the search to absurdly small thresholds.
+    hist[0] = 0
     n = hist.size
     if hist[levels:].sum() == 0:  # everything already fits in `levels` bins: no clipping helps
         nonzero = np.flatnonzero(hist)
         return (nonzero[-1] + 1) * bin_width if nonzero.size else bin_width
     best, best_i = np.inf, n
     cumsum_tail = np.cumsum(hist[::-1])[::-1]  # cumsum_tail[i] = hist[i:].sum()
+    total = cumsum_tail[0]
     for i in range(levels, n + 1):
+        if i < n and cumsum_tail[i] > MAX_CLIPPED * total:
+            # Folding most of the mass into the last bin makes P and Q the same spike (KL = 0): a
+            # degenerate optimum for distributions far from zero. Never clip more than 1% away.
+            continue
         p = hist[:i].copy()
         if i < n:
             p[-1] += cumsum_tail[i]  # outliers folded into the last bin
@@ -57,14 +66,12 @@ def kl_threshold(hist: np.ndarray, bin_width: float, levels: int = 128) -> float
 
 def _quantize_expand(h: np.ndarray, levels: int) -> np.ndarray:
     """Merge ``h`` into ``levels`` chunks, then spread each chunk's mass evenly over its nonzero bins."""
-    chunks = np.array_split(np.arange(h.size), levels)
-    out = np.zeros_like(h)
-    for idx in chunks:
-        part = h[idx]
-        nz = part > 0
-        if nz.any():
-            out[idx[nz]] = part.sum() / nz.sum()
-    return out
+    starts = (np.arange(levels) * h.size) // levels  # the chunks np.array_split makes
+    sums = np.add.reduceat(h, starts)
+    nonzero = np.add.reduceat((h > 0).astype(np.float64), starts)
+    per_bin = np.divide(sums, nonzero, out=np.zeros_like(sums), where=nonzero > 0)
+    lengths = np.diff(np.append(starts, h.size))
+    return np.where(h > 0, np.repeat(per_bin, lengths), 0.0)
 
 
 def _kl(p: np.ndarray, q: np.ndarray) -> float:
@@ -75,8 +82,9 @@ def _kl(p: np.ndarray, q: np.ndarray) -> float:
 
 
 def kl(s: TensorStats) -> tuple[float, float]:
+    """Signed tensors get 128 levels per side (TensorRT); never-negative ones all 256 (u8)."""
     hist, width = s.abs_histogram()
-    t = kl_threshold(_rebin(hist, 2048), width * hist.size / 2048)
+    t = kl_threshold(_rebin(hist, 2048), width * hist.size / 2048, levels=256 if s.min >= 0 else 128)
     return (0.0 if s.min >= 0 else max(-t, s.min)), min(t, max(abs(s.min), abs(s.max)))
 
 

@@ -143,3 +143,22 @@ def test_integer_division_floors_like_python(tmp_path):
     folded = model(ops.divide(ops.constant(a), ops.constant(b)), params=[])
     got = check_against_openvino(folded, tmp_path)[0]
     np.testing.assert_array_equal(got, a // b)
+
+
+@pytest.mark.parametrize("causal", [False, True])
+@pytest.mark.parametrize("mask", [None, "float", "bool"])
+def test_scaled_dot_product_attention(tmp_path, causal, mask):
+    rng = np.random.default_rng(0)
+    shapes = {"q": (1, 4, 6, 8), "k": (1, 4, 5, 8), "v": (1, 4, 5, 3)}
+    params = [param(s, F, n) for n, s in shapes.items()]
+    inputs = {n: rng.standard_normal(s).astype(F) for n, s in shapes.items()}
+    extra = []
+    if mask == "float":
+        extra = [param((1, 1, 6, 5), F, "m"), ops.constant(F(0.3))]
+        inputs["m"] = rng.standard_normal((1, 1, 6, 5)).astype(F)
+    elif mask == "bool":
+        extra = [param((1, 1, 6, 5), np.bool_, "m")]
+        inputs["m"] = np.tril(np.ones((1, 1, 6, 5), bool))
+    out = ops.scaled_dot_product_attention(*params, *extra, causal=causal)
+    check_against_openvino(model(out, params=params + [e for e in extra if e.get_type_name() == "Parameter"]),
+                           tmp_path, inputs)

@@ -5,6 +5,7 @@ Rules (NNCF's CPU hardware config, simplified where irtool's runtime and OpenVIN
   constant weights (input 1) per output channel;
 * MatMul: a constant input 1 is weights (channel axis by ``transpose_b``), activation inputs per tensor
   (both, for attention's activation x activation MatMuls);
+* ScaledDotProductAttention: query and key (NNCF's choice);
 * CNNs only: both inputs of a residual Add (two non-constant inputs), the inputs of AvgPool,
   ReduceMean, MVN and Interpolate;
 * only float tensors; one FakeQuantize per tensor, placed right after it when every consumer wants
@@ -64,7 +65,9 @@ class Plan:
 
 
 def is_transformer(model: Model) -> bool:
-    """Obvious transformers: a SoftMax and a MatMul of two activations (attention)."""
+    """Obvious transformers: fused attention, or a SoftMax and a MatMul of two activations."""
+    if any(l.type == "ScaledDotProductAttention" for l in model):
+        return True
     if not any(l.type == "SoftMax" for l in model):
         return False
     const: dict = {}
@@ -112,6 +115,8 @@ def plan(model: Model, scope: IgnoredScope, model_type: str, overflow_fix: str) 
 def _quantizable_inputs(op: Layer, kind: str) -> tuple[int, ...]:
     if op.type in WEIGHTED:
         return (0, 1)
+    if op.type == "ScaledDotProductAttention":
+        return (0, 1)  # query and key, as NNCF quantizes fused attention
     if kind == "cnn":
         if op.type == "Add":
             return (0, 1)  # when both are activations (checked in plan)

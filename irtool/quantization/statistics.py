@@ -46,8 +46,9 @@ class TensorStats:
 
     def _update_channels(self, x: np.ndarray) -> None:
         ax = self.channel_axis
-        if ax is None or x.ndim <= ax:
+        if ax is None or not -x.ndim <= ax < x.ndim:
             return
+        ax %= x.ndim
         axes = tuple(i for i in range(x.ndim) if i != ax)
         s = x.sum(axis=axes, dtype=np.float64)
         self.channel_sum = s if self.channel_sum is None else self.channel_sum + s

@@ -215,3 +215,25 @@ def test_cli_quantize_default_output_and_summary(cnn, calib, tmp_path, capsys):
     assert (tmp_path / "cnn_int8.xml").exists() and "calibration samples    8" in out
     code, _, err = run_cli(["quantize", str(src), "--data", str(tmp_path / "calib.npz"), "-o", str(src)], capsys)
     assert code == 2 and "would overwrite the input model" in err
+
+
+def test_concat_inputs_share_one_range_and_quantizers_move_above_maxpool(calib, tmp_path):
+    rng = np.random.default_rng(3)
+    x = ops.parameter([1, 3, 16, 16], F, name="input")
+
+    def conv(t, cin, cout, scale=1.0):
+        w = ops.constant((rng.standard_normal((cout, cin, 3, 3)) * scale).astype(F))
+        return ops.relu(ops.convolution(t, w, [1, 1], [1, 1], [1, 1], [1, 1]))
+
+    a, b = conv(x, 3, 4), conv(x, 3, 4, scale=5.0)  # two branches with very different ranges
+    pooled = ops.max_pool(ops.concat([a, b], 1), [2, 2], [1, 1], [0, 0], [0, 0], [2, 2]).output(0)
+    path = tmp_path / "cat.xml"
+    ov.save_model(ov.Model([conv(pooled, 8, 4)], [x], "cat"), str(path), compress_to_fp16=False)
+    model, _ = quantize(irtool.read_model(path), calib[:8])
+    fqs = [l for l in model if l.type == "FakeQuantize" and "fq_weights" not in l.name]
+    feeding_concat = [f for f in fqs if any(u.layer.type == "Concat" for u in model.consumers(f))]
+    assert len(feeding_concat) == 2 and not any(model.producer(f, 0).layer.type == "MaxPool" for f in fqs)
+    ranges = {tuple(float(model.producer(f, i).layer.constant.value) for i in (1, 2)) for f in feeding_concat}
+    assert len(ranges) == 1  # one shared range
+    types = ov_exec_types(irtool.save_model(model, tmp_path / "cat_int8.xml"), calib[0])
+    assert any(t == "Convolution" and e.lower().endswith("_i8") for t, e in types.values())

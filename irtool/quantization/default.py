@@ -60,9 +60,7 @@ def quantize(model: Model, dataset: Iterable[Mapping[str, np.ndarray]], config: 
     estimator = parse_estimator(config.range)[1]
     report = Report(the_plan.model_type, preset, len(samples))
     report.weights_bytes_before = sum(info.weights_bytes.values())
-    for point in the_plan.activations:
-        s = stats[(point.tensor.layer.id, point.tensor.port.id)]
-        lo, hi = estimator(s)
+    for point, (lo, hi) in zip(the_plan.activations, _ranges(the_plan, stats, estimator)):
         fq = P.asymmetric_activations(lo, hi) if preset == "mixed" else P.symmetric_activations(lo, hi)
         _insert_activation_fq(out, point, fq)
     report.activation_fqs = len(the_plan.activations)
@@ -118,6 +116,17 @@ def collect_statistics(model: Model, the_plan: Plan, samples: list[Mapping[str, 
         if progress:
             progress(n + 1, len(samples))
     return wanted
+
+
+def _ranges(the_plan: Plan, stats: dict, estimator) -> list[tuple[float, float]]:
+    """(low, high) per activation point; the points of a group get the union of their ranges."""
+    ranges = [estimator(stats[(p.tensor.layer.id, p.tensor.port.id)]) for p in the_plan.activations]
+    union: dict[int, tuple[float, float]] = {}
+    for p, (lo, hi) in zip(the_plan.activations, ranges):
+        if p.group is not None:
+            g = union.get(p.group, (lo, hi))
+            union[p.group] = (min(g[0], lo), max(g[1], hi))
+    return [union[p.group] if p.group is not None else r for p, r in zip(the_plan.activations, ranges)]
 
 
 # ------------------------------------------------------------------------------------------- insertion

@@ -9,11 +9,13 @@ Rules (NNCF's CPU hardware config, simplified where irtool's runtime and OpenVIN
 * CNNs only: both inputs of a residual Add (two non-constant inputs), the inputs of AvgPool,
   ReduceMean, MVN and Interpolate;
 * only float tensors; one FakeQuantize per tensor, placed right after it when every consumer wants
-  it quantized, else shared by the consumers that do;
+  it quantized, else shared by the consumers that do; quantizers move up through data-movement ops
+  and split over Concat inputs with one shared range (see ``_propagate``);
 * the ignored scope (names, regexes, types) removes ops; a rule that matches nothing is an error.
 """
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass, field
 
@@ -26,6 +28,7 @@ WEIGHTED = {"Convolution": 0, "GroupConvolution": None, "ConvolutionBackpropData
             "GroupConvolutionBackpropData": None, "MatMul": None}  # op -> weight output-channel axis
 CNN_ONLY_INPUTS = {"AvgPool": (0,), "ReduceMean": (0,), "MVN": (0,), "Interpolate": (0,)}
 FLOAT = {"FP32", "FP16", "BF16", "f32", "f16", "bf16"}
+AGNOSTIC = {"MaxPool", "Reshape", "Transpose", "Squeeze", "Unsqueeze"}  # move data, keep values
 
 
 @dataclass
@@ -47,6 +50,7 @@ class ActivationPoint:
     consumers: list[Input]
     whole: bool  # every consumer is quantized: the FakeQuantize goes right after the tensor
     channel_axis: int | None  # channel axis as the first consumer sees it (for bias correction)
+    group: int | None = None  # points of one group share one range (the inputs of a Concat)
 
     @property
     def name(self) -> str:
@@ -103,13 +107,51 @@ def plan(model: Model, scope: IgnoredScope, model_type: str, overflow_fix: str) 
                     result.weights.append(WeightPoint(op, i, src, axes))
                 continue
             wanted.setdefault((src.layer.id, src.port.id), []).append((Input(op, op.inputs[i]), _channel_axis(op, i)))
+    points = {}
     for (lid, pid), uses in wanted.items():
         tensor = Output(model.layers[lid], model.layers[lid].port(pid))
-        users = model.consumers(tensor)
-        whole = len(uses) == len(users)
-        result.activations.append(ActivationPoint(tensor, [u for u, _ in uses], whole, uses[0][1]))
+        points[(lid, pid)] = ActivationPoint(tensor, [u for u, _ in uses], False, uses[0][1])
+    _propagate(model, points, const)
+    for p in points.values():
+        p.whole = len(p.consumers) == len(model.consumers(p.tensor))
+    result.activations = list(points.values())
     _mark_half_range(model, result, overflow_fix)
     return result
+
+
+def _propagate(model: Model, points: dict[tuple[int, int], ActivationPoint], const: dict) -> None:
+    """Move quantizers up through ops that only move data, as NNCF's quantizer propagation does:
+    ``op -> FQ -> conv`` becomes ``FQ -> op -> conv`` for MaxPool/Reshape/Transpose/(Un)Squeeze, so
+    the op runs on INT8 too; a quantized Concat output becomes one FakeQuantize per Concat input,
+    all in one group that shares a single range (INT8 concatenation needs one scale)."""
+    groups = itertools.count()
+    queue = list(points)
+    while queue:
+        key = queue.pop()
+        p = points.get(key)
+        if p is None or p.tensor.index != 0 or len(p.consumers) != len(model.consumers(p.tensor)):
+            continue  # only a tensor quantized for all its readers can move
+        src = p.tensor.layer
+        if src.type in AGNOSTIC:
+            ports = [0]
+        elif src.type == "Concat":
+            ports = list(range(len(src.inputs)))
+        else:
+            continue
+        ups = [model.producer(src, i) for i in ports]
+        if any(u.port.precision not in FLOAT or is_constant(model, u, const) for u in ups):
+            continue
+        del points[key]
+        group = p.group if p.group is not None or src.type != "Concat" else next(groups)
+        for i, up in zip(ports, ups):
+            k = (up.layer.id, up.port.id)
+            reader = Input(src, src.inputs[i])
+            if k in points:
+                points[k].consumers.append(reader)
+                points[k].group = points[k].group if points[k].group is not None else group
+            else:
+                points[k] = ActivationPoint(up, [reader], False, p.channel_axis, group)
+            queue.append(k)
 
 
 def _quantizable_inputs(op: Layer, kind: str) -> tuple[int, ...]:

@@ -19,13 +19,18 @@ $(BIN)/irtool: pyproject.toml
 test: $(BIN)/irtool
 	$(BIN)/python -m pytest -q
 
+# The main job on the shipped digits CNN (trained on scikit-learn's digits): quantize with irtool,
+# check the INT8 IR, run FP32 and INT8 on the validation set (top-1) with per-layer counters.
 demo: $(BIN)/irtool
 	@mkdir -p $(OUT)
 	$(BIN)/irtool info $(SAMPLE)
-	$(BIN)/irtool validate $(SAMPLE)
-	$(BIN)/irtool copy $(SAMPLE) -o $(OUT)/roundtrip.xml
-	cmp $(SAMPLE) $(OUT)/roundtrip.xml && cmp $(SAMPLE:.xml=.bin) $(OUT)/roundtrip.bin && \
-		echo "round trip: .xml and .bin are byte-identical to the original"
+	$(BIN)/irtool quantize $(SAMPLE) --data $(SAMPLE:.xml=_calib.npz) -o $(OUT)/digits_cnn_int8.xml
+	$(BIN)/irtool validate $(OUT)/digits_cnn_int8.xml
+	$(BIN)/irtool info $(OUT)/digits_cnn_int8.xml
+	$(BIN)/irtool run $(SAMPLE) -i $(SAMPLE:.xml=_val.npz) -o $(OUT)/fp32_outputs.npz
+	$(BIN)/irtool run $(OUT)/digits_cnn_int8.xml -i $(SAMPLE:.xml=_val.npz) -o $(OUT)/int8_outputs.npz --perf-counters --sort
+	$(BIN)/irtool benchmark $(SAMPLE) -t 2
+	$(BIN)/irtool benchmark $(OUT)/digits_cnn_int8.xml -t 2
 
 bench: $(BIN)/irtool
 	$(BIN)/python benchmarks/run.py

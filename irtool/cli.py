@@ -110,7 +110,9 @@ def run(model: ModelArg,
     if output is not None and output.suffix != ".npz":
         raise IrToolError(f"{output}: outputs are saved as .npz; give a path ending in .npz")
     compiled = compile_model(model, data.parse_shape_option(shape or []))
-    arrays = (data.match_inputs(data.load_arrays(inputs), compiled.inputs, str(inputs)) if inputs
+    loaded = data.load_arrays(inputs) if inputs else {}
+    labels = loaded.get("labels")
+    arrays = (data.match_inputs(loaded, compiled.inputs, str(inputs)) if inputs
               else data.random_inputs(compiled.inputs, seed))
     request = compiled.create_infer_request()
     per_batch, counters = [], {}
@@ -122,8 +124,9 @@ def run(model: ModelArg,
     if output is not None:
         _save_npz(output, outputs)
     records = list(counters.values())
+    top1 = data.top1(next(iter(outputs.values())), labels) if labels is not None else None
     if report == "json":
-        print(json.dumps({"model": str(model), "batches": len(per_batch),
+        print(json.dumps({"model": str(model), "batches": len(per_batch), "top1": top1,
                           "outputs": {k: {"shape": list(v.shape), "dtype": str(v.dtype)} for k, v in outputs.items()},
                           "perf_counters": [r.to_dict() for r in records]}, indent=2))
         return
@@ -131,6 +134,8 @@ def run(model: ModelArg,
         out.print(f"output [bold]{name}[/]: shape {list(value.shape)} {value.dtype}  "
                   f"min {value.min():.6g} max {value.max():.6g} mean {value.mean():.6g}")
     out.print(f"{len(per_batch)} batch(es)" + (f", outputs saved to {output}" if output else ""))
+    if top1 is not None:
+        out.print(f"top-1 accuracy against the labels in {inputs.name}: [bold]{100 * top1:.2f}%[/] ({len(labels)} samples)")
     if perf_counters:
         _print_counters(records, sort)
 

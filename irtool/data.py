@@ -75,6 +75,14 @@ def concat_outputs(per_batch: list[Mapping[str, np.ndarray]]) -> dict[str, np.nd
     return {k: np.concatenate([np.atleast_1d(o[k]) for o in per_batch], axis=0) for k in per_batch[0]}
 
 
+def top1(logits: np.ndarray, labels: np.ndarray) -> float:
+    """Fraction of rows whose arg-max is the label (the first output of a classifier)."""
+    logits = np.asarray(logits).reshape(len(labels), -1)
+    if logits.shape[0] != len(labels):
+        raise InputError(f"{len(labels)} labels for {logits.shape[0]} outputs")
+    return float(np.mean(logits.argmax(axis=1) == np.asarray(labels).reshape(-1)))
+
+
 def random_inputs(specs: Sequence[TensorSpec], seed: int = 0) -> dict[str, np.ndarray]:
     """Seeded inputs of the model's shapes (dynamic dims as 1): normal floats, small integers."""
     rng = np.random.default_rng(seed)

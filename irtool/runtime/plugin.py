@@ -136,11 +136,14 @@ class InferRequest:
     __call__ = infer
 
     def get_profiling_info(self) -> list[ProfilingInfo]:
-        """One record per layer of the model (topological order), EXECUTED or NOT_RUN."""
+        """One record per layer of the model but constants (topological order), EXECUTED or NOT_RUN
+        (folded at load time, or nothing to compute)."""
         c = self._c
         ran = {step.layer.id: (step, t, d) for step, t, d in zip(c._steps, self._times, self._dtypes)}
         out = []
         for layer in c._order:
+            if layer.type == "Const":
+                continue
             if layer.id in ran:
                 step, (real, cpu_ns), dtype = ran[layer.id]
                 out.append(ProfilingInfo(layer.name, layer.type, exec_type(step.kernel.impl, c._isa, dtype),

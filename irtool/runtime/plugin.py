@@ -73,6 +73,7 @@ class CompiledModel:
         self._folded = folded
         self._isa = cpu.isa()
         self._default: InferRequest | None = None
+        self._absorbed: list[Layer] = []  # layers of the model that load-time transformations fused away
 
     def create_infer_request(self) -> InferRequest:
         return InferRequest(self)
@@ -149,19 +150,37 @@ class InferRequest:
                 out.append(ProfilingInfo(layer.name, layer.type, exec_type(step.kernel.impl, c._isa, dtype),
                                          real / 1000, cpu_ns / 1000, EXECUTED))
             else:
-                prec = (layer.outputs or layer.inputs)[0].precision if (layer.outputs or layer.inputs) else "FP32"
-                out.append(ProfilingInfo(layer.name, layer.type, f"unknown_{prec}", 0.0, 0.0, NOT_RUN))
-        return out
+                out.append(_not_run(layer))
+        return out + [_not_run(layer) for layer in c._absorbed]
 
 
-def compile_model(model: Model | str | Path, shapes: Shapes = None) -> CompiledModel:
+PRECISIONS = ("auto", "int8", "fp32")
+
+
+def _not_run(layer: Layer) -> ProfilingInfo:
+    """A layer with nothing to run: folded at load time, fused into another, or Parameter/Result."""
+    ports = layer.outputs or layer.inputs
+    prec = ports[0].precision if ports else "FP32"
+    return ProfilingInfo(layer.name, layer.type, f"unknown_{prec}", 0.0, 0.0, NOT_RUN)
+
+
+def compile_model(model: Model | str | Path, shapes: Shapes = None, precision: str = "auto") -> CompiledModel:
     """Load ``model`` (a :class:`Model` or a path to its .xml) for running on this CPU.
 
     ``shapes`` fixes input shapes (by input name, or a list in input order), resolving dynamic dims
-    as OpenVINO's ``reshape`` does.
+    as OpenVINO's ``reshape`` does. ``precision``: ``auto``/``int8`` apply the low-precision
+    transformations to a quantized model (its FakeQuantize layers become integer arithmetic);
+    ``fp32`` runs every layer in FP32, FakeQuantize as its FP32 emulation.
     """
+    if precision not in PRECISIONS:
+        raise InputError(f"precision '{precision}' is not one of {', '.join(PRECISIONS)}")
     if not isinstance(model, Model):
         model = read_model(model)
+    original = model
+    if precision != "fp32" and any(l.type == "FakeQuantize" for l in model):
+        from irtool.runtime.lpt import low_precision
+
+        model = low_precision(model)
     order = model.topological_order()
     fixed = _resolve_shapes(model, shapes)
     slot_of: dict[tuple[int, int], int] = {}
@@ -190,7 +209,11 @@ def compile_model(model: Model | str | Path, shapes: Shapes = None) -> CompiledM
             else:
                 steps.append(step)
     _plan_lifetimes(steps, set(constants), {o.slot for o in outputs})
-    return CompiledModel(model, inputs, outputs, steps, constants, len(slot_of), order, folded)
+    names = {l.name for l in order}
+    absorbed = [l for l in original.topological_order() if l.name not in names and l.type != "Const"]
+    compiled = CompiledModel(original, inputs, outputs, steps, constants, len(slot_of), order, folded)
+    compiled._absorbed = absorbed
+    return compiled
 
 
 def _fold(step: Step, constants: dict[int, np.ndarray], model: Model, reshaped: bool) -> bool:

@@ -1,0 +1,165 @@
+"""Integer kernels of the INT8 path: quantize, dequantize, u8 x s8 convolution and matrix product.
+
+Activations travel as u8 codes ``k`` with a zero point ``z`` (real value ``(k - z) * s``); weights as
+integer codes with a per-output-channel scale. Products accumulate exactly in int32: inputs are
+widened to int16 ``(k - z)`` and multiplied with int16 weights (LLVM turns the dot products into
+``vpmovsxbw``/``vpmaddwd``/``vpaddd``), never the saturating ``vpmaddubsw``, so results do not depend
+on the CPU. The epilogue turns the accumulator into FP32 ``acc * scale[oc] + bias[oc]``, applies a
+clamp (ReLU, ReLU6...) and, when the next layer takes INT8, requantizes to u8 on the spot.
+
+Quantize followed by Dequantize is bit-identical to FakeQuantize (same float32/FMA arithmetic as
+``kernels/fake_quantize.py``); the integer products are exact; what differs from the FP32 emulation
+of the same IR is only the order of float rounding in the epilogue: at most one quantization step.
+"""
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from irtool.runtime.kernels.conv import _to3, conv_out_shape, conv_pads
+from irtool.runtime.registry import kernel
+
+INT8 = "irtool-int8"  # the opset of irtool's internal INT8 layers (never written to a file)
+_JIT = dict(parallel=True, cache=True, nogil=True)
+
+
+# ------------------------------------------------------------------------------------------ quantize
+def quantize_codes(x: np.ndarray, lo, hi, isc, ish) -> np.ndarray:
+    """FakeQuantize's first half: ``rint(clip(x) * isc + ish)`` with one rounding (FMA), as u8."""
+    y = np.clip(x.astype(np.float32, copy=False), lo, hi).astype(np.float64)
+    return np.rint((y * isc + ish).astype(np.float32)).astype(np.uint8)
+
+
+def dequantize_codes(k: np.ndarray, osc, osh) -> np.ndarray:
+    """FakeQuantize's second half: ``k * osc + osh`` with one rounding (FMA), as float32."""
+    return (k.astype(np.float64) * osc + osh).astype(np.float32)
+
+
+@kernel("Quantize", versions=(INT8,), impl="jit")
+def quantize(x, lo, hi, isc, ish):
+    return quantize_codes(x, lo, hi, isc, ish)
+
+
+@kernel("Dequantize", versions=(INT8,), impl="jit")
+def dequantize(k, osc, osh):
+    return dequantize_codes(k, osc, osh)
+
+
+# ------------------------------------------------------------------------------------------ GEMM core
+@numba.njit(**_JIT)
+def _gemm_rows(rows, w, scale, bias, lo, hi, rq, out_f, out_q):  # pragma: no cover (jit)
+    """For every row r and output channel o: acc = sum_k rows[r, k] * w[o, k] (int16 x int16 -> int32),
+    y = acc * scale[o] + bias[o] clamped to [lo, hi]; then either out_f[r, o] = y or, when rq[0] > 0,
+    out_q[r, o] = clip(rint(y * rq[1] + rq[2]), 0, rq[3]) (requantized u8)."""
+    R, K = rows.shape
+    O = w.shape[0]
+    requant = rq[0] > 0
+    for r in numba.prange(R):
+        row = rows[r]
+        for o in range(O):
+            wo = w[o]
+            acc = np.int32(0)
+            for k in range(K):
+                acc = np.int32(acc + np.int32(row[k]) * np.int32(wo[k]))
+            y = np.float32(np.float64(acc) * scale[o] + bias[o])
+            y = min(max(y, lo), hi)
+            if requant:
+                q = np.rint(np.float32(np.float64(y) * rq[1] + rq[2]))
+                out_q[r, o] = np.uint8(min(max(q, 0.0), rq[3]))
+            else:
+                out_f[r, o] = y
+
+
+@numba.njit(**_JIT)
+def _im2row(x, kh, kw, sh, sw, dh, dw, ph, pw, Ho, Wo, cols):  # pragma: no cover (jit)
+    """cols[oh*Wo + ow, (c, a, b)] = xpad[c, oh*sh + a*dh - ph, ow*sw + b*dw - pw] (int16, zero pad)."""
+    C, H, W = x.shape
+    for oh in numba.prange(Ho):
+        for ow in range(Wo):
+            dst = cols[oh * Wo + ow]
+            i = 0
+            for c in range(C):
+                for a in range(kh):
+                    y = oh * sh + a * dh - ph
+                    for b in range(kw):
+                        xx = ow * sw + b * dw - pw
+                        dst[i] = x[c, y, xx] if 0 <= y < H and 0 <= xx < W else 0
+                        i += 1
+
+
+def _epilogue_args(scale, bias, clamp, requant, n_out):
+    scale = np.ascontiguousarray(np.broadcast_to(np.asarray(scale, np.float64).reshape(-1), (n_out,)))
+    bias = np.ascontiguousarray(np.broadcast_to(np.asarray(0.0 if bias is None else bias, np.float64).reshape(-1),
+                                                (n_out,)))
+    lo, hi = (np.float32(-np.inf), np.float32(np.inf)) if clamp is None else (np.float32(clamp[0]), np.float32(clamp[1]))
+    rq = np.zeros(4) if requant is None else np.array([1.0, requant[0], requant[1], requant[2]], np.float64)
+    return scale, bias, lo, hi, rq
+
+
+def gemm_int8(rows: np.ndarray, w: np.ndarray, scale, bias=None, clamp=None, requant=None) -> np.ndarray:
+    """``rows`` int16 [R, K] (activation codes minus zero point), ``w`` int16 [O, K] -> [R, O]:
+    float32 ``acc * scale + bias`` clamped, or u8 when ``requant = (isc, ish, max_code)``."""
+    R, O = rows.shape[0], w.shape[0]
+    sc, bi, lo, hi, rq = _epilogue_args(scale, bias, clamp, requant, O)
+    out_f = np.empty((R, O) if requant is None else (1, 1), np.float32)
+    out_q = np.empty((R, O) if requant is not None else (1, 1), np.uint8)
+    _gemm_rows(np.ascontiguousarray(rows), np.ascontiguousarray(w), sc, bi, lo, hi, rq, out_f, out_q)
+    return out_q if requant is not None else out_f
+
+
+def gemm_int8_reference(rows, w, scale, bias=None, clamp=None, requant=None):
+    acc = rows.astype(np.int64) @ w.astype(np.int64).T
+    y = (acc.astype(np.float64) * np.asarray(scale, np.float64).reshape(1, -1)
+         + np.asarray(0.0 if bias is None else bias, np.float64).reshape(1, -1)).astype(np.float32)
+    if clamp is not None:
+        y = np.clip(y, np.float32(clamp[0]), np.float32(clamp[1]))
+    if requant is None:
+        return y
+    return np.clip(np.rint((y.astype(np.float64) * requant[0] + requant[1]).astype(np.float32)), 0, requant[2]).astype(np.uint8)
+
+
+# ------------------------------------------------------------------------------------------ layers
+def _shifted(codes: np.ndarray, zero_point: int) -> np.ndarray:
+    return codes.astype(np.int16) - np.int16(zero_point)
+
+
+@kernel("Convolution", versions=(INT8,), impl="jit")
+def convolution_int8(k, w, scale, bias, *, zero_point: int, strides: list[int], dilations: list[int],
+                     pads_begin: list[int], pads_end: list[int], auto_pad: str = "explicit",
+                     clamp: list[float] | None = None, requant: list[float] | None = None):
+    """u8 codes [N, C, (H,) W] x int16 weights [O, C, (kh,) kw] -> f32 (or u8 when requantizing)."""
+    N, C = k.shape[:2]
+    in_sp, k_sp = k.shape[2:], w.shape[2:]
+    O = w.shape[0]
+    w = w.reshape(O, -1)
+    pb, pe = conv_pads(in_sp, k_sp, strides, dilations, pads_begin, pads_end, auto_pad)
+    out_sp = conv_out_shape(in_sp, k_sp, strides, dilations, pb, pe)
+    (_, Hk, Wk), (_, sh, sw), (_, dh, dw), (_, ph, pw) = (_to3(v, d) for v, d in
+                                                           ((k_sp, 1), (strides, 1), (dilations, 1), (pb, 0)))
+    H, W = _to3(in_sp, 1)[1:]
+    Ho, Wo = _to3(out_sp, 1)[1:]
+    x = _shifted(k, zero_point).reshape(N, C, H, W)
+    outs = []
+    for n in range(N):
+        cols = np.empty((Ho * Wo, C * Hk * Wk), np.int16)
+        _im2row(x[n], Hk, Wk, sh, sw, dh, dw, ph, pw, Ho, Wo, cols)
+        y = gemm_int8(cols, w, scale, bias, clamp, _rq(requant))
+        outs.append(y.T.reshape(O, *out_sp))
+    return np.ascontiguousarray(np.stack(outs))
+
+
+def _rq(requant):
+    return None if requant is None else (requant[0], requant[1], requant[2])
+
+
+@kernel("MatMul", versions=(INT8,), impl="jit")
+def matmul_int8(k, w, scale, bias, *, zero_point: int, clamp: list[float] | None = None,
+                requant: list[float] | None = None):
+    """u8 codes [..., K] x int16 weights [O, K] -> [..., O]."""
+    lead = k.shape[:-1]
+    rows = _shifted(k, zero_point).reshape(-1, k.shape[-1])
+    y = gemm_int8(rows, w, scale, bias, clamp, _rq(requant))
+    return y.reshape(*lead, w.shape[0])
+
+
+__all__ = ["INT8", "dequantize_codes", "gemm_int8", "gemm_int8_reference", "quantize_codes"]

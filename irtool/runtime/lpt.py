@@ -1,0 +1,246 @@
+"""Low-precision transformations: a FakeQuantize model -> a model whose heavy layers run on integers.
+
+Each pass is a function ``Model -> Model`` over irtool's own graph (the input is never modified),
+applied at load time by ``compile_model(..., precision="int8")``:
+
+1. ``split_fake_quantize``: an activation FakeQuantize becomes ``Quantize`` (f32 -> u8 codes) and
+   ``Dequantize`` (u8 -> f32); the pair computes exactly what the FakeQuantize did.
+2. ``push_dequantize``: ``Dequantize -> op`` becomes ``op -> Dequantize`` for ops that only move data
+   (MaxPool, Reshape, Transpose, Squeeze, Unsqueeze), so they run on u8.
+3. ``fuse_weighted``: ``Dequantize -> Convolution/MatMul(quantized weights) [-> Add(bias)]
+   [-> ReLU/Clamp]`` becomes one INT8 layer: integer codes in, ``acc * scale + bias`` out, clamped.
+4. ``fuse_requantize``: an INT8 layer followed by ``Quantize`` writes u8 codes directly (requantization
+   in the epilogue); the Quantize is gone.
+
+Layers the passes absorb are reported NOT_RUN by the performance counters; the INT8 layers keep the
+name and type of the layer they replace, with an ``_I8`` exec type. What a pass does not recognise
+stays FP32 behind a Dequantize: never a wrong result.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from irtool.ir.graph import Input, Layer, Model, Output, Port
+from irtool.passes.fold import fold, is_constant
+from irtool.passes.weights import weight_codes
+from irtool.runtime.kernels.fake_quantize import quantize_params
+from irtool.runtime.kernels.int8 import INT8
+
+DATA_MOVEMENT = {"MaxPool", "Reshape", "Transpose", "Squeeze", "Unsqueeze"}
+
+
+def low_precision(model: Model) -> Model:
+    """All passes, in order."""
+    m = model.copy()
+    for step in (split_fake_quantize, push_dequantize, fuse_weighted, fuse_requantize):
+        m = step(m, copy=False)
+    m.remove_dead()
+    return m
+
+
+def _out(layer: Layer, i: int = 0) -> Output:
+    return Output(layer, layer.outputs[i])
+
+
+def _single_user(model: Model, out: Output) -> Input | None:
+    users = model.consumers(out)
+    return users[0] if len(users) == 1 else None
+
+
+# ------------------------------------------------------------------------------------------ 1. split
+def split_fake_quantize(model: Model, copy: bool = True) -> Model:
+    """Activation FakeQuantize (constant ranges, levels <= 256) -> Quantize + Dequantize."""
+    m = model.copy() if copy else model
+    const: dict = {}
+    for fq in [l for l in m.topological_order() if l.type == "FakeQuantize"]:
+        srcs = m.input_values(fq)
+        levels = fq.attr_int("levels", 256)
+        if levels > 256 or is_constant(m, srcs[0], const) or not all(is_constant(m, s, const) for s in srcs[1:]):
+            continue
+        il, ih, ol, oh = (fold(m, s) for s in srcs[1:])
+        if np.any(oh <= ol):
+            continue  # a decreasing output range is not a u8 code of an affine dequantization
+        lo, hi, isc, ish, osc, osh = quantize_params(il, ih, ol, oh, levels)
+        rank = len(srcs[0].port.dims)
+        consts = [m.add_constant(_rank(v, rank), f"{fq.name}/{n}") for n, v in
+                  (("lo", lo), ("hi", hi), ("isc", isc.astype(np.float64)), ("ish", ish.astype(np.float64)))]
+        dims = list(fq.outputs[0].dims)
+        q = m.add_layer("Quantize", fq.name, inputs=[srcs[0], *consts], outputs=[Port(0, "U8", dims)],
+                        version=INT8, attrs={"levels": str(levels)})
+        scale = [m.add_constant(_rank(np.asarray(v, np.float64), rank), f"{fq.name}/dequantize/{n}")
+                 for n, v in (("osc", osc), ("osh", osh))]
+        dq = m.add_layer("Dequantize", f"{fq.name}/dequantize", inputs=[_out(q), *scale],
+                         outputs=[Port(0, "FP32", dims, list(fq.outputs[0].names))], version=INT8)
+        m.replace_all_uses(_out(fq), _out(dq))
+        m.remove_layer(fq)
+    return m
+
+
+def _rank(v: np.ndarray, rank: int) -> np.ndarray:
+    v = np.asarray(v)
+    return v.reshape((1,) * (rank - v.ndim) + v.shape) if 0 < v.ndim < rank else v
+
+
+def _dequant_params(m: Model, dq: Layer) -> tuple[np.ndarray, np.ndarray]:
+    return fold(m, m.producer(dq, 1)), fold(m, m.producer(dq, 2))
+
+
+def _per_tensor_zero_point(m: Model, dq: Layer) -> tuple[float, int] | None:
+    """(scale, integer zero point) of a per-tensor Dequantize, or None."""
+    osc, osh = _dequant_params(m, dq)
+    if osc.size != 1 or osh.size != 1 or float(osc) <= 0:
+        return None
+    z = -float(osh) / float(osc)
+    if abs(z - round(z)) > 1e-3 or not 0 <= round(z) <= 255:
+        return None
+    return float(osc), int(round(z))
+
+
+# ------------------------------------------------------------------------------------------ 2. push
+def push_dequantize(model: Model, copy: bool = True) -> Model:
+    """``Dequantize -> op`` => ``op -> Dequantize`` for per-tensor scales and data-movement ops."""
+    m = model.copy() if copy else model
+    changed = True
+    while changed:
+        changed = False
+        for dq in [l for l in m.topological_order() if l.type == "Dequantize"]:
+            user = _single_user(m, _out(dq))
+            if user is None or user.layer.type not in DATA_MOVEMENT or user.index != 0:
+                continue
+            op = user.layer
+            if _per_tensor_zero_point(m, dq) is None or any(m.consumers(_out(op, i)) for i in range(1, len(op.outputs))):
+                continue
+            codes = m.producer(dq, 0)
+            m.connect(codes, user)
+            op.outputs[0].precision = "U8"
+            new = m.add_layer("Dequantize", f"{op.name}/dequantize", inputs=[_out(op), *m.input_values(dq)[1:]],
+                              outputs=[Port(0, "FP32", list(op.outputs[0].dims), list(op.outputs[0].names))],
+                              version=INT8)
+            for dst in [u for u in m.consumers(_out(op)) if u.layer is not new]:
+                m.connect(_out(new), dst)
+            m.remove_layer(dq)
+            changed = True
+            break
+    return m
+
+
+# ------------------------------------------------------------------------------------------ 3. fuse
+def fuse_weighted(model: Model, copy: bool = True) -> Model:
+    """Dequantize -> Convolution / MatMul with quantized constant weights => one INT8 layer."""
+    m = model.copy() if copy else model
+    for op in [l for l in m.topological_order() if l.type in ("Convolution", "MatMul") and l.version != INT8]:
+        src = m.producer(op, 0)
+        if src.layer.type != "Dequantize" or not is_constant(m, m.producer(op, 1)):
+            continue
+        act = _per_tensor_zero_point(m, src.layer)
+        weights = _weight_codes(m, op)
+        if act is None or weights is None:
+            continue
+        if op.type == "Convolution" and len(op.inputs[0].dims) not in (3, 4):
+            continue  # 3-D convolutions stay FP32
+        _replace_weighted(m, op, src.layer, act, weights)
+    return m
+
+
+def _weight_codes(m: Model, op: Layer) -> tuple[np.ndarray, np.ndarray] | None:
+    """Integer weights (int16, zero point removed) shaped for the INT8 kernel, and per-output scales."""
+    wsrc = m.producer(op, 1)
+    found = _codes_of(m, wsrc)
+    if found is None:
+        return None
+    q, scale = found
+    if op.type == "Convolution":
+        return q.astype(np.int16), np.broadcast_to(scale.reshape(-1), (q.shape[0],))
+    if q.ndim != 2:
+        return None
+    if op.attr_bool("transpose_a", False):
+        return None
+    q2 = q if op.attr_bool("transpose_b", False) else q.T  # -> [O, K]
+    return np.ascontiguousarray(q2.astype(np.int16)), np.broadcast_to(scale, (q2.shape[0],))
+
+
+def _codes_of(m: Model, out: Output) -> tuple[np.ndarray, np.ndarray] | None:
+    """(codes minus zero point, per-channel scale) of a weight in any of the three forms."""
+    layer = out.layer
+    if layer.type == "FakeQuantize":
+        w, il, ih, ol, oh = (fold(m, s).astype(np.float64) for s in m.input_values(layer))
+        codes, _, zp, scale = weight_codes(w, il, ih, ol, oh, layer.attr_int("levels"))
+        return _centered(codes, zp, scale)
+    if layer.type == "Multiply":
+        chain, scale_out = m.producer(layer, 0), m.producer(layer, 1)
+        zp = np.zeros(1)
+        if chain.layer.type == "Subtract":
+            zp = fold(m, m.producer(chain.layer, 1))
+            chain = m.producer(chain.layer, 0)
+        if chain.layer.type == "Convert" and m.producer(chain.layer, 0).layer.type == "Const":
+            codes = np.asarray(m.producer(chain.layer, 0).layer.constant.value)
+            if codes.dtype.kind in "iu":
+                return _centered(codes, zp, fold(m, scale_out))
+    return None
+
+
+def _centered(codes: np.ndarray, zp: np.ndarray, scale: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """Codes minus an integral zero point (None when the zero point is fractional)."""
+    zp = np.asarray(zp, np.float64)
+    if np.any(np.abs(zp - np.round(zp)) > 1e-3):
+        return None
+    centered = codes.astype(np.int32) - np.round(zp).astype(np.int32)
+    if zp.size > 1 and centered.shape != codes.shape or np.abs(centered).max(initial=0) > 255:
+        return None
+    return centered, np.asarray(scale, np.float64).reshape(-1)
+
+
+def _replace_weighted(m: Model, op: Layer, dq: Layer, act: tuple[float, int], weights) -> None:
+    a_scale, zero_point = act
+    q, w_scale = weights
+    scale = (a_scale * np.asarray(w_scale, np.float64)).reshape(-1)
+    last, bias = op, None
+    user = _single_user(m, _out(op))
+    if user is not None and user.layer.type == "Add":
+        other = m.producer(user.layer, 1 - user.index)
+        if is_constant(m, other):
+            value = fold(m, other)
+            if value.size in (1, q.shape[0]):
+                bias, last = value.reshape(-1).astype(np.float64), user.layer
+    clamp = None
+    user = _single_user(m, _out(last))
+    if user is not None and user.layer.type in ("ReLU", "Clamp"):
+        c = user.layer
+        clamp = [0.0, float("inf")] if c.type == "ReLU" else [c.attr_float("min"), c.attr_float("max")]
+        last = c
+    attrs = {"zero_point": str(zero_point)}
+    if op.type == "Convolution":
+        attrs.update({k: op.attrs[k] for k in ("strides", "dilations", "pads_begin", "pads_end", "auto_pad")
+                      if k in op.attrs})
+    if clamp is not None:
+        attrs["clamp"] = ", ".join(repr(v) for v in clamp)
+    consts = [m.add_constant(q, f"{op.name}/int8_weights"), m.add_constant(scale, f"{op.name}/int8_scale"),
+              m.add_constant(np.zeros_like(scale) if bias is None else np.broadcast_to(bias, scale.shape).copy(),
+                             f"{op.name}/int8_bias")]
+    new = m.add_layer(op.type, op.name, inputs=[m.producer(dq, 0), *consts],
+                      outputs=[Port(0, "FP32", list(last.outputs[0].dims), list(last.outputs[0].names))],
+                      version=INT8, attrs=attrs)
+    old_name = op.name
+    op.name = f"{old_name}/fp32"  # the INT8 layer takes over the name (and the counters' row)
+    m.replace_all_uses(_out(last), _out(new))
+
+
+# ------------------------------------------------------------------------------------------ 4. requantize
+def fuse_requantize(model: Model, copy: bool = True) -> Model:
+    """INT8 layer -> Quantize (per tensor) => the INT8 layer writes u8 codes itself."""
+    m = model.copy() if copy else model
+    for op in [l for l in m.topological_order() if l.version == INT8 and l.type in ("Convolution", "MatMul")]:
+        user = _single_user(m, _out(op))
+        if user is None or user.layer.type != "Quantize":
+            continue
+        q = user.layer
+        lo, hi, isc, ish = (fold(m, s) for s in m.input_values(q)[1:])
+        if any(np.asarray(v).size != 1 for v in (lo, hi, isc, ish)):
+            continue
+        clamp = [float(v) for v in op.attr_floats("clamp", [-np.inf, np.inf])]
+        op.attrs["clamp"] = ", ".join(repr(v) for v in (max(clamp[0], float(lo)), min(clamp[1], float(hi))))
+        op.attrs["requant"] = ", ".join(repr(float(v)) for v in (isc, ish, q.attr_int("levels", 256) - 1))
+        op.outputs[0].precision = "U8"
+        m.replace_all_uses(_out(q), _out(op))
+        m.remove_layer(q)
+    return m

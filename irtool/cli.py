@@ -90,6 +90,8 @@ def copy(model: ModelArg,
 
 ShapeOpt = Annotated[Optional[list[str]], typer.Option(
     "--shape", help="input shape, name:1,3,224,224 (repeat per input); resolves dynamic dims")]
+PrecisionOpt = Annotated[str, typer.Option(
+    "--precision", help="auto/int8: quantized layers in integer arithmetic; fp32: FakeQuantize emulated in FP32")]
 
 
 @app.command()
@@ -100,7 +102,8 @@ def run(model: ModelArg,
         perf_counters: Annotated[bool, typer.Option("--perf-counters", "-pc", help="per-layer counters")] = False,
         sort: Annotated[bool, typer.Option("--sort", help="order counters by time, with proportions")] = False,
         report: Annotated[Optional[str], typer.Option("--report", help="'json': one JSON object on stdout")] = None,
-        seed: Annotated[int, typer.Option(help="seed of the random inputs used without -i")] = 0) -> None:
+        seed: Annotated[int, typer.Option(help="seed of the random inputs used without -i")] = 0,
+        precision: PrecisionOpt = "auto") -> None:
     """Run a model on inputs (batch by batch) with irtool's CPU plugin; save outputs, show counters."""
     from irtool import data
     from irtool.runtime import compile_model
@@ -109,7 +112,7 @@ def run(model: ModelArg,
         raise IrToolError(f"--report '{report}': the only report format is 'json'")
     if output is not None and output.suffix != ".npz":
         raise IrToolError(f"{output}: outputs are saved as .npz; give a path ending in .npz")
-    compiled = compile_model(model, data.parse_shape_option(shape or []))
+    compiled = compile_model(model, data.parse_shape_option(shape or []), precision)
     loaded = data.load_arrays(inputs) if inputs else {}
     labels = loaded.get("labels")
     arrays = (data.match_inputs(loaded, compiled.inputs, str(inputs)) if inputs
@@ -147,6 +150,7 @@ def benchmark(model: ModelArg,
               batch: Annotated[Optional[int], typer.Option("-b", "--batch", help="batch size (reshapes dim 0)")] = None,
               shape: ShapeOpt = None,
               perf_counters: Annotated[bool, typer.Option("-pc", "--perf-counters", help="per-layer counters")] = False,
+              precision: PrecisionOpt = "auto",
               as_json: JsonOpt = False) -> None:
     """Latency and throughput like OpenVINO's benchmark_app (one request, latency mode)."""
     from irtool import data, read_model
@@ -157,7 +161,7 @@ def benchmark(model: ModelArg,
     shapes = data.parse_shape_option(shape or [])
     if batch is not None:
         shapes = _with_batch(m, shapes, batch)
-    compiled = compile_model(m, shapes)
+    compiled = compile_model(m, shapes, precision)
     inputs = data.random_inputs(compiled.inputs)
     with _progress(not as_json, "benchmark") as advance:
         result, counters = run_benchmark(compiled, inputs, niter=niter, seconds=seconds, progress=advance)

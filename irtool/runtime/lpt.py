@@ -139,6 +139,7 @@ def fuse_weighted(model: Model, copy: bool = True) -> Model:
         if op.type == "Convolution" and len(op.inputs[0].dims) not in (3, 4):
             continue  # 3-D convolutions stay FP32
         _replace_weighted(m, op, src.layer, act, weights)
+    m.remove_dead()
     return m
 
 
@@ -243,4 +244,5 @@ def fuse_requantize(model: Model, copy: bool = True) -> Model:
         op.outputs[0].precision = "U8"
         m.replace_all_uses(_out(q), _out(op))
         m.remove_layer(q)
+    m.remove_dead()
     return m

@@ -1,0 +1,148 @@
+"""The INT8 path: integer kernels bit-exact against numpy, each low-precision pass alone, whole models
+against the FP32 emulation of the same IR and against OpenVINO's INT8."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import irtool
+from irtool.runtime import lpt
+from irtool.runtime.kernels.conv import convolution_reference
+from irtool.runtime.kernels.int8 import convolution_int8, gemm_int8, gemm_int8_reference
+from tests.oracle import SAMPLES, ov, ops
+from tests.test_samples import MODELS, ov_logits, val
+
+F = np.float32
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("requant", [None, (31.5, 3.0, 255)])
+def test_gemm_is_exact(seed, requant):
+    rng = np.random.default_rng(seed)
+    r, k, o = rng.integers(1, 70), rng.integers(1, 300), rng.integers(1, 20)
+    rows = rng.integers(-255, 256, (r, k)).astype(np.int16)
+    w = rng.integers(-127, 128, (o, k)).astype(np.int16)
+    scale, bias = rng.random(o) * 1e-3, rng.standard_normal(o)
+    clamp = (0.0, 6.0) if seed % 2 else None
+    np.testing.assert_array_equal(gemm_int8(rows, w, scale, bias, clamp, requant),
+                                  gemm_int8_reference(rows, w, scale, bias, clamp, requant))
+
+
+@pytest.mark.parametrize("stride, dilation, pads, zp", [((1, 1), (1, 1), (1, 1), 0), ((2, 2), (1, 1), (1, 0), 128),
+                                                        ((1, 2), (2, 1), (0, 2), 7), ((1, 1), (1, 1), (0, 0), 0)])
+def test_convolution_is_exact(stride, dilation, pads, zp):
+    rng = np.random.default_rng(1)
+    codes = rng.integers(0, 256, (2, 5, 11, 9)).astype(np.uint8)
+    w = rng.integers(-127, 128, (6, 5, 3, 3)).astype(np.int16)
+    scale = rng.random(6) * 1e-2
+    got = convolution_int8(codes, w, scale, np.zeros(6), zero_point=zp, strides=list(stride),
+                           dilations=list(dilation), pads_begin=list(pads), pads_end=list(pads))
+    acc = convolution_reference(codes.astype(np.int64) - zp, w.astype(np.int64), strides=list(stride),
+                                dilations=list(dilation), pads_begin=list(pads), pads_end=list(pads))
+    np.testing.assert_array_equal(got, (acc * scale.reshape(1, -1, 1, 1)).astype(F))
+
+
+def _fq_model(tmp_path, with_pool: bool):
+    """Parameter -> FQ -> [MaxPool] -> Conv(FQ weights) -> Add(bias) -> ReLU -> FQ -> MatMul -> Result."""
+    rng = np.random.default_rng(5)
+    x = ops.parameter([1, 4, 10, 10], F, name="x")
+    c = lambda v: ops.constant(np.asarray(v, F))  # noqa: E731
+    lo = -2.0 * 128 / 127  # a signed symmetric range as quantizers write it: 0.0 is code 128
+    t = ops.fake_quantize(x, c(lo), c(2.0), c(lo), c(2.0), 256)
+    if with_pool:
+        t = ops.max_pool(t, [2, 2], [1, 1], [0, 0], [0, 0], [2, 2]).output(0)
+    w = rng.standard_normal((8, 4, 3, 3)).astype(F)
+    amax = np.abs(w).reshape(8, -1).max(1).reshape(8, 1, 1, 1)
+    wq = ops.fake_quantize(c(w), c(-amax), c(amax), c(-amax), c(amax), 255)
+    y = ops.relu(ops.add(ops.convolution(t, wq, [1, 1], [1, 1], [1, 1], [1, 1]), c(rng.standard_normal((1, 8, 1, 1)))))
+    y = ops.fake_quantize(y, c(0.0), c(6.0), c(0.0), c(6.0), 256)
+    y = ops.reshape(y, ops.constant(np.array([1, -1])), False)
+    wf = (rng.standard_normal((3, y.get_output_partial_shape(0)[1].get_length())) * 0.05).astype(F)
+    fmax = np.abs(wf).max(axis=1, keepdims=True)
+    fc = ops.matmul(y, ops.fake_quantize(c(wf), c(-fmax), c(fmax), c(-fmax), c(fmax), 255), False, True)
+    path = tmp_path / "fq.xml"
+    ov.save_model(ov.Model([fc], [x], "fq"), str(path), compress_to_fp16=False)
+    return irtool.read_model(path), {"x": rng.standard_normal((1, 4, 10, 10)).astype(F) * 1.5}
+
+
+@pytest.mark.parametrize("with_pool", [False, True])
+def test_each_pass_alone(tmp_path, with_pool):
+    model, x = _fq_model(tmp_path, with_pool)
+    ref = irtool.compile_model(model, precision="fp32")(x)[0]
+
+    split = lpt.split_fake_quantize(model)
+    assert not any(l.type == "FakeQuantize" and l.name.startswith("x") for l in split)
+    np.testing.assert_array_equal(irtool.compile_model(split, precision="fp32")(x)[0], ref)  # bit-exact
+
+    pushed = lpt.push_dequantize(split)
+    if with_pool:
+        pool = next(l for l in pushed if l.type == "MaxPool")
+        assert pushed.producer(pool, 0).layer.type == "Quantize"
+    np.testing.assert_array_equal(irtool.compile_model(pushed, precision="fp32")(x)[0], ref)  # still exact
+
+    fused = lpt.fuse_weighted(pushed)
+    assert [l.version for l in fused if l.type in ("Convolution", "MatMul")] == ["irtool-int8"] * 2
+    assert not any(l.type in ("ReLU",) for l in fused)  # bias and ReLU went into the epilogue
+    requant = lpt.fuse_requantize(fused)
+    conv = next(l for l in requant if l.type == "Convolution")
+    assert conv.outputs[0].precision == "U8" and "requant" in conv.attrs
+    got = irtool.compile_model(requant, precision="fp32")(x)[0]
+    # integer products are exact; only epilogue rounding order differs, which can move a requantized
+    # code by one step (6/255 here) before the last MatMul
+    assert np.abs(got - ref).max() <= 0.05 * np.abs(ref).max()
+
+
+def test_fractional_zero_point_stays_fp32(tmp_path):
+    """[-2, 2] on 256 levels has no code for 0.0: integer arithmetic would be wrong at the borders."""
+    x = ops.parameter([1, 2, 6, 6], F, name="x")
+    c = lambda v: ops.constant(np.asarray(v, F))  # noqa: E731
+    t = ops.fake_quantize(x, c(-2.0), c(2.0), c(-2.0), c(2.0), 256)
+    w = ops.fake_quantize(c(np.ones((3, 2, 3, 3))), c(-1), c(1), c(-1), c(1), 255)
+    path = tmp_path / "frac.xml"
+    ov.save_model(ov.Model([ops.convolution(t, w, [1, 1], [1, 1], [1, 1], [1, 1])], [x], "frac"), str(path))
+    model = irtool.read_model(path)
+    fused = lpt.low_precision(model)
+    assert next(l for l in fused if l.type == "Convolution").version == "opset1"
+    sample = {"x": np.random.default_rng(0).standard_normal((1, 2, 6, 6)).astype(F)}
+    np.testing.assert_array_equal(irtool.compile_model(model)(sample)[0],
+                                  irtool.compile_model(model, precision="fp32")(sample)[0])
+
+
+def test_counters_show_int8_layers_and_absorbed_ones(tmp_path):
+    model, x = _fq_model(tmp_path, True)
+    compiled = irtool.compile_model(model)
+    compiled(x)
+    rows = {c.node_name: c for c in compiled.get_profiling_info()}
+    by_type = {}
+    for c in rows.values():
+        by_type.setdefault(c.node_type, []).append(c)
+    assert all(c.exec_type.endswith("_I8") and c.status == "EXECUTED" for c in by_type["Convolution"] + by_type["MatMul"])
+    assert all(c.status == "NOT_RUN" for c in by_type["ReLU"] + by_type["Add"])
+    assert by_type["MaxPool"][0].exec_type.endswith("_I8")  # runs on u8 codes
+    fp32 = irtool.compile_model(model, precision="fp32")
+    fp32(x)
+    assert all(c.exec_type.endswith("_FP32") for c in fp32.get_profiling_info() if c.node_type == "Convolution")
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_int8_agrees_with_fp32_emulation_of_the_same_ir(name):
+    x, y = (a[:180] for a in val(name))
+    xml = SAMPLES / f"{name}_int8.xml"
+    int8 = irtool.compile_model(xml).create_infer_request()
+    emul = irtool.compile_model(xml, precision="fp32").create_infer_request()
+    a = np.concatenate([int8.infer({"input": x[i:i + 1]})["logits"] for i in range(len(x))])
+    b = np.concatenate([emul.infer({"input": x[i:i + 1]})["logits"] for i in range(len(x))])
+    assert np.mean(a.argmax(1) == b.argmax(1)) >= 0.99
+    assert abs(np.mean(a.argmax(1) == y) - np.mean(b.argmax(1) == y)) <= 0.005
+    assert any(c.exec_type.endswith("_I8") for c in int8.get_profiling_info() if c.node_type in ("Convolution", "MatMul"))
+
+
+def test_digits_int8_agrees_with_openvino_int8():
+    """The issue's bar: >= 99% top-1 agreement with OpenVINO's INT8, accuracy within 0.2 point."""
+    x, y = val("digits_cnn")
+    xml = SAMPLES / "digits_cnn_int8.xml"
+    request = irtool.compile_model(xml).create_infer_request()
+    ours = np.concatenate([request.infer({"input": x[i:i + 1]})["logits"] for i in range(len(x))])
+    theirs = ov_logits(xml, x)
+    assert np.mean(ours.argmax(1) == theirs.argmax(1)) >= 0.99
+    assert abs(np.mean(ours.argmax(1) == y) - np.mean(theirs.argmax(1) == y)) <= 0.002

@@ -146,3 +146,21 @@ def test_digits_int8_agrees_with_openvino_int8():
     theirs = ov_logits(xml, x)
     assert np.mean(ours.argmax(1) == theirs.argmax(1)) >= 0.99
     assert abs(np.mean(ours.argmax(1) == y) - np.mean(theirs.argmax(1) == y)) <= 0.002
+
+
+@pytest.mark.parametrize("stride, pads, zp", [((1, 1), (1, 1), 0), ((2, 2), (1, 1), 128), ((1, 2), (0, 2), 3)])
+def test_depthwise_is_exact(stride, pads, zp):
+    from irtool.runtime.kernels.conv import group_convolution_reference
+    from irtool.runtime.kernels.int8 import depthwise_int8
+
+    rng = np.random.default_rng(2)
+    codes = rng.integers(0, 256, (2, 6, 9, 8)).astype(np.uint8)
+    w = rng.integers(-127, 128, (6, 3, 3)).astype(np.int16)
+    scale, bias = rng.random(6) * 1e-2, rng.standard_normal(6)
+    got = depthwise_int8(codes, w, scale, bias, zero_point=[zp], strides=list(stride), dilations=[1, 1],
+                         pads_begin=list(pads), pads_end=list(pads), clamp=[0.0, 6.0])
+    acc = group_convolution_reference(codes.astype(np.int64) - zp, w.astype(np.int64).reshape(6, 1, 1, 3, 3),
+                                      strides=list(stride), dilations=[1, 1], pads_begin=list(pads),
+                                      pads_end=list(pads))
+    want = np.clip((acc * scale.reshape(1, -1, 1, 1) + bias.reshape(1, -1, 1, 1)).astype(F), 0, 6)
+    np.testing.assert_array_equal(got, want)

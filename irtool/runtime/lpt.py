@@ -7,7 +7,7 @@ applied at load time by ``compile_model(..., precision="int8")``:
    ``Dequantize`` (u8 -> f32); the pair computes exactly what the FakeQuantize did.
 2. ``push_dequantize``: ``Dequantize -> op`` becomes ``op -> Dequantize`` for ops that only move data
    (MaxPool, Reshape, Transpose, Squeeze, Unsqueeze), so they run on u8.
-3. ``fuse_weighted``: ``Dequantize -> Convolution/MatMul(quantized weights) [-> Add(bias)]
+3. ``fuse_weighted``: ``Dequantize -> Convolution/depthwise GroupConvolution/MatMul(quantized weights) [-> Add(bias)]
    [-> ReLU/Clamp]`` becomes one INT8 layer: integer codes in, ``acc * scale + bias`` out, clamped.
 4. ``fuse_requantize``: an INT8 layer followed by ``Quantize`` writes u8 codes directly (requantization
    in the epilogue); the Quantize is gone.
@@ -27,6 +27,7 @@ from irtool.runtime.kernels.fake_quantize import quantize_params
 from irtool.runtime.kernels.int8 import INT8
 
 DATA_MOVEMENT = {"MaxPool", "Reshape", "Transpose", "Squeeze", "Unsqueeze"}
+WEIGHTED = ("Convolution", "GroupConvolution", "MatMul")  # depthwise GroupConvolution only
 
 
 def low_precision(model: Model) -> Model:
@@ -87,13 +88,26 @@ def _dequant_params(m: Model, dq: Layer) -> tuple[np.ndarray, np.ndarray]:
 
 def _per_tensor_zero_point(m: Model, dq: Layer) -> tuple[float, int] | None:
     """(scale, integer zero point) of a per-tensor Dequantize, or None."""
+    found = _zero_points(m, dq)
+    if found is None or found[0].size != 1:
+        return None
+    return float(found[0][0]), int(found[1][0])
+
+
+def _zero_points(m: Model, dq: Layer) -> tuple[np.ndarray, np.ndarray] | None:
+    """(scales, integer zero points), one per tensor or per channel (axis 1), of a Dequantize; None
+    when a zero point is fractional or the ranges vary along another axis."""
     osc, osh = _dequant_params(m, dq)
-    if osc.size != 1 or osh.size != 1 or float(osc) <= 0:
+    osc, osh = np.broadcast_arrays(np.asarray(osc, np.float64), np.asarray(osh, np.float64))
+    if osc.size > 1 and (osc.ndim < 2 or osc.size != osc.shape[1]):
         return None
-    z = -float(osh) / float(osc)
-    if abs(z - round(z)) > 1e-3 or not 0 <= round(z) <= 255:
+    osc, osh = osc.reshape(-1), osh.reshape(-1)
+    if np.any(osc <= 0):
         return None
-    return float(osc), int(round(z))
+    z = -osh / osc
+    if np.any(np.abs(z - np.round(z)) > 1e-3) or np.any(np.round(z) < 0) or np.any(np.round(z) > 255):
+        return None
+    return osc, np.round(z).astype(np.int64)
 
 
 # ------------------------------------------------------------------------------------------ 2. push
@@ -128,15 +142,15 @@ def push_dequantize(model: Model, copy: bool = True) -> Model:
 def fuse_weighted(model: Model, copy: bool = True) -> Model:
     """Dequantize -> Convolution / MatMul with quantized constant weights => one INT8 layer."""
     m = model.copy() if copy else model
-    for op in [l for l in m.topological_order() if l.type in ("Convolution", "MatMul") and l.version != INT8]:
+    for op in [l for l in m.topological_order() if l.type in WEIGHTED and l.version != INT8]:
         src = m.producer(op, 0)
         if src.layer.type != "Dequantize" or not is_constant(m, m.producer(op, 1)):
             continue
-        act = _per_tensor_zero_point(m, src.layer)
+        act = _zero_points(m, src.layer) if op.type == "GroupConvolution" else _per_tensor_zero_point(m, src.layer)
         weights = _weight_codes(m, op)
         if act is None or weights is None:
             continue
-        if op.type == "Convolution" and len(op.inputs[0].dims) not in (3, 4):
+        if op.type != "MatMul" and len(op.inputs[0].dims) not in (3, 4):
             continue  # 3-D convolutions stay FP32
         _replace_weighted(m, op, src.layer, act, weights)
     m.remove_dead()
@@ -152,6 +166,10 @@ def _weight_codes(m: Model, op: Layer) -> tuple[np.ndarray, np.ndarray] | None:
     q, scale = found
     if op.type == "Convolution":
         return q.astype(np.int16), np.broadcast_to(scale.reshape(-1), (q.shape[0],))
+    if op.type == "GroupConvolution":  # only depthwise: [G, 1, 1, k...] -> [G, k...]
+        if q.shape[1] != 1 or q.shape[2] != 1:
+            return None
+        return q.reshape(q.shape[0], *q.shape[3:]).astype(np.int16), np.broadcast_to(scale.reshape(-1), (q.shape[0],))
     if q.ndim != 2:
         return None
     if op.attr_bool("transpose_a", False):
@@ -191,10 +209,11 @@ def _centered(codes: np.ndarray, zp: np.ndarray, scale: np.ndarray) -> tuple[np.
     return centered, np.asarray(scale, np.float64).reshape(-1)
 
 
-def _replace_weighted(m: Model, op: Layer, dq: Layer, act: tuple[float, int], weights) -> None:
+def _replace_weighted(m: Model, op: Layer, dq: Layer, act, weights) -> None:
+    """``act``: (scale, zero point) per tensor, or arrays of them per channel (depthwise only)."""
     a_scale, zero_point = act
     q, w_scale = weights
-    scale = (a_scale * np.asarray(w_scale, np.float64)).reshape(-1)
+    scale = (np.asarray(a_scale, np.float64) * np.asarray(w_scale, np.float64)).reshape(-1)
     last, bias = op, None
     user = _single_user(m, _out(op))
     if user is not None and user.layer.type == "Add":
@@ -209,8 +228,8 @@ def _replace_weighted(m: Model, op: Layer, dq: Layer, act: tuple[float, int], we
         c = user.layer
         clamp = [0.0, float("inf")] if c.type == "ReLU" else [c.attr_float("min"), c.attr_float("max")]
         last = c
-    attrs = {"zero_point": str(zero_point)}
-    if op.type == "Convolution":
+    attrs = {"zero_point": ", ".join(str(int(z)) for z in np.atleast_1d(zero_point))}
+    if op.type != "MatMul":
         attrs.update({k: op.attrs[k] for k in ("strides", "dilations", "pads_begin", "pads_end", "auto_pad")
                       if k in op.attrs})
     if clamp is not None:
@@ -230,7 +249,7 @@ def _replace_weighted(m: Model, op: Layer, dq: Layer, act: tuple[float, int], we
 def fuse_requantize(model: Model, copy: bool = True) -> Model:
     """INT8 layer -> Quantize (per tensor) => the INT8 layer writes u8 codes itself."""
     m = model.copy() if copy else model
-    for op in [l for l in m.topological_order() if l.version == INT8 and l.type in ("Convolution", "MatMul")]:
+    for op in [l for l in m.topological_order() if l.version == INT8 and l.type in WEIGHTED]:
         user = _single_user(m, _out(op))
         if user is None or user.layer.type != "Quantize":
             continue

@@ -47,9 +47,10 @@ def dequantize(k, osc, osh):
 
 # ------------------------------------------------------------------------------------------ GEMM core
 @numba.njit(inline="always")
-def _store(acc, r, o, scale, bias, lo, hi, rq, out_f, out_q):  # pragma: no cover (jit)
-    """Epilogue of one accumulator: acc * scale + bias, clamped; requantized to u8 when rq[0] > 0."""
-    y = np.float32(np.float64(acc) * scale[o] + bias[o])
+def _store(acc, r, o, ch, scale, bias, lo, hi, rq, out_f, out_q):  # pragma: no cover (jit)
+    """Epilogue of one accumulator of output channel ``ch``: acc * scale + bias, clamped, stored at
+    [r, o]; requantized to u8 when rq[0] > 0."""
+    y = np.float32(np.float64(acc) * scale[ch] + bias[ch])
     y = min(max(y, lo), hi)
     if rq[0] > 0:
         q = np.rint(np.float32(np.float64(y) * rq[1] + rq[2]))
@@ -82,17 +83,17 @@ def _gemm_rows(rows, w, scale, bias, lo, hi, rq, out_f, out_q):  # pragma: no co
                     s1 = np.int32(s1 + np.int32(a1[k]) * wk)
                     s2 = np.int32(s2 + np.int32(a2[k]) * wk)
                     s3 = np.int32(s3 + np.int32(a3[k]) * wk)
-                _store(s0, r0, o, scale, bias, lo, hi, rq, out_f, out_q)
-                _store(s1, r0 + 1, o, scale, bias, lo, hi, rq, out_f, out_q)
-                _store(s2, r0 + 2, o, scale, bias, lo, hi, rq, out_f, out_q)
-                _store(s3, r0 + 3, o, scale, bias, lo, hi, rq, out_f, out_q)
+                _store(s0, r0, o, o, scale, bias, lo, hi, rq, out_f, out_q)
+                _store(s1, r0 + 1, o, o, scale, bias, lo, hi, rq, out_f, out_q)
+                _store(s2, r0 + 2, o, o, scale, bias, lo, hi, rq, out_f, out_q)
+                _store(s3, r0 + 3, o, o, scale, bias, lo, hi, rq, out_f, out_q)
         else:
             for r in range(r0, R):
                 for o in range(O):
                     acc = np.int32(0)
                     for k in range(K):
                         acc = np.int32(acc + np.int32(rows[r, k]) * np.int32(w[o, k]))
-                    _store(acc, r, o, scale, bias, lo, hi, rq, out_f, out_q)
+                    _store(acc, r, o, o, scale, bias, lo, hi, rq, out_f, out_q)
 
 
 @numba.njit(**_JIT)
@@ -144,8 +145,12 @@ def gemm_int8_reference(rows, w, scale, bias=None, clamp=None, requant=None):
 
 
 # ------------------------------------------------------------------------------------------ layers
-def _shifted(codes: np.ndarray, zero_point: int) -> np.ndarray:
-    return codes.astype(np.int16) - np.int16(zero_point)
+def _shifted(codes: np.ndarray, zero_point) -> np.ndarray:
+    """Codes minus the zero point(s) (one, or one per channel along axis 1), as int16."""
+    z = np.asarray(zero_point, np.int16)
+    if z.size > 1:
+        z = z.reshape((1, -1) + (1,) * (codes.ndim - 2))
+    return codes.astype(np.int16) - z.reshape(z.shape if z.size > 1 else ())
 
 
 @kernel("Convolution", versions=(INT8,), impl="jit")
@@ -178,6 +183,50 @@ def convolution_int8(k, w, scale, bias, *, zero_point: int, strides: list[int], 
 
 def _rq(requant):
     return None if requant is None else (requant[0], requant[1], requant[2])
+
+
+@numba.njit(**_JIT)
+def _depthwise(xp, w, sh, sw, dh, dw, Ho, Wo, scale, bias, lo, hi, rq, out_f, out_q):  # pragma: no cover (jit)
+    """One channel per group: acc[c, oh, ow] = sum_ab xp[c, oh*sh + a*dh, ow*sw + b*dw] * w[c, a, b];
+    the epilogue as in _gemm_rows (out_f/out_q are [C, Ho*Wo])."""
+    C, kh, kw = w.shape
+    for c in numba.prange(C):
+        acc = np.zeros(Wo, np.int32)
+        for oh in range(Ho):
+            acc[:] = 0
+            for a in range(kh):
+                src = xp[c, oh * sh + a * dh]
+                for b in range(kw):
+                    wk = np.int32(w[c, a, b])
+                    base = b * dw
+                    for ow in range(Wo):
+                        acc[ow] = np.int32(acc[ow] + np.int32(src[base + ow * sw]) * wk)
+            for ow in range(Wo):
+                _store(acc[ow], c, oh * Wo + ow, c, scale, bias, lo, hi, rq, out_f, out_q)
+
+
+@kernel("GroupConvolution", versions=(INT8,), impl="jit")
+def depthwise_int8(k, w, scale, bias, *, zero_point: list[int], strides: list[int], dilations: list[int],
+                   pads_begin: list[int], pads_end: list[int], auto_pad: str = "explicit",
+                   clamp: list[float] | None = None, requant: list[float] | None = None):
+    """Depthwise (one input channel per group) on u8 codes [N, C, (H,) W], int16 weights [C, (kh,) kw];
+    the activation may be quantized per channel (one zero point each; ``scale`` folds both scales)."""
+    N, C = k.shape[:2]
+    in_sp, k_sp = k.shape[2:], w.shape[1:]
+    pb, pe = conv_pads(in_sp, k_sp, strides, dilations, pads_begin, pads_end, auto_pad)
+    out_sp = conv_out_shape(in_sp, k_sp, strides, dilations, pb, pe)
+    (_, sh, sw), (_, dh, dw), (_, ph, pw), (_, qh, qw) = (_to3(v, d) for v, d in
+                                                           ((strides, 1), (dilations, 1), (pb, 0), (pe, 0)))
+    Ho, Wo = _to3(out_sp, 1)[1:]
+    w3 = np.ascontiguousarray(w.reshape(C, *_to3(k_sp, 1)[1:]))
+    x = _shifted(k, zero_point).reshape(N, C, *_to3(in_sp, 1)[1:])
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, qh), (pw, qw)))
+    sc, bi, lo, hi, rq = _epilogue_args(scale, bias, clamp, _rq(requant), C)
+    out_f = np.empty((N, C, Ho * Wo) if requant is None else (N, 1, 1), np.float32)
+    out_q = np.empty((N, C, Ho * Wo) if requant is not None else (N, 1, 1), np.uint8)
+    for n in range(N):
+        _depthwise(xp[n], w3, sh, sw, dh, dw, Ho, Wo, sc, bi, lo, hi, rq, out_f[n], out_q[n])
+    return (out_q if requant is not None else out_f).reshape(N, C, *out_sp)
 
 
 @kernel("MatMul", versions=(INT8,), impl="jit")

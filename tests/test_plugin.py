@@ -109,3 +109,14 @@ def test_cli_benchmark_json(convnet, capsys):
     fq = save(build_fq_model(), convnet.parent / "fq.xml")  # no batch-1 Reshape inside: takes -b 2
     code, out, _ = run_cli(["benchmark", str(fq), "-niter", "3", "-b", "2", "-pc"], capsys)
     assert code == 0 and "Throughput:" in out and "Median:" in out and "execType:" in out
+
+
+def test_thread_budget_applies_to_numba_and_openblas():
+    import numba
+
+    from irtool.runtime import threads
+
+    threads.set_num_threads(1, 1)
+    assert numba.get_num_threads() == 1
+    assert threads._openblas(1)  # numpy's OpenBLAS was found and set
+    threads.set_num_threads(numba.config.NUMBA_NUM_THREADS, 1)

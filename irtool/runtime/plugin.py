@@ -20,7 +20,7 @@ from irtool.ir import attrs as A
 from irtool.ir.element_types import element_type
 from irtool.ir.graph import Layer, Model
 from irtool.ir.reader import read_model
-from irtool.runtime import cpu
+from irtool.runtime import cpu, threads
 from irtool.runtime.profiling import EXECUTED, NOT_RUN, ProfilingInfo, exec_type, precision_of
 from irtool.runtime.registry import Kernel, find_kernel
 
@@ -174,6 +174,7 @@ def compile_model(model: Model | str | Path, shapes: Shapes = None, precision: s
     """
     if precision not in PRECISIONS:
         raise InputError(f"precision '{precision}' is not one of {', '.join(PRECISIONS)}")
+    threads.configure()
     if not isinstance(model, Model):
         model = read_model(model)
     original = model

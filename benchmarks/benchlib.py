@@ -59,11 +59,46 @@ class _Step:
         self.clock.times[self.step] = time.perf_counter() - self.t0
 
 
-def run_worker(script: str | Path, args: list[str], timeout: float = 300) -> dict:
-    """Run ``python script --worker args...`` in a fresh process; return the JSON it printed last."""
+# Environment variables that change how irtool (numba), numpy (OpenBLAS) and OpenVINO use threads.
+THREAD_VARS = ("NUMBA_NUM_THREADS", "NUMBA_THREADING_LAYER", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
+               "OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "OMP_PROC_BIND", "MKL_NUM_THREADS", "GOTO_NUM_THREADS",
+               "BLIS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS",
+               "IRTOOL_NUM_THREADS", "IRTOOL_BLAS_THREADS")
+
+
+def worker_env(env: dict[str, str] | None = None, unset: tuple[str, ...] | list[str] = ()) -> dict[str, str]:
+    """The environment of a worker: this process's, minus ``unset``, plus ``env``."""
+    out = {k: v for k, v in os.environ.items() if k not in set(unset)}
+    out.update(env or {})
+    out["PYTHONDONTWRITEBYTECODE"] = "1"
+    return out
+
+
+def thread_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """A worker environment with every threading variable (``THREAD_VARS``) removed, then ``extra`` set:
+    "default env" means the libraries' own defaults, whatever the caller's shell had exported."""
+    return worker_env(extra, unset=THREAD_VARS)
+
+
+def load_line() -> str:
+    """``load 1/5/15 min: a b c on N cores`` (os.getloadavg), for notes on how busy the machine was."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:
+        cores = os.cpu_count()
+    a, b, c = os.getloadavg()
+    return f"load average (1/5/15 min) {a:.2f} / {b:.2f} / {c:.2f} on {cores} cores"
+
+
+def run_worker(script: str | Path, args: list[str], timeout: float = 300,
+               env: dict[str, str] | None = None) -> dict:
+    """Run ``python script --worker args...`` in a fresh process; return the JSON it printed last.
+
+    ``env``: the worker's whole environment (see :func:`worker_env` / :func:`thread_env`); default:
+    this process's environment."""
     cmd = [sys.executable, str(script), "--worker", *map(str, args)]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=REPO,
-                          env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+                          env=env if env is not None else worker_env())
     if proc.returncode != 0:
         raise RuntimeError(f"worker {' '.join(cmd[1:])} failed (exit {proc.returncode}):\n{proc.stderr[-4000:]}")
     lines = [l for l in proc.stdout.splitlines() if l.startswith("{")]

@@ -45,9 +45,19 @@ def test_infer_request_reuse_and_counters(convnet, x):
         c = counters[layer.name]
         if layer.type in ("Parameter", "Result"):
             assert c.status == "NOT_RUN" and c.real_time == 0
+        elif layer.type in ("Add", "ReLU") and c.status == "NOT_RUN":  # fused into the conv before it
+            assert model.producer(layer, 0).layer.type in ("Convolution", "Add")
         else:
             assert c.status == "EXECUTED" and c.exec_type.endswith("_FP32") and c.real_time > 0
     assert counters[next(l.name for l in model if l.type == "Convolution")].exec_type != "ref_any_FP32"
+
+
+def test_bias_and_activation_fuse_into_the_convolution(convnet, x):
+    fused, plain = irtool.compile_model(convnet), irtool.compile_model(convnet, fuse=False)
+    np.testing.assert_array_equal(fused({"input": x})["probs"], plain({"input": x})["probs"])  # bit-identical
+    status = {c.node_name: (c.node_type, c.status) for c in fused.get_profiling_info()}
+    assert ("ReLU", "NOT_RUN") in status.values() and ("Add", "NOT_RUN") in status.values()
+    assert all(s == "EXECUTED" for t, s in status.values() if t == "Convolution")
 
 
 def test_fp16_weights_are_decompressed_at_load_time(tmp_path, x):

@@ -104,7 +104,9 @@ def collect_statistics(model: Model, the_plan: Plan, samples: list[Mapping[str, 
             if i == index:
                 s.update(value)
 
-    compiled = compile_model(model)
+    # The graph exactly as it is (no fusion, no INT8 passes): every planned tensor must be produced
+    # by a step of its own for the observer to see it.
+    compiled = compile_model(model, precision="fp32", fuse=False)
     request = compiled.create_infer_request()
     params = {spec.name: next(l for l in model.parameters if spec.name in (*l.outputs[0].names, l.name))
               for spec in compiled.inputs}
@@ -115,6 +117,9 @@ def collect_statistics(model: Model, the_plan: Plan, samples: list[Mapping[str, 
             observe(params[spec.name], 0, np.asarray(value))
         if progress:
             progress(n + 1, len(samples))
+    missed = [model.layers[lid].name for (lid, _), s in wanted.items() if s.samples == 0]
+    if missed:  # a planned tensor that no step produced: a bug, not bad input
+        raise RuntimeError(f"no statistics were collected for {', '.join(missed)}")
     return wanted
 
 

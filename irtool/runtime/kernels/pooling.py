@@ -171,6 +171,12 @@ def pool_ref(x, kernel_, strides, dilations, pb, pe, out_sp, is_max, divs=None):
 def _pool(x, kernel_, strides, dilations, pb, pe, out_sp, is_max, divs=None):
     if x.dtype == np.float32 and x.ndim in (3, 4):
         return pool_jit(x, kernel_, strides, dilations, pb, pe, out_sp, is_max, divs)
+    if is_max and x.dtype in (np.uint8, np.int8) and x.ndim in (3, 4):
+        # INT8 codes through the f32 kernel: every code is exact in f32, and max commutes with the cast;
+        # a window of padding only keeps the type's lowest value, as the reference does
+        v, i = pool_jit(x.astype(np.float32), kernel_, strides, dilations, pb, pe, out_sp, is_max)
+        lowest = np.iinfo(x.dtype).min
+        return np.where(v == np.finfo(np.float32).min, lowest, v).astype(x.dtype), i
     return pool_ref(x, kernel_, strides, dilations, pb, pe, out_sp, is_max, divs)
 
 

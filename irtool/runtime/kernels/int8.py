@@ -98,19 +98,24 @@ def _gemm_rows(rows, w, scale, bias, lo, hi, rq, out_f, out_q):  # pragma: no co
 
 @numba.njit(**_JIT)
 def _im2row(xp, kh, kw, sh, sw, dh, dw, Ho, Wo, cols):  # pragma: no cover (jit)
-    """cols[oh*Wo + ow, (c, a, b)] = xp[c, oh*sh + a*dh, ow*sw + b*dw] over a zero-padded input."""
-    C = xp.shape[0]
+    """cols[oh*Wo + ow, (a, b, c)] = xp[oh*sh + a*dh, ow*sw + b*dw, c] from a zero-padded HWC input:
+    channels innermost, so each (pixel, kernel row) is one contiguous run of kw*C values (dw == 1)."""
+    Hp, Wp, C = xp.shape
+    x = xp.ravel()
+    run = kw * C
     for oh in numba.prange(Ho):
         for ow in range(Wo):
             dst = cols[oh * Wo + ow]
-            i = 0
-            for c in range(C):
-                for a in range(kh):
-                    src = xp[c, oh * sh + a * dh]
-                    base = ow * sw
+            for a in range(kh):
+                base = ((oh * sh + a * dh) * Wp + ow * sw) * C
+                if dw == 1:
+                    for t in range(run):
+                        dst[a * run + t] = x[base + t]
+                else:
                     for b in range(kw):
-                        dst[i + b] = src[base + b * dw]
-                    i += kw
+                        src = base + b * dw * C
+                        for c in range(C):
+                            dst[a * run + b * C + c] = x[src + c]
 
 
 def _epilogue_args(scale, bias, clamp, requant, n_out):
@@ -170,13 +175,14 @@ def convolution_int8(k, w, scale, bias, *, zero_point: int, strides: list[int], 
     Ho, Wo = _to3(out_sp, 1)[1:]
     x = _shifted(k, zero_point).reshape(N, C, H, W)
     pe3 = _to3(pe, 0)
-    # zero padding is exact here: the codes are already shifted by the zero point
-    xp = np.pad(x, ((0, 0), (0, 0), (ph, pe3[1]), (pw, pe3[2])))
+    # zero padding is exact here: the codes are already shifted by the zero point; channels last
+    xp = np.ascontiguousarray(np.pad(x, ((0, 0), (0, 0), (ph, pe3[1]), (pw, pe3[2]))).transpose(0, 2, 3, 1))
+    w_hwc = np.ascontiguousarray(w.reshape(O, C, Hk, Wk).transpose(0, 2, 3, 1).reshape(O, -1))
     outs = []
     cols = np.empty((Ho * Wo, C * Hk * Wk), np.int16)
     for n in range(N):
         _im2row(xp[n], Hk, Wk, sh, sw, dh, dw, Ho, Wo, cols)
-        y = gemm_int8(cols, w, scale, bias, clamp, _rq(requant))
+        y = gemm_int8(cols, w_hwc, scale, bias, clamp, _rq(requant))
         outs.append(y.T.reshape(O, *out_sp))
     return np.ascontiguousarray(np.stack(outs))
 

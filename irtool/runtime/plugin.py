@@ -209,7 +209,10 @@ def compile_model(model: Model | str | Path, shapes: Shapes = None, precision: s
             kern = find_kernel(layer)
             ins = [slot_of[(s.layer.id, s.port.id)] for s in model.input_values(layer)]
             outs = [new_slot(layer, i) for i in range(len(layer.outputs))]
-            step = Step(layer, kern, kern.bind(layer), ins, outs)
+            kwargs = kern.bind(layer)
+            if kern.wants_outputs:
+                kwargs["outputs_used"] = tuple(bool(model.consumers(layer, i)) for i in range(len(layer.outputs)))
+            step = Step(layer, kern, kwargs, ins, outs)
             if _fold(step, constants, model, reshaped=bool(fixed)):
                 folded.add(layer.id)
             else:

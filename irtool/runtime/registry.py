@@ -42,6 +42,7 @@ class Kernel:
     params: dict[str, tuple[Callable[[str], object], bool]] = field(default_factory=dict)  # name -> (conv, required)
     foldable: bool = True  # may run at load time when all inputs are constant
     wants_layer: bool = False  # gets the Layer as keyword `layer` (output types, port dims)
+    wants_outputs: bool = False  # gets `outputs_used`: which outputs anything reads (skip the rest)
 
     def bind(self, layer: Layer) -> dict[str, object]:
         """The keyword arguments for ``layer``: its attributes converted, defaults for the rest."""
@@ -74,19 +75,23 @@ def kernel(*ops: str, versions: tuple[str, ...] | None = None, impl: str = "ref"
     def register(fn: Callable) -> Callable:
         hints = typing.get_type_hints(fn)
         params: dict[str, tuple[Callable[[str], object], bool]] = {}
-        wants_layer = False
+        wants_layer = wants_outputs = False
         for p in inspect.signature(fn).parameters.values():
             if p.kind is not inspect.Parameter.KEYWORD_ONLY:
                 continue
             if p.name == "layer":
                 wants_layer = True
                 continue
+            if p.name == "outputs_used":
+                wants_outputs = True
+                continue
             hint = hints.get(p.name, str)
             if typing.get_origin(hint) is typing.Union or type(hint).__name__ == "UnionType":
                 hint = next(a for a in typing.get_args(hint) if a is not type(None))
             params[p.name] = (_CONVERTERS[hint], p.default is inspect.Parameter.empty)
         for op in ops:
-            k = Kernel(op, fn, impl, frozenset(versions) if versions else None, params, foldable, wants_layer)
+            k = Kernel(op, fn, impl, frozenset(versions) if versions else None, params, foldable, wants_layer,
+                       wants_outputs)
             _REGISTRY.setdefault(op, []).append(k)
         return fn
 

@@ -207,10 +207,12 @@ def max_pool_v1(x, *, kernel: list[int], strides: list[int], pads_begin: list[in
 @kernel("MaxPool", versions=("opset8", "opset14"), impl="jit")
 def max_pool_v8(x, *, kernel: list[int], strides: list[int], dilations: list[int] = (), pads_begin: list[int] = (),
                 pads_end: list[int] = (), rounding_type: str = "floor", auto_pad: str = "explicit",
-                index_element_type: str = "i64", axis: int = 0):
+                index_element_type: str = "i64", axis: int = 0, outputs_used: tuple[bool, ...] = (True, True)):
     st, dil, pb, pe, out = _geometry(x.shape[2:], kernel, strides, dilations, pads_begin, pads_end, auto_pad,
                                      rounding_type)
     values, local = _pool(x, kernel, st, dil, pb, pe, out, True)
+    if not outputs_used[1]:  # nobody reads the indices: skip turning them into OpenVINO's flat form
+        return values, None
     return values, _indices(x, local, axis, index_element_type)
 
 

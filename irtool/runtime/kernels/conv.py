@@ -24,6 +24,7 @@ the tests hold the kernels to the references and to OpenVINO.
 """
 from __future__ import annotations
 
+import functools
 import math
 
 import numba
@@ -109,10 +110,10 @@ def backprop_geometry(in_sp, k_sp, strides, dilations, pads_begin, pads_end, aut
     return pb, out
 
 
-def _attrs(x, w_k_sp, strides, dilations):
-    n = x.ndim - 2
+def _attrs(x_shape, w_k_sp, strides, dilations):
+    n = len(x_shape) - 2
     if n < 1 or n > 3:
-        raise ValueError(f"convolution input must have 1 to 3 spatial dims, got shape {list(x.shape)}")
+        raise ValueError(f"convolution input must have 1 to 3 spatial dims, got shape {list(x_shape)}")
     if len(w_k_sp) != n:
         raise ValueError(f"weights have {len(w_k_sp)} spatial dims, the input {n}")
     return _per_axis(strides, n, "strides", 1), _per_axis(dilations, n, "dilations", 1)
@@ -127,8 +128,11 @@ def _compute_dtype(dtype: np.dtype):
 
 
 def _for_jit(a: np.ndarray, dtype) -> np.ndarray:
-    """C-contiguous and writeable: numba types read-only arrays (IR constants) apart, one more compile each."""
-    return np.require(a, dtype=dtype, requirements=("C", "W"))
+    """C-contiguous and writeable: numba types read-only arrays (IR constants) apart, one more compile each.
+    (The checks by hand: ``np.require`` costs tens of microseconds per call.)"""
+    if a.dtype == dtype and a.flags.c_contiguous and a.flags.writeable:
+        return a
+    return np.array(a, dtype=dtype, order="C")
 
 
 # ------------------------------------------------------------------------------------ numba kernels
@@ -264,7 +268,7 @@ def convolution_reference(x, w, *, strides, dilations, pads_begin=None, pads_end
 
     ``w`` is [Cout, Cin/groups, k...]; f64 (i64 for integers) accumulation, the input's type out.
     """
-    strides, dilations = _attrs(x, w.shape[2:], strides, dilations)
+    strides, dilations = _attrs(x.shape, w.shape[2:], strides, dilations)
     k_sp, sp = w.shape[2:], x.ndim - 2
     pb, pe = conv_pads(x.shape[2:], k_sp, strides, dilations, pads_begin, pads_end, auto_pad)
     out = conv_out_shape(x.shape[2:], k_sp, strides, dilations, pb, pe)
@@ -286,23 +290,35 @@ def group_convolution_reference(x, w, **attrs):
     return convolution_reference(x, w.reshape(-1, *w.shape[2:]), groups=w.shape[0], **attrs)
 
 
+@functools.lru_cache(maxsize=1024)
+def _conv_geometry(x_shape, w_shape, groups, strides, dilations, pads_begin, pads_end, auto_pad):
+    """Everything about a forward convolution that depends only on shapes and attributes, computed
+    once per layer shape instead of at every call (this is most of a small layer's overhead)."""
+    strides, dilations = _attrs(x_shape, w_shape[2:], strides, dilations)
+    (N, C), O, Cg = x_shape[:2], w_shape[0], w_shape[1]
+    if C != Cg * groups or O % groups:
+        raise ValueError(f"input has {C} channels, weights {list(w_shape)} expect {Cg * groups} in {groups} groups")
+    in_sp, k_sp = x_shape[2:], w_shape[2:]
+    pb, pe = conv_pads(in_sp, k_sp, strides, dilations, pads_begin, pads_end, auto_pad)
+    out_sp = tuple(conv_out_shape(in_sp, k_sp, strides, dilations, pb, pe))
+    k3, s3, d3 = _to3(k_sp, 1), _to3(strides, 1), _to3(dilations, 1)
+    return (strides, dilations, N, C, O, Cg, in_sp, out_sp, pb, pe, tuple(k3), tuple(s3), tuple(d3),
+            tuple(_to3(pb, 0)), tuple(_to3(out_sp, 1)), math.prod(_to3(out_sp, 1)), math.prod(k3))
+
+
+def _tuple(v):
+    return None if v is None else tuple(int(i) for i in v)
+
+
 def _convolution(x, w, groups, strides, dilations, pads_begin, pads_end, auto_pad):
     x, w = np.asarray(x), np.asarray(w)
-    strides, dilations = _attrs(x, w.shape[2:], strides, dilations)
-    (N, C), O, Cg = x.shape[:2], w.shape[0], w.shape[1]
-    if C != Cg * groups or O % groups:
-        raise ValueError(f"input has {C} channels, weights {list(w.shape)} expect {Cg * groups} in {groups} groups")
+    (strides, dilations, N, C, O, Cg, in_sp, out_sp, pb, pe, k3, s3, d3, pb3, out3, P, kvol) = _conv_geometry(
+        x.shape, w.shape, groups, _tuple(strides), _tuple(dilations), _tuple(pads_begin), _tuple(pads_end), auto_pad)
     if x.dtype.kind in "iub":  # exact integer arithmetic, no fast path needed
         return convolution_reference(x, w, strides=strides, dilations=dilations, pads_begin=pads_begin,
                                      pads_end=pads_end, auto_pad=auto_pad, groups=groups)
-    in_sp, k_sp = x.shape[2:], w.shape[2:]
-    pb, pe = conv_pads(in_sp, k_sp, strides, dilations, pads_begin, pads_end, auto_pad)
-    out_sp = conv_out_shape(in_sp, k_sp, strides, dilations, pb, pe)
     dt = _compute_dtype(x.dtype)
     x5 = _for_jit(x.reshape(N, C, *_to3(in_sp, 1)), dt)
-    k3, s3, d3 = _to3(k_sp, 1), _to3(strides, 1), _to3(dilations, 1)
-    pb3, out3 = _to3(pb, 0), _to3(out_sp, 1)
-    P, kvol = math.prod(out3), math.prod(k3)
 
     if Cg == 1:  # depthwise (any channel multiplier): direct kernel
         y = np.empty((N, O, *out3), dt)
@@ -346,7 +362,7 @@ def convolution_backprop_reference(x, w, output_shape=None, *, strides, dilation
 
     ``w`` is [Cin, Cout/groups, k...]; the full scatter is cropped to the output window.
     """
-    strides, dilations = _attrs(x, w.shape[2:], strides, dilations)
+    strides, dilations = _attrs(x.shape, w.shape[2:], strides, dilations)
     in_sp, k_sp, sp = x.shape[2:], w.shape[2:], x.ndim - 2
     pb, out = backprop_geometry(in_sp, k_sp, strides, dilations, pads_begin, pads_end, auto_pad, output_padding,
                                 output_shape)
@@ -372,7 +388,7 @@ def group_convolution_backprop_reference(x, w, output_shape=None, **attrs):
 
 def _backprop(x, w, output_shape, groups, strides, dilations, pads_begin, pads_end, auto_pad, output_padding):
     x, w = np.asarray(x), np.asarray(w)
-    strides, dilations = _attrs(x, w.shape[2:], strides, dilations)
+    strides, dilations = _attrs(x.shape, w.shape[2:], strides, dilations)
     (N, C), Og = x.shape[:2], w.shape[1]
     if C != w.shape[0]:
         raise ValueError(f"input has {C} channels, weights {list(w.shape)} expect {w.shape[0]}")

@@ -35,7 +35,8 @@ def test_convolution_is_exact(stride, dilation, pads, zp):
     codes = rng.integers(0, 256, (2, 5, 11, 9)).astype(np.uint8)
     w = rng.integers(-127, 128, (6, 5, 3, 3)).astype(np.int16)
     scale = rng.random(6) * 1e-2
-    got = convolution_int8(codes, w, scale, np.zeros(6), zero_point=zp, strides=list(stride),
+    got = convolution_int8(codes, np.ascontiguousarray(np.moveaxis(w, 1, -1)), scale, np.zeros(6), zero_point=[zp],
+                           strides=list(stride),
                            dilations=list(dilation), pads_begin=list(pads), pads_end=list(pads))
     acc = convolution_reference(codes.astype(np.int64) - zp, w.astype(np.int64), strides=list(stride),
                                 dilations=list(dilation), pads_begin=list(pads), pads_end=list(pads))

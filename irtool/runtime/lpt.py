@@ -164,8 +164,9 @@ def _weight_codes(m: Model, op: Layer) -> tuple[np.ndarray, np.ndarray] | None:
     if found is None:
         return None
     q, scale = found
-    if op.type == "Convolution":
-        return q.astype(np.int16), np.broadcast_to(scale.reshape(-1), (q.shape[0],))
+    if op.type == "Convolution":  # channels last: [O, C, k...] -> [O, k..., C], as the INT8 kernel reads it
+        q = np.moveaxis(q, 1, -1)
+        return np.ascontiguousarray(q.astype(np.int16)), np.broadcast_to(scale.reshape(-1), (q.shape[0],))
     if op.type == "GroupConvolution":  # only depthwise: [G, 1, 1, k...] -> [G, k...]
         if q.shape[1] != 1 or q.shape[2] != 1:
             return None
@@ -234,9 +235,10 @@ def _replace_weighted(m: Model, op: Layer, dq: Layer, act, weights) -> None:
                       if k in op.attrs})
     if clamp is not None:
         attrs["clamp"] = ", ".join(repr(v) for v in clamp)
-    consts = [m.add_constant(q, f"{op.name}/int8_weights"), m.add_constant(scale, f"{op.name}/int8_scale"),
-              m.add_constant(np.zeros_like(scale) if bias is None else np.broadcast_to(bias, scale.shape).copy(),
-                             f"{op.name}/int8_bias")]
+    bias_v = np.zeros_like(scale) if bias is None else np.broadcast_to(bias, scale.shape)
+    consts = [m.add_constant(q, f"{op.name}/int8_weights"),
+              m.add_constant(np.ascontiguousarray(scale, np.float64), f"{op.name}/int8_scale"),
+              m.add_constant(np.ascontiguousarray(bias_v, np.float64), f"{op.name}/int8_bias")]
     new = m.add_layer(op.type, op.name, inputs=[m.producer(dq, 0), *consts],
                       outputs=[Port(0, "FP32", list(last.outputs[0].dims), list(last.outputs[0].names))],
                       version=INT8, attrs=attrs)

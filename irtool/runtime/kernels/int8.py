@@ -49,12 +49,18 @@ def dequantize(k, osc, osh):
 @numba.njit(inline="always")
 def _store(acc, r, o, ch, scale, bias, lo, hi, rq, out_f, out_q):  # pragma: no cover (jit)
     """Epilogue of one accumulator of output channel ``ch``: acc * scale + bias, clamped, stored at
-    [r, o]; requantized to u8 when rq[0] > 0."""
+    [r, o] (or [o, r] when rq[4] > 0: channel-major, as convolutions want it); requantized to u8 when
+    rq[0] > 0."""
     y = np.float32(np.float64(acc) * scale[ch] + bias[ch])
     y = min(max(y, lo), hi)
     if rq[0] > 0:
-        q = np.rint(np.float32(np.float64(y) * rq[1] + rq[2]))
-        out_q[r, o] = np.uint8(min(max(q, 0.0), rq[3]))
+        q = np.uint8(min(max(np.rint(np.float32(np.float64(y) * rq[1] + rq[2])), 0.0), rq[3]))
+        if rq[4] > 0:
+            out_q[o, r] = q
+        else:
+            out_q[r, o] = q
+    elif rq[4] > 0:
+        out_f[o, r] = y
     else:
         out_f[r, o] = y
 
@@ -118,27 +124,41 @@ def _im2row(xp, kh, kw, sh, sw, dh, dw, Ho, Wo, cols):  # pragma: no cover (jit)
                             dst[a * run + b * C + c] = x[src + c]
 
 
-def _epilogue_args(scale, bias, clamp, requant, n_out):
-    scale = np.ascontiguousarray(np.broadcast_to(np.asarray(scale, np.float64).reshape(-1), (n_out,)))
-    bias = np.ascontiguousarray(np.broadcast_to(np.asarray(0.0 if bias is None else bias, np.float64).reshape(-1),
-                                                (n_out,)))
+def _per_channel(v, n_out: int) -> np.ndarray:
+    """A float64 vector of ``n_out`` values (what the epilogue indexes), without a copy when it is one."""
+    v = np.asarray(0.0 if v is None else v, np.float64)
+    if v.shape == (n_out,) and v.flags.c_contiguous:
+        return v
+    return np.ascontiguousarray(np.broadcast_to(v.reshape(-1), (n_out,)))
+
+
+def _epilogue_args(scale, bias, clamp, requant, n_out, channel_major=False):
     lo, hi = (np.float32(-np.inf), np.float32(np.inf)) if clamp is None else (np.float32(clamp[0]), np.float32(clamp[1]))
-    rq = np.zeros(4) if requant is None else np.array([1.0, requant[0], requant[1], requant[2]], np.float64)
-    return scale, bias, lo, hi, rq
+    rq = np.zeros(5) if requant is None else np.array([1.0, requant[0], requant[1], requant[2], 0.0], np.float64)
+    rq[4] = 1.0 if channel_major else 0.0
+    return _per_channel(scale, n_out), _per_channel(bias, n_out), lo, hi, rq
 
 
-def gemm_int8(rows: np.ndarray, w: np.ndarray, scale, bias=None, clamp=None, requant=None) -> np.ndarray:
-    """``rows`` int16 [R, K] (activation codes minus zero point), ``w`` int16 [O, K] -> [R, O]:
-    float32 ``acc * scale + bias`` clamped, or u8 when ``requant = (isc, ish, max_code)``."""
+def gemm_int8(rows: np.ndarray, w: np.ndarray, scale, bias=None, clamp=None, requant=None,
+              channel_major: bool = False) -> np.ndarray:
+    """``rows`` int16 [R, K] (activation codes minus zero point), ``w`` int16 [O, K] -> [R, O] (or
+    [O, R] when ``channel_major``): float32 ``acc * scale + bias`` clamped, or u8 when
+    ``requant = (isc, ish, max_code)``."""
     R, O = rows.shape[0], w.shape[0]
-    sc, bi, lo, hi, rq = _epilogue_args(scale, bias, clamp, requant, O)
-    out_f = np.empty((R, O) if requant is None else (1, 1), np.float32)
-    out_q = np.empty((R, O) if requant is not None else (1, 1), np.uint8)
+    sc, bi, lo, hi, rq = _epilogue_args(scale, bias, clamp, requant, O, channel_major)
+    shape = (O, R) if channel_major else (R, O)
+    out_f = np.empty(shape if requant is None else (1, 1), np.float32)
+    out_q = np.empty(shape if requant is not None else (1, 1), np.uint8)
     _gemm_rows(np.ascontiguousarray(rows), np.ascontiguousarray(w), sc, bi, lo, hi, rq, out_f, out_q)
     return out_q if requant is not None else out_f
 
 
-def gemm_int8_reference(rows, w, scale, bias=None, clamp=None, requant=None):
+def gemm_int8_reference(rows, w, scale, bias=None, clamp=None, requant=None, channel_major=False):
+    out = _gemm_reference(rows, w, scale, bias, clamp, requant)
+    return np.ascontiguousarray(out.T) if channel_major else out
+
+
+def _gemm_reference(rows, w, scale, bias, clamp, requant):
     acc = rows.astype(np.int64) @ w.astype(np.int64).T
     y = (acc.astype(np.float64) * np.asarray(scale, np.float64).reshape(1, -1)
          + np.asarray(0.0 if bias is None else bias, np.float64).reshape(1, -1)).astype(np.float32)
@@ -158,33 +178,41 @@ def _shifted(codes: np.ndarray, zero_point) -> np.ndarray:
     return codes.astype(np.int16) - z.reshape(z.shape if z.size > 1 else ())
 
 
+@numba.njit(**_JIT)
+def _to_hwc(k, z, ph, pw, out):  # pragma: no cover (jit)
+    """out[h + ph, w + pw, c] = k[c, h, w] - z[c]: shifted codes, channels last, inside a zero border."""
+    C, H, W = k.shape
+    for h in numba.prange(H):
+        for w in range(W):
+            for c in range(C):
+                out[h + ph, w + pw, c] = np.int16(k[c, h, w]) - z[c]
+
+
 @kernel("Convolution", versions=(INT8,), impl="jit")
-def convolution_int8(k, w, scale, bias, *, zero_point: int, strides: list[int], dilations: list[int],
+def convolution_int8(k, w, scale, bias, *, zero_point: list[int], strides: list[int], dilations: list[int],
                      pads_begin: list[int], pads_end: list[int], auto_pad: str = "explicit",
                      clamp: list[float] | None = None, requant: list[float] | None = None):
-    """u8 codes [N, C, (H,) W] x int16 weights [O, C, (kh,) kw] -> f32 (or u8 when requantizing)."""
+    """u8 codes [N, C, (H,) W] x int16 weights [O, (kh,) kw, C] (channels last) -> f32 [N, O, ...]
+    (or u8 when requantizing)."""
     N, C = k.shape[:2]
-    in_sp, k_sp = k.shape[2:], w.shape[2:]
-    O = w.shape[0]
-    w = w.reshape(O, -1)
+    in_sp, k_sp, O = k.shape[2:], w.shape[1:-1], w.shape[0]
     pb, pe = conv_pads(in_sp, k_sp, strides, dilations, pads_begin, pads_end, auto_pad)
     out_sp = conv_out_shape(in_sp, k_sp, strides, dilations, pb, pe)
-    (_, Hk, Wk), (_, sh, sw), (_, dh, dw), (_, ph, pw) = (_to3(v, d) for v, d in
-                                                           ((k_sp, 1), (strides, 1), (dilations, 1), (pb, 0)))
+    (_, Hk, Wk), (_, sh, sw), (_, dh, dw), (_, ph, pw), (_, qh, qw) = (
+        _to3(v, d) for v, d in ((k_sp, 1), (strides, 1), (dilations, 1), (pb, 0), (pe, 0)))
     H, W = _to3(in_sp, 1)[1:]
     Ho, Wo = _to3(out_sp, 1)[1:]
-    x = _shifted(k, zero_point).reshape(N, C, H, W)
-    pe3 = _to3(pe, 0)
-    # zero padding is exact here: the codes are already shifted by the zero point; channels last
-    xp = np.ascontiguousarray(np.pad(x, ((0, 0), (0, 0), (ph, pe3[1]), (pw, pe3[2]))).transpose(0, 2, 3, 1))
-    w_hwc = np.ascontiguousarray(w.reshape(O, C, Hk, Wk).transpose(0, 2, 3, 1).reshape(O, -1))
-    outs = []
+    z = np.broadcast_to(np.asarray(zero_point, np.int16), (C,)).copy()
+    wf = w.reshape(O, -1)
+    codes = k.reshape(N, C, H, W)
+    xp = np.zeros((H + ph + qh, W + pw + qw, C), np.int16)  # zero border: exact, codes are shifted
     cols = np.empty((Ho * Wo, C * Hk * Wk), np.int16)
+    out = np.empty((N, O, *out_sp), np.float32 if requant is None else np.uint8)
     for n in range(N):
-        _im2row(xp[n], Hk, Wk, sh, sw, dh, dw, Ho, Wo, cols)
-        y = gemm_int8(cols, w_hwc, scale, bias, clamp, _rq(requant))
-        outs.append(y.T.reshape(O, *out_sp))
-    return np.ascontiguousarray(np.stack(outs))
+        _to_hwc(codes[n], z, ph, pw, xp)
+        _im2row(xp, Hk, Wk, sh, sw, dh, dw, Ho, Wo, cols)
+        out[n] = gemm_int8(cols, wf, scale, bias, clamp, _rq(requant), channel_major=True).reshape(O, *out_sp)
+    return out
 
 
 def _rq(requant):

@@ -35,14 +35,60 @@ def dequantize_codes(k: np.ndarray, osc, osh) -> np.ndarray:
     return (k.astype(np.float64) * osc + osh).astype(np.float32)
 
 
+@numba.njit(**_JIT)
+def _quantize(x, lo, hi, isc, ish, out):  # pragma: no cover (jit)
+    """One pass of quantize_codes over x [N, C, R] with per-channel (or broadcast) parameters."""
+    N, C, R = x.shape
+    for nc in numba.prange(N * C):
+        n, c = nc // C, nc % C
+        a, b, s, t = lo[c], hi[c], isc[c], ish[c]
+        for r in range(R):
+            v = min(max(x[n, c, r], a), b)
+            out[n, c, r] = np.uint8(np.rint(np.float32(np.float64(v) * s + t)))
+
+
+def _channel_params(v, x: np.ndarray, dtype) -> np.ndarray | None:
+    """A quantization parameter as one value per channel (axis 1), or None if it varies otherwise."""
+    v = np.asarray(v, dtype)
+    C = x.shape[1] if x.ndim > 1 else 1
+    if v.size == 1:
+        return np.full(C, v.reshape(()), dtype)
+    if x.ndim > 1 and v.size == C and v.ndim == x.ndim and v.shape[1] == C:
+        return np.ascontiguousarray(v.reshape(C))
+    return None
+
+
 @kernel("Quantize", versions=(INT8,), impl="jit")
 def quantize(x, lo, hi, isc, ish):
-    return quantize_codes(x, lo, hi, isc, ish)
+    params = [_channel_params(v, x, d) for v, d in ((lo, np.float32), (hi, np.float32), (isc, np.float64),
+                                                     (ish, np.float64))]
+    if x.dtype != np.float32 or x.ndim < 2 or any(p is None for p in params):
+        return quantize_codes(x, lo, hi, isc, ish)
+    x3 = np.ascontiguousarray(x).reshape(x.shape[0], x.shape[1], -1)
+    out = np.empty(x3.shape, np.uint8)
+    _quantize(x3, *params, out)
+    return out.reshape(x.shape)
+
+
+@numba.njit(**_JIT)
+def _dequantize(k, osc, osh, out):  # pragma: no cover (jit)
+    N, C, R = k.shape
+    for nc in numba.prange(N * C):
+        n, c = nc // C, nc % C
+        s, t = osc[c], osh[c]
+        for r in range(R):
+            out[n, c, r] = np.float32(np.float64(k[n, c, r]) * s + t)
 
 
 @kernel("Dequantize", versions=(INT8,), impl="jit")
 def dequantize(k, osc, osh):
-    return dequantize_codes(k, osc, osh)
+    params = [_channel_params(v, k, np.float64) for v in (osc, osh)]
+    if k.ndim < 2 or any(p is None for p in params):
+        return dequantize_codes(k, osc, osh)
+    k3 = np.ascontiguousarray(k).reshape(k.shape[0], k.shape[1], -1)
+    out = np.empty(k3.shape, np.float32)
+    _dequantize(k3, *params, out)
+    return out.reshape(k.shape)
 
 
 # ------------------------------------------------------------------------------------------ GEMM core

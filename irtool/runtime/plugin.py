@@ -48,6 +48,7 @@ class Step:
     inputs: list[int]
     outputs: list[int]
     frees: list[int] = field(default_factory=list)
+    serial: bool = False  # too little work to wake other threads for (see threads.SERIAL_BELOW)
 
 
 class Outputs(dict):
@@ -113,8 +114,12 @@ class InferRequest:
             slots[spec.slot] = value
         times, dtypes = [], []
         perf, proc = time.perf_counter_ns, time.process_time_ns
+        serial = False
         for step in c._steps:
             args = [slots[i] for i in step.inputs]
+            if step.serial != serial:
+                serial = step.serial
+                threads.serial(serial)
             t0, c0 = perf(), proc()
             try:
                 result = step.kernel.fn(*args, **step.kwargs)
@@ -132,6 +137,8 @@ class InferRequest:
                     observe(step.layer, i, slots[slot])
             for slot in step.frees:
                 slots[slot] = None
+        if serial:
+            threads.serial(False)
         self._times, self._dtypes = times, dtypes
         return Outputs((spec.name, np.asarray(slots[spec.slot])) for spec in c.outputs)
 
@@ -218,6 +225,8 @@ def compile_model(model: Model | str | Path, shapes: Shapes = None, precision: s
             else:
                 steps.append(step)
     _plan_lifetimes(steps, set(constants), {o.slot for o in outputs})
+    for step in steps:
+        step.serial = threads.is_small(step.layer)
     names = {l.name for l in order}
     absorbed = [l for l in original.topological_order() if l.name not in names and l.type != "Const"]
     compiled = CompiledModel(original, inputs, outputs, steps, constants, len(slot_of), order, folded)

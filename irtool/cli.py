@@ -351,7 +351,6 @@ def _floats(text: Optional[str], option: str) -> Optional[tuple[float, ...]]:
 def compress(model: ModelArg,
              output: Annotated[Path, typer.Option("-o", "--output", help="where to write the .xml")]) -> None:
     """Weights FakeQuantize -> Const(INT8) -> Convert -> [Subtract] -> Multiply (4x smaller .bin)."""
-    from irtool import read_model, save_model
     from irtool.passes.weights import compress_weights
 
     _convert_weights(model, output, compress_weights, "compressed")

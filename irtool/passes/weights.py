@@ -74,12 +74,12 @@ def _replace_with_dequantization(model: Model, fq: Layer, codes, etype, zero_poi
     rank = len(codes.shape)
     q = model.add_constant(codes, f"{fq.name}/weights", ELEMENT_TYPES[etype])
     out = _op(model, "Convert", f"{fq.name}/convert", [q], fq, {"destination_type": "f32"})
-    zp = _as_rank(np.round(zero_point, 6), rank)
+    zp = as_rank(np.round(zero_point, 6), rank)
     if np.any(np.abs(zp) > 1e-6):
         out = _op(model, "Subtract", f"{fq.name}/zero_point", [out, model.add_constant(zp.astype(np.float32),
                                                                                         f"{fq.name}/zero_point/value")],
                   fq, {"auto_broadcast": "numpy"})
-    scale_c = model.add_constant(_as_rank(scale, rank).astype(np.float32), f"{fq.name}/scale/value")
+    scale_c = model.add_constant(as_rank(scale, rank).astype(np.float32), f"{fq.name}/scale/value")
     mul = _op(model, "Multiply", f"{fq.name}/scale", [out, scale_c], fq, {"auto_broadcast": "numpy"})
     model.replace_all_uses(Output(fq, fq.outputs[0]), mul)
     model.remove_layer(fq)
@@ -92,7 +92,8 @@ def _op(model: Model, type_: str, name: str, inputs: list[Output], like: Layer, 
     return Output(layer, layer.outputs[0])
 
 
-def _as_rank(a: np.ndarray, rank: int) -> np.ndarray:
+def as_rank(a: np.ndarray, rank: int) -> np.ndarray:
+    """``a`` with leading 1s up to ``rank`` dims (scalars stay scalars), so it broadcasts like a tensor."""
     a = np.asarray(a)
     if a.ndim == 0:
         return a
@@ -133,7 +134,7 @@ def _match_compressed(model: Model, layer: Layer) -> tuple[int, np.ndarray, np.n
         src = model.producer(layer, 0).layer
         if src.type == "Convert" and _int_const(model, src) is not None:
             rank = len(layer.outputs[0].dims)
-            ol, oh = (_as_rank(fold(model, model.producer(layer, i)), rank) for i in (3, 4))
+            ol, oh = (as_rank(fold(model, model.producer(layer, i)), rank) for i in (3, 4))
             return layer.attr_int("levels"), ol, oh
         return None
     if layer.type != "Multiply":
@@ -153,8 +154,8 @@ def _match_compressed(model: Model, layer: Layer) -> tuple[int, np.ndarray, np.n
     if codes is None:
         return None
     rank = codes[0].ndim
-    zp = None if zero_point is None else _as_rank(zero_point, rank).astype(np.float64)
-    return fq_grid(codes[1], codes[0], zp, _as_rank(scale, rank).astype(np.float64))
+    zp = None if zero_point is None else as_rank(zero_point, rank).astype(np.float64)
+    return fq_grid(codes[1], codes[0], zp, as_rank(scale, rank).astype(np.float64))
 
 
 def _split_const(model: Model, layer: Layer) -> tuple[Output | None, np.ndarray | None]:
@@ -180,4 +181,4 @@ def _int_const(model: Model, convert: Layer) -> tuple[np.ndarray, str] | None:
     return None
 
 
-__all__ = ["compress_weights", "expand_weights", "fq_grid", "weight_codes"]
+__all__ = ["as_rank", "compress_weights", "expand_weights", "fq_grid", "weight_codes"]

@@ -22,7 +22,7 @@ import numpy as np
 
 from irtool.ir.graph import Input, Layer, Model, Output, Port
 from irtool.passes.fold import fold, is_constant
-from irtool.passes.weights import weight_codes
+from irtool.passes.weights import as_rank, weight_codes
 from irtool.runtime.kernels.fake_quantize import quantize_params
 from irtool.runtime.kernels.int8 import INT8
 
@@ -63,23 +63,18 @@ def split_fake_quantize(model: Model, copy: bool = True) -> Model:
             continue  # a decreasing output range is not a u8 code of an affine dequantization
         lo, hi, isc, ish, osc, osh = quantize_params(il, ih, ol, oh, levels)
         rank = len(srcs[0].port.dims)
-        consts = [m.add_constant(_rank(v, rank), f"{fq.name}/{n}") for n, v in
+        consts = [m.add_constant(as_rank(v, rank), f"{fq.name}/{n}") for n, v in
                   (("lo", lo), ("hi", hi), ("isc", isc.astype(np.float64)), ("ish", ish.astype(np.float64)))]
         dims = list(fq.outputs[0].dims)
         q = m.add_layer("Quantize", fq.name, inputs=[srcs[0], *consts], outputs=[Port(0, "U8", dims)],
                         version=INT8, attrs={"levels": str(levels)})
-        scale = [m.add_constant(_rank(np.asarray(v, np.float64), rank), f"{fq.name}/dequantize/{n}")
+        scale = [m.add_constant(as_rank(np.asarray(v, np.float64), rank), f"{fq.name}/dequantize/{n}")
                  for n, v in (("osc", osc), ("osh", osh))]
         dq = m.add_layer("Dequantize", f"{fq.name}/dequantize", inputs=[_out(q), *scale],
                          outputs=[Port(0, "FP32", dims, list(fq.outputs[0].names))], version=INT8)
         m.replace_all_uses(_out(fq), _out(dq))
         m.remove_layer(fq)
     return m
-
-
-def _rank(v: np.ndarray, rank: int) -> np.ndarray:
-    v = np.asarray(v)
-    return v.reshape((1,) * (rank - v.ndim) + v.shape) if 0 < v.ndim < rank else v
 
 
 def _dequant_params(m: Model, dq: Layer) -> tuple[np.ndarray, np.ndarray]:

@@ -64,7 +64,8 @@ class CompiledModel:
     """A model ready to run; call it (or :meth:`infer`) with a dict by input name or a list."""
 
     def __init__(self, model: Model, inputs: list[TensorSpec], outputs: list[TensorSpec], steps: list[Step],
-                 constants: dict[int, np.ndarray], nslots: int, order: list[Layer], folded: set[int]):
+                 constants: dict[int, np.ndarray], nslots: int, order: list[Layer], folded: set[int],
+                 absorbed: list[Layer] = ()):
         self.model = model
         self.inputs = inputs
         self.outputs = outputs
@@ -75,7 +76,7 @@ class CompiledModel:
         self._folded = folded
         self._isa = cpu.isa()
         self._default: InferRequest | None = None
-        self._absorbed: list[Layer] = []  # layers of the model that load-time transformations fused away
+        self._absorbed = list(absorbed)  # layers of the model that load-time transformations fused away
 
     def create_infer_request(self) -> InferRequest:
         return InferRequest(self)
@@ -229,9 +230,7 @@ def compile_model(model: Model | str | Path, shapes: Shapes = None, precision: s
         step.serial = threads.is_small(step.layer)
     names = {l.name for l in order}
     absorbed = [l for l in original.topological_order() if l.name not in names and l.type != "Const"]
-    compiled = CompiledModel(original, inputs, outputs, steps, constants, len(slot_of), order, folded)
-    compiled._absorbed = absorbed
-    return compiled
+    return CompiledModel(original, inputs, outputs, steps, constants, len(slot_of), order, folded, absorbed)
 
 
 def _fold(step: Step, constants: dict[int, np.ndarray], model: Model, reshaped: bool) -> bool:

@@ -8,7 +8,7 @@ import pytest
 import irtool
 from irtool.runtime import lpt
 from irtool.runtime.kernels.conv import convolution_reference
-from irtool.runtime.kernels.int8 import convolution_int8, gemm_int8, gemm_int8_reference
+from irtool.runtime.kernels.int8 import convolution_int8, epilogue, gemm_int8, gemm_int8_reference
 from tests.oracle import SAMPLES, ov, ops
 from tests.test_samples import MODELS, ov_logits, val
 
@@ -16,16 +16,19 @@ F = np.float32
 
 
 @pytest.mark.parametrize("seed", range(4))
-@pytest.mark.parametrize("requant", [None, (31.5, 3.0, 255)])
+@pytest.mark.parametrize("requant", [False, True])
 def test_gemm_is_exact(seed, requant):
     rng = np.random.default_rng(seed)
     r, k, o = rng.integers(1, 70), rng.integers(1, 300), rng.integers(1, 20)
     rows = rng.integers(-255, 256, (r, k)).astype(np.int16)
     w = rng.integers(-127, 128, (o, k)).astype(np.int16)
     scale, bias = rng.random(o) * 1e-3, rng.standard_normal(o)
-    clamp = (0.0, 6.0) if seed % 2 else None
-    np.testing.assert_array_equal(gemm_int8(rows, w, scale, bias, clamp, requant),
-                                  gemm_int8_reference(rows, w, scale, bias, clamp, requant))
+    lo, hi = (0.0, 6.0) if seed % 2 else (-np.inf, np.inf)
+    isc, ish, levels = (rng.random(o) * 40, 3.0, 256) if requant else (0.0, 0.0, 0)  # per-channel requant
+    ep = epilogue(o, scale, bias, lo, hi, isc, ish)
+    for channel_major in (False, True):
+        np.testing.assert_array_equal(gemm_int8(rows, w, ep, levels, channel_major),
+                                      gemm_int8_reference(rows, w, ep, levels, channel_major))
 
 
 @pytest.mark.parametrize("stride, dilation, pads, zp", [((1, 1), (1, 1), (1, 1), 0), ((2, 2), (1, 1), (1, 0), 128),
@@ -35,7 +38,7 @@ def test_convolution_is_exact(stride, dilation, pads, zp):
     codes = rng.integers(0, 256, (2, 5, 11, 9)).astype(np.uint8)
     w = rng.integers(-127, 128, (6, 5, 3, 3)).astype(np.int16)
     scale = rng.random(6) * 1e-2
-    got = convolution_int8(codes, np.ascontiguousarray(np.moveaxis(w, 1, -1)), scale, np.zeros(6), zero_point=[zp],
+    got = convolution_int8(codes, np.ascontiguousarray(np.moveaxis(w, 1, -1)), epilogue(6, scale), zero_point=[zp],
                            strides=list(stride),
                            dilations=list(dilation), pads_begin=list(pads), pads_end=list(pads))
     acc = convolution_reference(codes.astype(np.int64) - zp, w.astype(np.int64), strides=list(stride),
@@ -86,7 +89,7 @@ def test_each_pass_alone(tmp_path, with_pool):
     assert not any(l.type in ("ReLU",) for l in fused)  # bias and ReLU went into the epilogue
     requant = lpt.fuse_requantize(fused)
     conv = next(l for l in requant if l.type == "Convolution")
-    assert conv.outputs[0].precision == "U8" and "requant" in conv.attrs
+    assert conv.outputs[0].precision == "U8" and conv.attrs["levels"] == "256"
     got = irtool.compile_model(requant, precision="fp32")(x)[0]
     # integer products are exact; only epilogue rounding order differs, which can move a requantized
     # code by one step (6/255 here) before the last MatMul
@@ -158,8 +161,8 @@ def test_depthwise_is_exact(stride, pads, zp):
     codes = rng.integers(0, 256, (2, 6, 9, 8)).astype(np.uint8)
     w = rng.integers(-127, 128, (6, 3, 3)).astype(np.int16)
     scale, bias = rng.random(6) * 1e-2, rng.standard_normal(6)
-    got = depthwise_int8(codes, w, scale, bias, zero_point=[zp], strides=list(stride), dilations=[1, 1],
-                         pads_begin=list(pads), pads_end=list(pads), clamp=[0.0, 6.0])
+    got = depthwise_int8(codes, w, epilogue(6, scale, bias, 0.0, 6.0), zero_point=[zp], strides=list(stride),
+                         dilations=[1, 1], pads_begin=list(pads), pads_end=list(pads))
     acc = group_convolution_reference(codes.astype(np.int64) - zp, w.astype(np.int64).reshape(6, 1, 1, 3, 3),
                                       strides=list(stride), dilations=[1, 1], pads_begin=list(pads),
                                       pads_end=list(pads))

@@ -24,7 +24,7 @@ from irtool.ir.graph import Input, Layer, Model, Output, Port
 from irtool.passes.fold import fold, is_constant
 from irtool.passes.weights import as_rank, weight_codes
 from irtool.runtime.kernels.fake_quantize import quantize_params
-from irtool.runtime.kernels.int8 import INT8
+from irtool.runtime.kernels.int8 import HI, INT8, ISC, ISH, LO, epilogue
 
 DATA_MOVEMENT = {"MaxPool", "Reshape", "Transpose", "Squeeze", "Unsqueeze"}
 WEIGHTED = ("Convolution", "GroupConvolution", "MatMul")  # depthwise GroupConvolution only
@@ -218,22 +218,18 @@ def _replace_weighted(m: Model, op: Layer, dq: Layer, act, weights) -> None:
             value = fold(m, other)
             if value.size in (1, q.shape[0]):
                 bias, last = value.reshape(-1).astype(np.float64), user.layer
-    clamp = None
+    lo, hi = -np.inf, np.inf
     user = _single_user(m, _out(last))
     if user is not None and user.layer.type in ("ReLU", "Clamp"):
         c = user.layer
-        clamp = [0.0, float("inf")] if c.type == "ReLU" else [c.attr_float("min"), c.attr_float("max")]
+        lo, hi = (0.0, np.inf) if c.type == "ReLU" else (c.attr_float("min"), c.attr_float("max"))
         last = c
     attrs = {"zero_point": ", ".join(str(int(z)) for z in np.atleast_1d(zero_point))}
     if op.type != "MatMul":
         attrs.update({k: op.attrs[k] for k in ("strides", "dilations", "pads_begin", "pads_end", "auto_pad")
                       if k in op.attrs})
-    if clamp is not None:
-        attrs["clamp"] = ", ".join(repr(v) for v in clamp)
-    bias_v = np.zeros_like(scale) if bias is None else np.broadcast_to(bias, scale.shape)
     consts = [m.add_constant(q, f"{op.name}/int8_weights"),
-              m.add_constant(np.ascontiguousarray(scale, np.float64), f"{op.name}/int8_scale"),
-              m.add_constant(np.ascontiguousarray(bias_v, np.float64), f"{op.name}/int8_bias")]
+              m.add_constant(epilogue(scale.size, scale, bias, lo, hi), f"{op.name}/int8_epilogue")]
     new = m.add_layer(op.type, op.name, inputs=[m.producer(dq, 0), *consts],
                       outputs=[Port(0, "FP32", list(last.outputs[0].dims), list(last.outputs[0].names))],
                       version=INT8, attrs=attrs)
@@ -243,20 +239,38 @@ def _replace_weighted(m: Model, op: Layer, dq: Layer, act, weights) -> None:
 
 
 # ------------------------------------------------------------------------------------------ 4. requantize
+def _per_output_channel(v: np.ndarray, op: Layer, n_out: int) -> np.ndarray | None:
+    """A Quantize parameter as one value per output channel of ``op`` (channels: axis 1 of a
+    convolution's output, the last axis of a MatMul's), or None when it varies along another axis."""
+    v = np.asarray(v, np.float64)
+    if v.size == 1:
+        return np.full(n_out, float(v.reshape(())))
+    axis = len(op.outputs[0].dims) - 1 if op.type == "MatMul" else 1
+    if v.size == n_out and v.ndim > axis and v.shape[axis] == n_out:
+        return v.reshape(n_out)
+    return None
+
+
+
 def fuse_requantize(model: Model, copy: bool = True) -> Model:
-    """INT8 layer -> Quantize (per tensor) => the INT8 layer writes u8 codes itself."""
+    """INT8 layer -> Quantize (per tensor or per output channel) => the INT8 layer writes u8 codes:
+    the Quantize's crop joins the epilogue's clamp, its scale and shift the epilogue table."""
     m = model.copy() if copy else model
     for op in [l for l in m.topological_order() if l.version == INT8 and l.type in WEIGHTED]:
         user = _single_user(m, _out(op))
         if user is None or user.layer.type != "Quantize":
             continue
         q = user.layer
-        lo, hi, isc, ish = (fold(m, s) for s in m.input_values(q)[1:])
-        if any(np.asarray(v).size != 1 for v in (lo, hi, isc, ish)):
+        ep = fold(m, m.producer(op, 2)).copy()
+        n_out = ep.shape[1]
+        params = [_per_output_channel(fold(m, s), op, n_out) for s in m.input_values(q)[1:]]
+        if any(p is None for p in params):
             continue
-        clamp = [float(v) for v in op.attr_floats("clamp", [-np.inf, np.inf])]
-        op.attrs["clamp"] = ", ".join(repr(v) for v in (max(clamp[0], float(lo)), min(clamp[1], float(hi))))
-        op.attrs["requant"] = ", ".join(repr(float(v)) for v in (isc, ish, q.attr_int("levels", 256) - 1))
+        lo, hi, isc, ish = params
+        ep[LO], ep[HI] = np.maximum(ep[LO], lo), np.minimum(ep[HI], hi)
+        ep[ISC], ep[ISH] = isc, ish
+        m.connect(m.add_constant(ep, f"{op.name}/int8_epilogue_requant"), Input(op, op.inputs[2]))
+        op.attrs["levels"] = str(q.attr_int("levels", 256))
         op.outputs[0].precision = "U8"
         m.replace_all_uses(_out(q), _out(op))
         m.remove_layer(q)

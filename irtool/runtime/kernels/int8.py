@@ -92,27 +92,38 @@ def dequantize(k, osc, osh):
 
 
 # ------------------------------------------------------------------------------------------ GEMM core
+# The epilogue of every INT8 layer is one float64 table, a column per output channel:
+SCALE, BIAS, LO, HI, ISC, ISH = range(6)  # y = clip(acc * scale + bias, lo, hi); q = rint(y * isc + ish)
+
+
+def epilogue(n_out: int, scale, bias=None, lo=-np.inf, hi=np.inf, isc=0.0, ish=0.0) -> np.ndarray:
+    """The [6, n_out] epilogue table; each entry a scalar or one value per output channel."""
+    table = np.empty((6, n_out), np.float64)
+    for row, v in zip(range(6), (scale, 0.0 if bias is None else bias, lo, hi, isc, ish)):
+        table[row] = np.broadcast_to(np.asarray(v, np.float64).reshape(-1), (n_out,))
+    return table
+
+
 @numba.njit(inline="always")
-def _store(acc, r, o, ch, scale, bias, lo, hi, rq, out_f, out_q):  # pragma: no cover (jit)
-    """Epilogue of one accumulator of output channel ``ch``: acc * scale + bias, clamped, stored at
-    [r, o] (or [o, r] when rq[4] > 0: channel-major, as convolutions want it); requantized to u8 when
-    rq[0] > 0."""
-    y = np.float32(np.float64(acc) * scale[ch] + bias[ch])
-    y = min(max(y, lo), hi)
-    if rq[0] > 0:
-        q = np.uint8(min(max(np.rint(np.float32(np.float64(y) * rq[1] + rq[2])), 0.0), rq[3]))
-        if rq[4] > 0:
+def _store(acc, r, o, ch, ep, levels, channel_major, out_f, out_q):  # pragma: no cover (jit)
+    """Epilogue of one accumulator of output channel ``ch``, stored at [r, o] (or [o, r] when
+    ``channel_major``, as convolutions want it); requantized to u8 codes when ``levels`` > 0."""
+    y = np.float32(np.float64(acc) * ep[0, ch] + ep[1, ch])
+    y = min(max(y, np.float32(ep[2, ch])), np.float32(ep[3, ch]))
+    if levels > 0:
+        q = np.uint8(min(max(np.rint(np.float32(np.float64(y) * ep[4, ch] + ep[5, ch])), 0.0), levels - 1))
+        if channel_major:
             out_q[o, r] = q
         else:
             out_q[r, o] = q
-    elif rq[4] > 0:
+    elif channel_major:
         out_f[o, r] = y
     else:
         out_f[r, o] = y
 
 
 @numba.njit(**_JIT)
-def _gemm_rows(rows, w, scale, bias, lo, hi, rq, out_f, out_q):  # pragma: no cover (jit)
+def _gemm_rows(rows, w, ep, levels, channel_major, out_f, out_q):  # pragma: no cover (jit)
     """acc[r, o] = sum_k rows[r, k] * w[o, k], int16 x int16 -> exact int32, then the epilogue.
 
     Four rows at a time share each weight row loaded (register blocking); the k loops vectorize to
@@ -135,17 +146,44 @@ def _gemm_rows(rows, w, scale, bias, lo, hi, rq, out_f, out_q):  # pragma: no co
                     s1 = np.int32(s1 + np.int32(a1[k]) * wk)
                     s2 = np.int32(s2 + np.int32(a2[k]) * wk)
                     s3 = np.int32(s3 + np.int32(a3[k]) * wk)
-                _store(s0, r0, o, o, scale, bias, lo, hi, rq, out_f, out_q)
-                _store(s1, r0 + 1, o, o, scale, bias, lo, hi, rq, out_f, out_q)
-                _store(s2, r0 + 2, o, o, scale, bias, lo, hi, rq, out_f, out_q)
-                _store(s3, r0 + 3, o, o, scale, bias, lo, hi, rq, out_f, out_q)
+                _store(s0, r0, o, o, ep, levels, channel_major, out_f, out_q)
+                _store(s1, r0 + 1, o, o, ep, levels, channel_major, out_f, out_q)
+                _store(s2, r0 + 2, o, o, ep, levels, channel_major, out_f, out_q)
+                _store(s3, r0 + 3, o, o, ep, levels, channel_major, out_f, out_q)
         else:
             for r in range(r0, R):
                 for o in range(O):
                     acc = np.int32(0)
                     for k in range(K):
                         acc = np.int32(acc + np.int32(rows[r, k]) * np.int32(w[o, k]))
-                    _store(acc, r, o, o, scale, bias, lo, hi, rq, out_f, out_q)
+                    _store(acc, r, o, o, ep, levels, channel_major, out_f, out_q)
+
+
+def _outputs(shape, levels: int):
+    """(float output, u8 output): the one the epilogue writes has ``shape``, the other is a stub."""
+    return (np.empty(shape if levels == 0 else (1, 1), np.float32),
+            np.empty(shape if levels > 0 else (1, 1), np.uint8))
+
+
+def gemm_int8(rows: np.ndarray, w: np.ndarray, ep: np.ndarray, levels: int = 0,
+              channel_major: bool = False) -> np.ndarray:
+    """``rows`` int16 [R, K] (activation codes minus zero point), ``w`` int16 [O, K] -> [R, O] (or
+    [O, R] when ``channel_major``): the float32 epilogue, or u8 codes when ``levels`` > 0."""
+    R, O = rows.shape[0], w.shape[0]
+    out_f, out_q = _outputs((O, R) if channel_major else (R, O), levels)
+    _gemm_rows(np.ascontiguousarray(rows), np.ascontiguousarray(w), np.ascontiguousarray(ep, np.float64),
+               levels, channel_major, out_f, out_q)
+    return out_q if levels else out_f
+
+
+def gemm_int8_reference(rows, w, ep, levels=0, channel_major=False):
+    acc = rows.astype(np.int64) @ w.astype(np.int64).T
+    y = (acc.astype(np.float64) * ep[SCALE] + ep[BIAS]).astype(np.float32)
+    y = np.minimum(np.maximum(y, ep[LO].astype(np.float32)), ep[HI].astype(np.float32))
+    if levels:
+        y = np.clip(np.rint((y.astype(np.float64) * ep[ISC] + ep[ISH]).astype(np.float32)), 0, levels - 1)
+        y = y.astype(np.uint8)
+    return np.ascontiguousarray(y.T) if channel_major else y
 
 
 @numba.njit(**_JIT)
@@ -170,51 +208,6 @@ def _im2row(xp, kh, kw, sh, sw, dh, dw, Ho, Wo, cols):  # pragma: no cover (jit)
                             dst[a * run + b * C + c] = x[src + c]
 
 
-def _per_channel(v, n_out: int) -> np.ndarray:
-    """A float64 vector of ``n_out`` values (what the epilogue indexes), without a copy when it is one."""
-    v = np.asarray(0.0 if v is None else v, np.float64)
-    if v.shape == (n_out,) and v.flags.c_contiguous:
-        return v
-    return np.ascontiguousarray(np.broadcast_to(v.reshape(-1), (n_out,)))
-
-
-def _epilogue_args(scale, bias, clamp, requant, n_out, channel_major=False):
-    lo, hi = (np.float32(-np.inf), np.float32(np.inf)) if clamp is None else (np.float32(clamp[0]), np.float32(clamp[1]))
-    rq = np.zeros(5) if requant is None else np.array([1.0, requant[0], requant[1], requant[2], 0.0], np.float64)
-    rq[4] = 1.0 if channel_major else 0.0
-    return _per_channel(scale, n_out), _per_channel(bias, n_out), lo, hi, rq
-
-
-def gemm_int8(rows: np.ndarray, w: np.ndarray, scale, bias=None, clamp=None, requant=None,
-              channel_major: bool = False) -> np.ndarray:
-    """``rows`` int16 [R, K] (activation codes minus zero point), ``w`` int16 [O, K] -> [R, O] (or
-    [O, R] when ``channel_major``): float32 ``acc * scale + bias`` clamped, or u8 when
-    ``requant = (isc, ish, max_code)``."""
-    R, O = rows.shape[0], w.shape[0]
-    sc, bi, lo, hi, rq = _epilogue_args(scale, bias, clamp, requant, O, channel_major)
-    shape = (O, R) if channel_major else (R, O)
-    out_f = np.empty(shape if requant is None else (1, 1), np.float32)
-    out_q = np.empty(shape if requant is not None else (1, 1), np.uint8)
-    _gemm_rows(np.ascontiguousarray(rows), np.ascontiguousarray(w), sc, bi, lo, hi, rq, out_f, out_q)
-    return out_q if requant is not None else out_f
-
-
-def gemm_int8_reference(rows, w, scale, bias=None, clamp=None, requant=None, channel_major=False):
-    out = _gemm_reference(rows, w, scale, bias, clamp, requant)
-    return np.ascontiguousarray(out.T) if channel_major else out
-
-
-def _gemm_reference(rows, w, scale, bias, clamp, requant):
-    acc = rows.astype(np.int64) @ w.astype(np.int64).T
-    y = (acc.astype(np.float64) * np.asarray(scale, np.float64).reshape(1, -1)
-         + np.asarray(0.0 if bias is None else bias, np.float64).reshape(1, -1)).astype(np.float32)
-    if clamp is not None:
-        y = np.clip(y, np.float32(clamp[0]), np.float32(clamp[1]))
-    if requant is None:
-        return y
-    return np.clip(np.rint((y.astype(np.float64) * requant[0] + requant[1]).astype(np.float32)), 0, requant[2]).astype(np.uint8)
-
-
 # ------------------------------------------------------------------------------------------ layers
 def _shifted(codes: np.ndarray, zero_point) -> np.ndarray:
     """Codes minus the zero point(s) (one, or one per channel along axis 1), as int16."""
@@ -235,9 +228,8 @@ def _to_hwc(k, z, ph, pw, out):  # pragma: no cover (jit)
 
 
 @kernel("Convolution", versions=(INT8,), impl="jit")
-def convolution_int8(k, w, scale, bias, *, zero_point: list[int], strides: list[int], dilations: list[int],
-                     pads_begin: list[int], pads_end: list[int], auto_pad: str = "explicit",
-                     clamp: list[float] | None = None, requant: list[float] | None = None):
+def convolution_int8(k, w, ep, *, zero_point: list[int], strides: list[int], dilations: list[int],
+                     pads_begin: list[int], pads_end: list[int], auto_pad: str = "explicit", levels: int = 0):
     """u8 codes [N, C, (H,) W] x int16 weights [O, (kh,) kw, C] (channels last) -> f32 [N, O, ...]
     (or u8 when requantizing)."""
     N, C = k.shape[:2]
@@ -253,20 +245,16 @@ def convolution_int8(k, w, scale, bias, *, zero_point: list[int], strides: list[
     codes = k.reshape(N, C, H, W)
     xp = np.zeros((H + ph + qh, W + pw + qw, C), np.int16)  # zero border: exact, codes are shifted
     cols = np.empty((Ho * Wo, C * Hk * Wk), np.int16)
-    out = np.empty((N, O, *out_sp), np.float32 if requant is None else np.uint8)
+    out = np.empty((N, O, *out_sp), np.float32 if levels == 0 else np.uint8)
     for n in range(N):
         _to_hwc(codes[n], z, ph, pw, xp)
         _im2row(xp, Hk, Wk, sh, sw, dh, dw, Ho, Wo, cols)
-        out[n] = gemm_int8(cols, wf, scale, bias, clamp, _rq(requant), channel_major=True).reshape(O, *out_sp)
+        out[n] = gemm_int8(cols, wf, ep, levels, channel_major=True).reshape(O, *out_sp)
     return out
 
 
-def _rq(requant):
-    return None if requant is None else (requant[0], requant[1], requant[2])
-
-
 @numba.njit(**_JIT)
-def _depthwise(xp, w, sh, sw, dh, dw, Ho, Wo, scale, bias, lo, hi, rq, out_f, out_q):  # pragma: no cover (jit)
+def _depthwise(xp, w, sh, sw, dh, dw, Ho, Wo, ep, levels, out_f, out_q):  # pragma: no cover (jit)
     """One channel per group: acc[c, oh, ow] = sum_ab xp[c, oh*sh + a*dh, ow*sw + b*dw] * w[c, a, b];
     the epilogue as in _gemm_rows (out_f/out_q are [C, Ho*Wo])."""
     C, kh, kw = w.shape
@@ -282,13 +270,12 @@ def _depthwise(xp, w, sh, sw, dh, dw, Ho, Wo, scale, bias, lo, hi, rq, out_f, ou
                     for ow in range(Wo):
                         acc[ow] = np.int32(acc[ow] + np.int32(src[base + ow * sw]) * wk)
             for ow in range(Wo):
-                _store(acc[ow], c, oh * Wo + ow, c, scale, bias, lo, hi, rq, out_f, out_q)
+                _store(acc[ow], c, oh * Wo + ow, c, ep, levels, False, out_f, out_q)
 
 
 @kernel("GroupConvolution", versions=(INT8,), impl="jit")
-def depthwise_int8(k, w, scale, bias, *, zero_point: list[int], strides: list[int], dilations: list[int],
-                   pads_begin: list[int], pads_end: list[int], auto_pad: str = "explicit",
-                   clamp: list[float] | None = None, requant: list[float] | None = None):
+def depthwise_int8(k, w, ep, *, zero_point: list[int], strides: list[int], dilations: list[int],
+                   pads_begin: list[int], pads_end: list[int], auto_pad: str = "explicit", levels: int = 0):
     """Depthwise (one input channel per group) on u8 codes [N, C, (H,) W], int16 weights [C, (kh,) kw];
     the activation may be quantized per channel (one zero point each; ``scale`` folds both scales)."""
     N, C = k.shape[:2]
@@ -301,22 +288,21 @@ def depthwise_int8(k, w, scale, bias, *, zero_point: list[int], strides: list[in
     w3 = np.ascontiguousarray(w.reshape(C, *_to3(k_sp, 1)[1:]))
     x = _shifted(k, zero_point).reshape(N, C, *_to3(in_sp, 1)[1:])
     xp = np.pad(x, ((0, 0), (0, 0), (ph, qh), (pw, qw)))
-    sc, bi, lo, hi, rq = _epilogue_args(scale, bias, clamp, _rq(requant), C)
-    out_f = np.empty((N, C, Ho * Wo) if requant is None else (N, 1, 1), np.float32)
-    out_q = np.empty((N, C, Ho * Wo) if requant is not None else (N, 1, 1), np.uint8)
+    ep = np.ascontiguousarray(ep, np.float64)
+    out_f = np.empty((N, C, Ho * Wo) if levels == 0 else (N, 1, 1), np.float32)
+    out_q = np.empty((N, C, Ho * Wo) if levels > 0 else (N, 1, 1), np.uint8)
     for n in range(N):
-        _depthwise(xp[n], w3, sh, sw, dh, dw, Ho, Wo, sc, bi, lo, hi, rq, out_f[n], out_q[n])
-    return (out_q if requant is not None else out_f).reshape(N, C, *out_sp)
+        _depthwise(xp[n], w3, sh, sw, dh, dw, Ho, Wo, ep, levels, out_f[n], out_q[n])
+    return (out_q if levels else out_f).reshape(N, C, *out_sp)
 
 
 @kernel("MatMul", versions=(INT8,), impl="jit")
-def matmul_int8(k, w, scale, bias, *, zero_point: int, clamp: list[float] | None = None,
-                requant: list[float] | None = None):
+def matmul_int8(k, w, ep, *, zero_point: list[int], levels: int = 0):
     """u8 codes [..., K] x int16 weights [O, K] -> [..., O]."""
     lead = k.shape[:-1]
-    rows = _shifted(k, zero_point).reshape(-1, k.shape[-1])
-    y = gemm_int8(rows, w, scale, bias, clamp, _rq(requant))
+    rows = _shifted(k, zero_point[0]).reshape(-1, k.shape[-1])
+    y = gemm_int8(rows, w, ep, levels)
     return y.reshape(*lead, w.shape[0])
 
 
-__all__ = ["INT8", "dequantize_codes", "gemm_int8", "gemm_int8_reference", "quantize_codes"]
+__all__ = ["INT8", "dequantize_codes", "epilogue", "gemm_int8", "gemm_int8_reference", "quantize_codes"]

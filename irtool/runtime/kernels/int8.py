@@ -246,9 +246,13 @@ def convolution_int8(k, w, ep, *, zero_point: list[int], strides: list[int], dil
     xp = np.zeros((H + ph + qh, W + pw + qw, C), np.int16)  # zero border: exact, codes are shifted
     cols = np.empty((Ho * Wo, C * Hk * Wk), np.int16)
     out = np.empty((N, O, *out_sp), np.float32 if levels == 0 else np.uint8)
+    pointwise = Hk == Wk == 1 and sh == sw == 1 and not (ph or pw or qh or qw)
     for n in range(N):
         _to_hwc(codes[n], z, ph, pw, xp)
-        _im2row(xp, Hk, Wk, sh, sw, dh, dw, Ho, Wo, cols)
+        if pointwise:  # a 1x1 convolution: the channels-last input already is the patch matrix
+            cols = xp.reshape(H * W, C)
+        else:
+            _im2row(xp, Hk, Wk, sh, sw, dh, dw, Ho, Wo, cols)
         out[n] = gemm_int8(cols, wf, ep, levels, channel_major=True).reshape(O, *out_sp)
     return out
 
@@ -267,8 +271,13 @@ def _depthwise(xp, w, sh, sw, dh, dw, Ho, Wo, ep, levels, out_f, out_q):  # prag
                 for b in range(kw):
                     wk = np.int32(w[c, a, b])
                     base = b * dw
-                    for ow in range(Wo):
-                        acc[ow] = np.int32(acc[ow] + np.int32(src[base + ow * sw]) * wk)
+                    if sw == 1:  # contiguous: the loop vectorizes
+                        run = src[base: base + Wo]
+                        for ow in range(Wo):
+                            acc[ow] = np.int32(acc[ow] + np.int32(run[ow]) * wk)
+                    else:
+                        for ow in range(Wo):
+                            acc[ow] = np.int32(acc[ow] + np.int32(src[base + ow * sw]) * wk)
             for ow in range(Wo):
                 _store(acc[ow], c, oh * Wo + ow, c, ep, levels, False, out_f, out_q)
 

@@ -162,3 +162,15 @@ def test_scaled_dot_product_attention(tmp_path, causal, mask):
     out = ops.scaled_dot_product_attention(*params, *extra, causal=causal)
     check_against_openvino(model(out, params=params + [e for e in extra if e.get_type_name() == "Parameter"]),
                            tmp_path, inputs)
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 7), (1, 4, 64, 64), (5, 1)])
+def test_softmax_and_mvn_fast_paths_match_their_references(shape):
+    from irtool.runtime.kernels.reduce import mvn_reference, mvn_v6, softmax, softmax_ref
+
+    x = (np.random.default_rng(0).standard_normal(shape) * 4).astype(F)
+    np.testing.assert_allclose(softmax(x, axis=-1), softmax_ref(x, x.ndim - 1), rtol=1e-5, atol=1e-7)
+    axes = np.array([x.ndim - 1])
+    for inside in (True, False):
+        got = mvn_v6(x, axes, eps=1e-5, eps_mode="inside_sqrt" if inside else "outside_sqrt")
+        np.testing.assert_allclose(got, mvn_reference(x, (x.ndim - 1,), True, 1e-5, inside), rtol=1e-4, atol=1e-5)

@@ -6,6 +6,7 @@ does), so each kernel is its own reference. Axes inputs may be negative; they co
 """
 from __future__ import annotations
 
+import numba
 import numpy as np
 
 from irtool.runtime.registry import kernel
@@ -61,9 +62,33 @@ def softmax_ref(x: np.ndarray, axis: int) -> np.ndarray:
     return _keep_type(e / np.sum(e, axis=axis, keepdims=True), x)
 
 
-@kernel("SoftMax", versions=("opset1", "opset8"))
+@numba.njit(parallel=True, cache=True, fastmath=True)
+def _softmax_rows(x, out):  # pragma: no cover (jit)
+    """Softmax of every row of a contiguous [R, C] float32 array: max, exp and sum, scale."""
+    R, C = x.shape
+    for r in numba.prange(R):
+        m = x[r, 0]
+        for c in range(1, C):
+            m = max(m, x[r, c])
+        total = 0.0
+        for c in range(C):
+            e = np.exp(x[r, c] - m)
+            out[r, c] = e
+            total += e
+        inv = np.float32(1.0 / total)
+        for c in range(C):
+            out[r, c] *= inv
+
+
+@kernel("SoftMax", versions=("opset1", "opset8"), impl="jit")
 def softmax(x, *, axis: int = 1):
-    return softmax_ref(x, axis + x.ndim if axis < 0 else axis)
+    axis = axis + x.ndim if axis < 0 else axis
+    if x.dtype != np.float32 or axis != x.ndim - 1 or x.size == 0:
+        return softmax_ref(x, axis)
+    rows = np.ascontiguousarray(x).reshape(-1, x.shape[-1])  # the last axis: one contiguous row each
+    out = np.empty_like(rows)
+    _softmax_rows(rows, out)
+    return out.reshape(x.shape)
 
 
 @kernel("LogSoftmax", versions=("opset5",))
@@ -74,7 +99,39 @@ def log_softmax(x, *, axis: int = 1):
 
 
 # ------------------------------------------------------------------------------------------ normalization
+@numba.njit(parallel=True, cache=True)
+def _mvn_rows(x, normalize, eps, inside, out):  # pragma: no cover (jit)
+    """MVN over each row of a contiguous [R, C] float32 array; sums in float64."""
+    R, C = x.shape
+    for r in numba.prange(R):
+        total = 0.0
+        for c in range(C):
+            total += x[r, c]
+        mean = np.float32(total / C)
+        var = 0.0
+        for c in range(C):
+            d = np.float32(x[r, c] - mean)
+            out[r, c] = d
+            var += np.float64(d) * d
+        if normalize:
+            v = np.float32(var / C)
+            den = np.sqrt(v + np.float32(eps)) if inside else np.sqrt(v) + np.float32(eps)
+            for c in range(C):
+                out[r, c] = out[r, c] / den
+
+
 def _mvn(x, axes, normalize_variance, eps, inside_sqrt):
+    trailing = tuple(range(x.ndim - len(axes), x.ndim))
+    if x.dtype == np.float32 and tuple(sorted(axes)) == trailing and x.size:
+        cols = int(np.prod([x.shape[a] for a in axes]))  # trailing axes: contiguous rows, one pass each
+        rows = np.ascontiguousarray(x).reshape(-1, cols)
+        out = np.empty_like(rows)
+        _mvn_rows(rows, normalize_variance, float(eps), inside_sqrt, out)
+        return out.reshape(x.shape)
+    return mvn_reference(x, axes, normalize_variance, eps, inside_sqrt)
+
+
+def mvn_reference(x, axes, normalize_variance, eps, inside_sqrt):
     centred = x - np.mean(x, axis=axes, keepdims=True)
     if not normalize_variance:
         return _keep_type(centred, x)

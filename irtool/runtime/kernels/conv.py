@@ -320,7 +320,7 @@ def _convolution(x, w, groups, strides, dilations, pads_begin, pads_end, auto_pa
     dt = _compute_dtype(x.dtype)
     x5 = _for_jit(x.reshape(N, C, *_to3(in_sp, 1)), dt)
 
-    if Cg == 1:  # depthwise (any channel multiplier): direct kernel
+    if Cg == 1 and groups > 1:  # depthwise (any channel multiplier): direct kernel
         y = np.empty((N, O, *out3), dt)
         w4 = _for_jit(w.reshape(O, *k3), dt)
         _depthwise(x5, w4, O // C, *s3, *d3, *pb3, y)

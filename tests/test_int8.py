@@ -168,3 +168,23 @@ def test_depthwise_is_exact(stride, pads, zp):
                                       pads_end=list(pads))
     want = np.clip((acc * scale.reshape(1, -1, 1, 1) + bias.reshape(1, -1, 1, 1)).astype(F), 0, 6)
     np.testing.assert_array_equal(got, want)
+
+
+def test_residual_add_on_codes_is_bit_identical(tmp_path):
+    """Dequantize(a) + Dequantize(b) -> ReLU -> Quantize, fused into one INT8 Add, rounds every step
+    as the separate layers do."""
+    c = lambda v: ops.constant(np.asarray(v, F))  # noqa: E731
+    a, b = ops.parameter([1, 3, 5, 7], F, name="a"), ops.parameter([1, 3, 5, 7], F, name="b")
+    qa = ops.fake_quantize(a, c(-1.0 * 128 / 127), c(1.0), c(-1.0 * 128 / 127), c(1.0), 256)
+    qb = ops.fake_quantize(b, c(0.0), c(3.0), c(0.0), c(3.0), 256)
+    y = ops.fake_quantize(ops.relu(ops.add(qa, qb)), c(0.0), c(2.5), c(0.0), c(2.5), 256)
+    path = tmp_path / "add.xml"
+    ov.save_model(ov.Model([y], [a, b], "add"), str(path))
+    model = irtool.read_model(path)
+    fused = lpt.low_precision(model)
+    add = next(l for l in fused if l.type == "Add")
+    assert add.version == "irtool-int8" and not any(l.type == "ReLU" for l in fused)
+    assert sum(l.type == "Quantize" for l in fused) == 2  # the inputs'; the output's went into the Add
+    rng = np.random.default_rng(0)
+    x = {"a": rng.standard_normal((1, 3, 5, 7)).astype(F), "b": (rng.random((1, 3, 5, 7)) * 3).astype(F)}
+    np.testing.assert_array_equal(irtool.compile_model(model)(x)[0], irtool.compile_model(model, precision="fp32")(x)[0])

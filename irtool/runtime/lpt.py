@@ -11,6 +11,8 @@ applied at load time by ``compile_model(..., precision="int8")``:
    [-> ReLU/Clamp]`` becomes one INT8 layer: integer codes in, ``acc * scale + bias`` out, clamped.
 4. ``fuse_requantize``: an INT8 layer followed by ``Quantize`` writes u8 codes directly (requantization
    in the epilogue); the Quantize is gone.
+5. ``fuse_add``: ``Dequantize(a) + Dequantize(b) [-> ReLU|Clamp] -> Quantize`` (a residual Add between
+   INT8 layers) becomes one layer on codes, with the same rounding at every step (bit-identical).
 
 Layers the passes absorb are reported NOT_RUN by the performance counters; the INT8 layers keep the
 name and type of the layer they replace, with an ``_I8`` exec type. What a pass does not recognise
@@ -33,7 +35,7 @@ WEIGHTED = ("Convolution", "GroupConvolution", "MatMul")  # depthwise GroupConvo
 def low_precision(model: Model) -> Model:
     """All passes, in order."""
     m = model.copy()
-    for step in (split_fake_quantize, push_dequantize, fuse_weighted, fuse_requantize):
+    for step in (split_fake_quantize, push_dequantize, fuse_weighted, fuse_requantize, fuse_add):
         m = step(m, copy=False)
     m.remove_dead()
     return m
@@ -274,5 +276,42 @@ def fuse_requantize(model: Model, copy: bool = True) -> Model:
         op.outputs[0].precision = "U8"
         m.replace_all_uses(_out(q), _out(op))
         m.remove_layer(q)
+    m.remove_dead()
+    return m
+
+
+# ------------------------------------------------------------------------------------------ 5. add
+def fuse_add(model: Model, copy: bool = True) -> Model:
+    """Residual Add of two per-tensor dequantized inputs, requantized after it => one INT8 Add."""
+    m = model.copy() if copy else model
+    for add in [l for l in m.topological_order() if l.type == "Add" and l.version != INT8]:
+        srcs = m.input_values(add)
+        if any(s.layer.type != "Dequantize" or _per_tensor_zero_point(m, s.layer) is None for s in srcs):
+            continue
+        if list(srcs[0].port.dims) != list(srcs[1].port.dims) or not srcs[0].port.dims:
+            continue  # broadcasting adds stay FP32
+        last, lo, hi = add, -np.inf, np.inf
+        user = _single_user(m, _out(add))
+        if user is not None and user.layer.type in ("ReLU", "Clamp"):
+            act = user.layer
+            lo, hi = (0.0, np.inf) if act.type == "ReLU" else (act.attr_float("min"), act.attr_float("max"))
+            last, user = act, _single_user(m, _out(act))
+        if user is None or user.layer.type != "Quantize":
+            continue
+        q = user.layer
+        qlo, qhi, isc, ish = (np.asarray(fold(m, s)) for s in m.input_values(q)[1:])
+        if any(v.size != 1 for v in (qlo, qhi, isc, ish)):
+            continue
+        deq = [np.array([float(v) for v in _dequant_params(m, s.layer)], np.float64) for s in srcs]
+        # the Quantize clips first, then scales: clamp to both ranges at once
+        attrs = {"clamp": f"{max(lo, float(qlo))!r}, {min(hi, float(qhi))!r}",
+                 "requant": f"{float(isc)!r}, {float(ish)!r}, {q.attr_int('levels', 256) - 1}"}
+        consts = [m.add_constant(p, f"{add.name}/int8_dequant_{i}") for i, p in enumerate(deq)]
+        name = add.name
+        add.name = f"{name}/fp32"
+        new = m.add_layer("Add", name, inputs=[m.producer(s.layer, 0) for s in srcs] + consts,
+                          outputs=[Port(0, "U8", list(q.outputs[0].dims), list(q.outputs[0].names))],
+                          version=INT8, attrs=attrs)
+        m.replace_all_uses(_out(q), _out(new))
     m.remove_dead()
     return m

@@ -314,4 +314,25 @@ def matmul_int8(k, w, ep, *, zero_point: list[int], levels: int = 0):
     return y.reshape(*lead, w.shape[0])
 
 
+@numba.njit(**_JIT)
+def _add_codes(a, b, pa, pb, lo, hi, isc, ish, qmax, out):  # pragma: no cover (jit)
+    """out = quantize(clip(dequantize(a) + dequantize(b))) element by element, each step rounded
+    exactly as the separate Dequantize, Add, Clamp and Quantize layers round it."""
+    for i in numba.prange(a.size):
+        da = np.float32(np.float64(a[i]) * pa[0] + pa[1])
+        db = np.float32(np.float64(b[i]) * pb[0] + pb[1])
+        y = min(max(np.float32(da + db), lo), hi)
+        out[i] = np.uint8(min(max(np.rint(np.float32(np.float64(y) * isc + ish)), 0.0), qmax))
+
+
+@kernel("Add", versions=(INT8,), impl="jit")
+def add_int8(a, b, pa, pb, *, clamp: list[float], requant: list[float]):
+    """Residual Add on u8 codes of equal shape: ``pa``/``pb`` are (scale, shift) of each input's
+    dequantization; ``clamp`` the fused activation; ``requant`` (isc, ish, max code) the next FQ."""
+    out = np.empty(a.size, np.uint8)
+    _add_codes(np.ascontiguousarray(a).reshape(-1), np.ascontiguousarray(b).reshape(-1), pa, pb,
+               np.float32(clamp[0]), np.float32(clamp[1]), requant[0], requant[1], requant[2], out)
+    return out.reshape(a.shape)
+
+
 __all__ = ["INT8", "dequantize_codes", "epilogue", "gemm_int8", "gemm_int8_reference", "quantize_codes"]

@@ -282,7 +282,7 @@ def quantize(
 ) -> None:
     """Default post-training quantization to an INT8 IR (FakeQuantize; compressed INT8 weights)."""
     from irtool import read_model, save_model
-    from irtool.quantization import IgnoredScope, QuantizeConfig
+    from irtool.quantization import QuantizeConfig
     from irtool.quantization import dataset as ds
     from irtool.quantization.default import quantize as run_quantize
     from irtool.runtime import compile_model

@@ -12,6 +12,7 @@ import numpy as np
 from irtool.errors import InputError, UnsupportedError
 from irtool.ir.graph import Input, Layer, Model, Output, Port, XmlNode
 from irtool.passes.fold import fold
+from irtool.passes.patterns import constant_addend
 from irtool.passes.weights import compress_weights
 from irtool.quantization import params as P
 from irtool.quantization.config import QuantizeConfig
@@ -198,15 +199,10 @@ def _correct_bias(model: Model, op: Layer, w: np.ndarray, wq: np.ndarray, s: Ten
 
 def _bias_of(model: Model, op: Layer) -> tuple[Layer, int, np.ndarray] | None:
     """The Add right after ``op`` whose other input is a per-channel constant: (add, input index, value)."""
-    users = model.consumers(Output(op, op.outputs[0]))
-    if len(users) != 1 or users[0].layer.type != "Add":
+    found = constant_addend(model, op)
+    if found is None or model.producer(found[0], found[1]).layer.type != "Const":  # replaced: must be a Const
         return None
-    add = users[0].layer
-    other = 1 - users[0].index
-    src = model.producer(add, other)
-    if src.layer.type != "Const":
-        return None
-    return add, other, np.asarray(src.layer.constant.value)
+    return found
 
 
 def _output_shift(op: Layer, dw: np.ndarray, mean_in: np.ndarray) -> np.ndarray | None:

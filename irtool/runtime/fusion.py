@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from irtool.ir.graph import Layer, Model, Output, Port
-from irtool.passes.fold import fold, is_constant
+from irtool.passes.patterns import activation_after, constant_addend
 
 FUSED = "irtool-fused"  # the opset of fused FP32 layers (internal, never written to a file)
 WEIGHTED = ("Convolution", "GroupConvolution", "MatMul")
@@ -25,11 +25,10 @@ def fuse_epilogues(model: Model) -> Model:
         found = _bias_after(m, op, const)
         add, bias = found if found is not None else (op, None)
         last, clamp = add, None
-        users = m.consumers(Output(add, add.outputs[0]))
-        if len(users) == 1 and users[0].layer.type in ("ReLU", "Clamp"):
-            act = users[0].layer
-            clamp = "0, inf" if act.type == "ReLU" else f"{act.attr_float('min')!r}, {act.attr_float('max')!r}"
-            last = act
+        activation = activation_after(m, add)
+        if activation is not None:
+            last, lo, hi = activation
+            clamp = f"{lo!r}, {hi!r}"
         if last is not op:
             _replace(m, op, last, bias, clamp)
     m.remove_dead()
@@ -38,15 +37,13 @@ def fuse_epilogues(model: Model) -> Model:
 
 def _bias_after(m: Model, op: Layer, const: dict) -> tuple[Layer, np.ndarray] | None:
     """The Add right after ``op`` and its constant addend, if adding it leaves the shape unchanged."""
-    users = m.consumers(Output(op, op.outputs[0]))
-    if len(users) != 1 or users[0].layer.type != "Add" or users[0].layer.attrs.get("auto_broadcast", "numpy") != "numpy":
-        return None
-    add = users[0].layer
-    other = m.producer(add, 1 - users[0].index)
     dims = op.outputs[0].dims
-    if not is_constant(m, other, const) or not dims or any(d < 0 for d in dims):
+    if not dims or any(d < 0 for d in dims):
         return None
-    bias = fold(m, other)
+    found = constant_addend(m, op, const)
+    if found is None or found[0].attrs.get("auto_broadcast", "numpy") != "numpy":
+        return None
+    add, _, bias = found
     try:
         if np.broadcast_shapes(bias.shape, tuple(dims)) != tuple(dims):
             return None

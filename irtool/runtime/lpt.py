@@ -24,6 +24,7 @@ import numpy as np
 
 from irtool.ir.graph import Input, Layer, Model, Output, Port
 from irtool.passes.fold import fold, is_constant
+from irtool.passes.patterns import activation_after, constant_addend, single_user
 from irtool.passes.weights import as_rank, weight_codes
 from irtool.runtime.kernels.fake_quantize import quantize_params
 from irtool.runtime.kernels.int8 import HI, INT8, ISC, ISH, LO, epilogue
@@ -43,11 +44,6 @@ def low_precision(model: Model) -> Model:
 
 def _out(layer: Layer, i: int = 0) -> Output:
     return Output(layer, layer.outputs[i])
-
-
-def _single_user(model: Model, out: Output) -> Input | None:
-    users = model.consumers(out)
-    return users[0] if len(users) == 1 else None
 
 
 # ------------------------------------------------------------------------------------------ 1. split
@@ -115,7 +111,7 @@ def push_dequantize(model: Model, copy: bool = True) -> Model:
     while changed:
         changed = False
         for dq in [l for l in m.topological_order() if l.type == "Dequantize"]:
-            user = _single_user(m, _out(dq))
+            user = single_user(m, _out(dq))
             if user is None or user.layer.type not in DATA_MOVEMENT or user.index != 0:
                 continue
             op = user.layer
@@ -213,19 +209,13 @@ def _replace_weighted(m: Model, op: Layer, dq: Layer, act, weights) -> None:
     q, w_scale = weights
     scale = (np.asarray(a_scale, np.float64) * np.asarray(w_scale, np.float64)).reshape(-1)
     last, bias = op, None
-    user = _single_user(m, _out(op))
-    if user is not None and user.layer.type == "Add":
-        other = m.producer(user.layer, 1 - user.index)
-        if is_constant(m, other):
-            value = fold(m, other)
-            if value.size in (1, q.shape[0]):
-                bias, last = value.reshape(-1).astype(np.float64), user.layer
+    found = constant_addend(m, op)
+    if found is not None and found[2].size in (1, q.shape[0]):
+        last, bias = found[0], found[2].reshape(-1).astype(np.float64)
     lo, hi = -np.inf, np.inf
-    user = _single_user(m, _out(last))
-    if user is not None and user.layer.type in ("ReLU", "Clamp"):
-        c = user.layer
-        lo, hi = (0.0, np.inf) if c.type == "ReLU" else (c.attr_float("min"), c.attr_float("max"))
-        last = c
+    activation = activation_after(m, last)
+    if activation is not None:
+        last, lo, hi = activation
     attrs = {"zero_point": ", ".join(str(int(z)) for z in np.atleast_1d(zero_point))}
     if op.type != "MatMul":
         attrs.update({k: op.attrs[k] for k in ("strides", "dilations", "pads_begin", "pads_end", "auto_pad")
@@ -259,7 +249,7 @@ def fuse_requantize(model: Model, copy: bool = True) -> Model:
     the Quantize's crop joins the epilogue's clamp, its scale and shift the epilogue table."""
     m = model.copy() if copy else model
     for op in [l for l in m.topological_order() if l.version == INT8 and l.type in WEIGHTED]:
-        user = _single_user(m, _out(op))
+        user = single_user(m, _out(op))
         if user is None or user.layer.type != "Quantize":
             continue
         q = user.layer
@@ -291,11 +281,10 @@ def fuse_add(model: Model, copy: bool = True) -> Model:
         if list(srcs[0].port.dims) != list(srcs[1].port.dims) or not srcs[0].port.dims:
             continue  # broadcasting adds stay FP32
         last, lo, hi = add, -np.inf, np.inf
-        user = _single_user(m, _out(add))
-        if user is not None and user.layer.type in ("ReLU", "Clamp"):
-            act = user.layer
-            lo, hi = (0.0, np.inf) if act.type == "ReLU" else (act.attr_float("min"), act.attr_float("max"))
-            last, user = act, _single_user(m, _out(act))
+        activation = activation_after(m, add)
+        if activation is not None:
+            last, lo, hi = activation
+        user = single_user(m, _out(last))
         if user is None or user.layer.type != "Quantize":
             continue
         q = user.layer

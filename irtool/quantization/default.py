@@ -47,21 +47,36 @@ def quantize(model: Model, dataset: Iterable[Mapping[str, np.ndarray]], config: 
              progress: Progress | None = None) -> tuple[Model, Report]:
     """Default post-training quantization of ``model`` (never modified) on ``dataset`` (input dicts)."""
     t0 = time.perf_counter()
-    info = summarize(model)
-    if info.quantized:
-        by = ", ".join(info.quantized_by) or f"{info.fake_quantize} FakeQuantize layers"
-        raise UnsupportedError(f"model '{model.name}' is already calibrated ({by}); quantize its FP32 original")
+    refuse_calibrated(model)
     the_plan = plan(model, config.ignored_scope, config.model_type, config.overflow_fix)
-    preset = config.preset or ("mixed" if the_plan.model_type == "transformer" else "performance")
     samples = list(dataset)
     if not samples:
         raise InputError("the calibration subset is empty: the data holds no samples")
     stats = collect_statistics(model, the_plan, samples, progress)
+    out, report = build(model, the_plan, stats, config, len(samples))
+    report.seconds = time.perf_counter() - t0
+    return out, report
+
+
+def refuse_calibrated(model: Model) -> None:
+    """An already quantized model is refused: quantizing FakeQuantize outputs again only loses accuracy."""
+    info = summarize(model)
+    if info.quantized:
+        by = ", ".join(info.quantized_by) or f"{info.fake_quantize} FakeQuantize layers"
+        raise UnsupportedError(f"model '{model.name}' is already calibrated ({by}); quantize its FP32 original")
+
+
+def build(model: Model, the_plan: Plan, stats: Mapping[tuple[int, int], TensorStats], config: QuantizeConfig,
+          samples: int, ranges: Mapping[str, str] | None = None) -> tuple[Model, Report]:
+    """The quantized copy of ``model`` for ``the_plan`` from collected ``stats`` (no inference runs).
+
+    ``ranges`` overrides the range estimator of single activation points, by point name (the
+    accuracy-aware search tries other estimators on the activations that hurt most)."""
+    preset = config.preset or ("mixed" if the_plan.model_type == "transformer" else "performance")
     out = model.copy()
-    estimator = parse_estimator(config.range)[1]
-    report = Report(the_plan.model_type, preset, len(samples))
-    report.weights_bytes_before = sum(info.weights_bytes.values())
-    for point, (lo, hi) in zip(the_plan.activations, _ranges(the_plan, stats, estimator)):
+    report = Report(the_plan.model_type, preset, samples)
+    report.weights_bytes_before = sum(summarize(model).weights_bytes.values())
+    for point, (lo, hi) in zip(the_plan.activations, activation_ranges(the_plan, stats, config.range, ranges)):
         fq = P.asymmetric_activations(lo, hi) if preset == "mixed" else P.symmetric_activations(lo, hi)
         _insert_activation_fq(out, point, fq)
     report.activation_fqs = len(the_plan.activations)
@@ -70,17 +85,20 @@ def quantize(model: Model, dataset: Iterable[Mapping[str, np.ndarray]], config: 
         act_stats = stats.get((src.layer.id, src.port.id)) if config.bias_correction else None
         report.bias_corrected += _insert_weight_fq(out, point, act_stats)
     report.weight_fqs = len(the_plan.weights)
-    report.quantized_ops = sorted({p.op.name for p in the_plan.weights} |
-                                  {c.layer.name for p in the_plan.activations for c in p.consumers})
+    report.quantized_ops = quantized_ops(the_plan)
     report.skipped = [(l.name, why) for l, why in the_plan.skipped]
     out.remove_dead()
-    _record(out, config, preset, the_plan, len(samples))
+    _record(out, config, preset, the_plan, samples)
     if config.compress_weights:
         out, report.compressed = compress_weights(out)
     report.weights_bytes_after = sum(summarize(out).weights_bytes.values())
     report.stats_bytes = sum(s.nbytes() for s in stats.values())
-    report.seconds = time.perf_counter() - t0
     return out, report
+
+
+def quantized_ops(the_plan: Plan) -> list[str]:
+    """Names of the ops that run INT8 under ``the_plan`` (weights or activation inputs quantized)."""
+    return sorted({p.op.name for p in the_plan.weights} | {c.layer.name for p in the_plan.activations for c in p.consumers})
 
 
 # ------------------------------------------------------------------------------------------- statistics
@@ -124,9 +142,13 @@ def collect_statistics(model: Model, the_plan: Plan, samples: list[Mapping[str, 
     return wanted
 
 
-def _ranges(the_plan: Plan, stats: dict, estimator) -> list[tuple[float, float]]:
-    """(low, high) per activation point; the points of a group get the union of their ranges."""
-    ranges = [estimator(stats[(p.tensor.layer.id, p.tensor.port.id)]) for p in the_plan.activations]
+def activation_ranges(the_plan: Plan, stats: Mapping[tuple[int, int], TensorStats], estimator: str,
+                      overrides: Mapping[str, str] | None = None) -> list[tuple[float, float]]:
+    """(low, high) per activation point, by ``estimator`` or the point's override; the points of a
+    group (a Concat's inputs) get the union of their ranges."""
+    overrides = overrides or {}
+    ranges = [parse_estimator(overrides.get(p.name, estimator))[1](stats[(p.tensor.layer.id, p.tensor.port.id)])
+              for p in the_plan.activations]
     union: dict[int, tuple[float, float]] = {}
     for p, (lo, hi) in zip(the_plan.activations, ranges):
         if p.group is not None:

@@ -25,18 +25,25 @@ def compile_model(model, shapes=None, precision="auto", fuse=True):
 __version__ = "0.1.0"
 
 
-def quantize(model, dataset, **options):
-    """Default post-training quantization; returns the INT8 :class:`Model` (the input is not modified).
+def quantize(model, dataset, *, method="default", validation=None, metric=None, accuracy=None, **options):
+    """Post-training quantization; returns the INT8 :class:`Model` (the input is not modified).
 
     ``model``: a :class:`Model` or an .xml path. ``dataset``: an .npz/.npy path, a folder of .npy
     files or images, or any iterable of ``{input name: array}`` dicts (one model batch each).
     ``options``: the fields of :class:`irtool.quantization.QuantizeConfig` (``preset``, ``range``,
     ``model_type``, ``bias_correction``, ``overflow_fix``, ``compress_weights``, ``ignored_scope``,
-    ``subset_size``). The run's report is available as ``irtool.quantization.quantize``'s second result.
+    ``subset_size``).
+
+    ``method="accuracy-aware"`` also needs ``validation``: a validation .npz path, or a pair
+    (input dicts, :class:`irtool.metrics.Annotations`); ``metric``: a name (``top1``, ``map``,
+    ``cosine``...), an :class:`irtool.metrics.Metric` or any callable ``fn(outputs, annotations) ->
+    float``; ``accuracy``: an :class:`irtool.quantization.AccuracyConfig` (``max_drop``...).
+    The run's report: the second result of ``irtool.quantization.quantize`` /
+    ``irtool.quantization.quantize_with_accuracy_control``.
     """
     from pathlib import Path
 
-    from irtool.quantization import QuantizeConfig
+    from irtool.quantization import AccuracyConfig, QuantizeConfig, quantize_with_accuracy_control
     from irtool.quantization import dataset as ds
     from irtool.quantization.default import quantize as run
 
@@ -45,7 +52,23 @@ def quantize(model, dataset, **options):
     config = QuantizeConfig(**options)
     if isinstance(dataset, (str, Path)):
         dataset = ds.load_dataset(dataset, compile_model(model).inputs)
-    return run(model, ds.take(dataset, config.subset_size), config)[0]
+    samples = ds.take(dataset, config.subset_size)
+    if method == "default":
+        return run(model, samples, config)[0]
+    if method != "accuracy-aware":
+        raise InputError(f"method '{method}': use 'default' or 'accuracy-aware'")
+    if validation is None:
+        raise InputError("method 'accuracy-aware' needs validation= (a .npz path, or (inputs, annotations))")
+    if isinstance(validation, (str, Path)):
+        validation = ds.load_validation(validation, compile_model(model).inputs)
+    inputs, annotations = validation
+    if metric is None:
+        from irtool.metrics import default_metric
+
+        metric = default_metric(annotations)
+    accuracy = accuracy if isinstance(accuracy, AccuracyConfig) else AccuracyConfig(**(accuracy or {}))
+    return quantize_with_accuracy_control(model, samples, inputs, metric, annotations, config, accuracy)[0]
+
 
 __all__ = ["compile_model", "quantize", "Constant", "GraphError", "IRFormatError", "InputError", "IrToolError", "Layer", "Model", "Port",
            "UnsupportedError", "read_model", "save_model", "summarize", "__version__"]

@@ -236,20 +236,24 @@ def _save_npz(path: Path, arrays: dict) -> None:
 
 
 class _progress:
-    """A rich progress bar driven by ``advance(fraction)``; silent when disabled."""
+    """A rich progress bar driven by ``advance(fraction[, what])``; silent when disabled."""
 
     def __init__(self, enabled: bool, label: str):
         self.enabled, self.label = enabled, label
 
     def __enter__(self):
         if not self.enabled:
-            return lambda _f: None
+            return lambda _f, _what=None: None
         from rich.progress import Progress
 
         self.bar = Progress(console=err, transient=True)
         self.bar.start()
         task = self.bar.add_task(self.label, total=1.0)
-        return lambda f: self.bar.update(task, completed=min(f, 1.0))
+
+        def advance(fraction: float, what: str | None = None) -> None:
+            label = self.label if what is None else f"{self.label}: {what}"
+            self.bar.update(task, completed=min(fraction, 1.0), description=label[:60])
+        return advance
 
     def __exit__(self, *exc):
         if self.enabled:
@@ -278,14 +282,35 @@ def quantize(
     scale: Annotated[Optional[str], typer.Option(help="images: per-channel scale (divisor)")] = None,
     layout: Annotated[str, typer.Option(help="images: NCHW or NHWC")] = "NCHW",
     reverse_input_channels: Annotated[bool, typer.Option("--reverse-input-channels")] = False,
+    method: Annotated[str, typer.Option(help="default (all INT8) | accuracy-aware (meet --max-drop)")] = "default",
+    val: Annotated[Optional[Path], typer.Option(
+        "--val", help="accuracy-aware: validation .npz (inputs + labels or gt_* boxes)")] = None,
+    metric: Annotated[Optional[str], typer.Option(
+        help="top1 | top5 | map | map:all | map:coco | cosine | nmse (default: top1 with labels, map with "
+             "boxes, else cosine to FP32)")] = None,
+    max_drop: Annotated[float, typer.Option("--max-drop", help="accuracy budget (0.01 = 1 point of top-1)")] = 0.01,
+    drop_type: Annotated[str, typer.Option("--drop-type", help="absolute | relative")] = "absolute",
+    max_iter: Annotated[int, typer.Option("--max-iter", help="accuracy-aware: revert steps at most")] = 100,
+    fixes: Annotated[bool, typer.Option(
+        "--fixes/--no-fixes", help="accuracy-aware: try equalization and range estimators before reverting")] = True,
+    keep_best: Annotated[bool, typer.Option(
+        "--keep-best", help="accuracy-aware: write the best model found even when the budget is not met")] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Default post-training quantization to an INT8 IR (FakeQuantize; compressed INT8 weights)."""
+    """Post-training quantization to an INT8 IR (FakeQuantize; compressed INT8 weights).
+
+    --method default quantizes everything that can be INT8; --method accuracy-aware then keeps the
+    drop on --val within --max-drop (cheap fixes first, then the most harmful ops back to FP32)."""
     from irtool import read_model, save_model
     from irtool.quantization import QuantizeConfig
     from irtool.quantization import dataset as ds
     from irtool.quantization.default import quantize as run_quantize
     from irtool.runtime import compile_model
+
+    if method not in ("default", "accuracy-aware"):
+        raise IrToolError(f"--method '{method}': use default or accuracy-aware")
+    if method == "accuracy-aware" and val is None:
+        raise IrToolError("--method accuracy-aware needs --val VAL.npz (validation inputs with labels or boxes)")
 
     output = output or model.with_name(model.stem + "_int8.xml")
     _refuse_overwrite(model, output)
@@ -297,6 +322,10 @@ def quantize(
     config = QuantizeConfig(preset=preset, range=range_, model_type=model_type, bias_correction=bias_correction,
                             overflow_fix=overflow_fix, compress_weights=not disable_weights_compression,
                             ignored_scope=_scope(ignored_scope or []), subset_size=len(samples))
+    if method == "accuracy-aware":
+        _accuracy_aware(fp32, samples, config, specs, output, val, metric, max_drop, drop_type, max_iter, fixes,
+                        keep_best, as_json)
+        return
     with _progress(not as_json, "calibration") as advance:
         quantized, report = run_quantize(fp32, samples, config, progress=lambda i, n: advance(i / n))
     save_model(quantized, output)
@@ -306,6 +335,53 @@ def quantize(
         print(json.dumps(asdict(report) | {"output": str(output)}, indent=2))
         return
     _print_quantize_report(report, output)
+
+
+def _accuracy_aware(fp32, samples, config, specs, output: Path, val: Path, metric: Optional[str], max_drop: float,
+                    drop_type: str, max_iter: int, fixes: bool, keep_best: bool, as_json: bool) -> None:
+    from dataclasses import asdict
+
+    from irtool import save_model
+    from irtool.metrics import default_metric
+    from irtool.quantization import dataset as ds
+    from irtool.quantization.accuracy_aware import AccuracyConfig, AccuracyError, quantize_with_accuracy_control
+
+    accuracy = AccuracyConfig(max_drop=max_drop, drop_type=drop_type, max_iter=max_iter, fixes=fixes,
+                              keep_best=keep_best)
+    validation, annotations = ds.load_validation(val, specs)
+    chosen = metric or default_metric(annotations)
+    with _progress(not as_json, "accuracy-aware") as advance:
+        try:
+            quantized, report = quantize_with_accuracy_control(fp32, samples, validation, chosen, annotations, config,
+                                                               accuracy, progress=lambda what, f: advance(f, what))
+        except AccuracyError as e:
+            if not as_json:
+                _print_accuracy_steps(e.report)
+            raise
+    save_model(quantized, output)
+    if as_json:
+        print(json.dumps(asdict(report) | {"output": str(output)}, indent=2, default=str))
+        return
+    _print_accuracy_steps(report)
+    _print_quantize_report(report.quantization, output)
+
+
+def _print_accuracy_steps(report) -> None:
+    pct = report.drop_type == "relative"
+    drop = (lambda d: f"{d * 100:.2f}%") if pct else (lambda d: f"{d:.4f}")
+    table = Table("#", "step", report.metric, "drop", "INT8 ops", "kept",
+                  title=f"accuracy-aware: FP32 {report.metric} {report.fp32:.4f}, budget {drop(report.max_drop)} "
+                        f"({report.drop_type})", box=None, pad_edge=False)
+    for i, s in enumerate(report.steps):
+        table.add_row(str(i), s.action, f"{s.metric:.4f}", drop(s.drop), f"{s.int8_ops}/{report.quantizable_ops}",
+                      "yes" if s.kept else "no")
+    out.print(table)
+    if report.final == report.final:  # not NaN: the search finished
+        verdict = "within budget" if report.met else "OVER BUDGET (--keep-best)"
+        reverted = ", ".join(report.reverted) or "none"
+        out.print(f"final {report.metric} {report.final:.4f} (drop {drop(report.drop)}, {verdict}); "
+                  f"{report.int8_ops}/{report.quantizable_ops} ops INT8; reverted to FP32: {reverted}; "
+                  f"{report.evaluations} evaluations, {report.seconds:.1f} s")
 
 
 def _print_quantize_report(report, output: Path) -> None:

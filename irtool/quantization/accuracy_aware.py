@@ -414,7 +414,6 @@ def _nrmsd(value: np.ndarray, ref: np.ndarray) -> float:
 
 def _subset(annotations, batches: list[int], batch: int):
     """The annotations of the chosen batches, re-indexed as if those were the whole data set."""
-    if annotations is None or not hasattr(annotations, "subset"):
-        return annotations
-    images = [b * batch + j for b in batches for j in range(batch)]
-    return annotations.subset(images)
+    if annotations is None:
+        return None
+    return annotations.select([b * batch + j for b in batches for j in range(batch)])

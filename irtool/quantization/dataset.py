@@ -118,3 +118,14 @@ def take(samples: Iterable[Mapping[str, np.ndarray]], count: int | None = 300, f
     if not subset:
         raise InputError("the calibration subset is empty: the data holds no samples")
     return subset
+
+
+def load_validation(path: str | Path, specs: Sequence[TensorSpec]):
+    """A validation .npz: its model batches (input dicts, in order) and its annotations (``labels``,
+    ``gt_*``: see :class:`irtool.metrics.Annotations`)."""
+    from irtool.metrics import Annotations
+
+    arrays = data.load_arrays(path)
+    inputs = data.match_inputs(arrays, specs, str(path))
+    _check(inputs, specs, str(path))
+    return list(data.batches(inputs, specs)), Annotations.from_arrays(arrays)

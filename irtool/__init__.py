@@ -25,11 +25,13 @@ def compile_model(model, shapes=None, precision="auto", fuse=True):
 __version__ = "0.1.0"
 
 
-def quantize(model, dataset, **options):
+def quantize(model, dataset, format="fq", **options):
     """Default post-training quantization; returns the INT8 :class:`Model` (the input is not modified).
 
     ``model``: a :class:`Model` or an .xml path. ``dataset``: an .npz/.npy path, a folder of .npy
     files or images, or any iterable of ``{input name: array}`` dicts (one model batch each).
+    ``format``: ``"fq"`` (FakeQuantize layers, as NNCF writes) or ``"statistics"`` (the 2019 form:
+    I8 marks, FP32 weights and a `<statistics>` block; see :mod:`irtool.quantization.statistics_form`).
     ``options``: the fields of :class:`irtool.quantization.QuantizeConfig` (``preset``, ``range``,
     ``model_type``, ``bias_correction``, ``overflow_fix``, ``compress_weights``, ``ignored_scope``,
     ``subset_size``). The run's report is available as ``irtool.quantization.quantize``'s second result.
@@ -38,8 +40,14 @@ def quantize(model, dataset, **options):
 
     from irtool.quantization import QuantizeConfig
     from irtool.quantization import dataset as ds
-    from irtool.quantization.default import quantize as run
+    from irtool.quantization.default import quantize as default_method
+    from irtool.quantization.statistics_form import FORMATS, statistics_form
 
+    if format not in FORMATS:
+        raise InputError(f"format '{format}' is not one of {', '.join(FORMATS)}")
+    if format == "statistics":
+        options.setdefault("range", "minmax")  # the only range the 2019 form records
+    run = statistics_form if format == "statistics" else default_method
     if not isinstance(model, Model):
         model = read_model(model)
     config = QuantizeConfig(**options)

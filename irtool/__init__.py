@@ -25,11 +25,14 @@ def compile_model(model, shapes=None, precision="auto", fuse=True):
 __version__ = "0.1.0"
 
 
-def quantize(model, dataset, *, method="default", validation=None, metric=None, accuracy=None, **options):
+def quantize(model, dataset, *, method="default", format="fq", validation=None, metric=None, accuracy=None,
+             **options):
     """Post-training quantization; returns the INT8 :class:`Model` (the input is not modified).
 
     ``model``: a :class:`Model` or an .xml path. ``dataset``: an .npz/.npy path, a folder of .npy
     files or images, or any iterable of ``{input name: array}`` dicts (one model batch each).
+    ``format``: ``"fq"`` (FakeQuantize layers, as NNCF writes) or ``"statistics"`` (the 2019 form:
+    I8 marks, FP32 weights and a `<statistics>` block; see :mod:`irtool.quantization.statistics_form`).
     ``options``: the fields of :class:`irtool.quantization.QuantizeConfig` (``preset``, ``range``,
     ``model_type``, ``bias_correction``, ``overflow_fix``, ``compress_weights``, ``ignored_scope``,
     ``subset_size``).
@@ -45,8 +48,15 @@ def quantize(model, dataset, *, method="default", validation=None, metric=None, 
 
     from irtool.quantization import AccuracyConfig, QuantizeConfig, quantize_with_accuracy_control
     from irtool.quantization import dataset as ds
-    from irtool.quantization.default import quantize as run
+    from irtool.quantization.default import quantize as default_method
+    from irtool.quantization.statistics_form import FORMATS, statistics_form
 
+    if format not in FORMATS:
+        raise InputError(f"format '{format}' is not one of {', '.join(FORMATS)}")
+    if method not in ("default", "accuracy-aware"):
+        raise InputError(f"method '{method}': use 'default' or 'accuracy-aware'")
+    if format == "statistics":
+        options.setdefault("range", "minmax")  # the only range the 2019 form records
     if not isinstance(model, Model):
         model = read_model(model)
     config = QuantizeConfig(**options)
@@ -54,9 +64,7 @@ def quantize(model, dataset, *, method="default", validation=None, metric=None, 
         dataset = ds.load_dataset(dataset, compile_model(model).inputs)
     samples = ds.take(dataset, config.subset_size)
     if method == "default":
-        return run(model, samples, config)[0]
-    if method != "accuracy-aware":
-        raise InputError(f"method '{method}': use 'default' or 'accuracy-aware'")
+        return (statistics_form if format == "statistics" else default_method)(model, samples, config)[0]
     if validation is None:
         raise InputError("method 'accuracy-aware' needs validation= (a .npz path, or (inputs, annotations))")
     if isinstance(validation, (str, Path)):
@@ -67,7 +75,12 @@ def quantize(model, dataset, *, method="default", validation=None, metric=None, 
 
         metric = default_metric(annotations)
     accuracy = accuracy if isinstance(accuracy, AccuracyConfig) else AccuracyConfig(**(accuracy or {}))
-    return quantize_with_accuracy_control(model, samples, inputs, metric, annotations, config, accuracy)[0]
+    if format == "statistics":  # the 2019 form records min/max only: the search may only revert ops
+        accuracy = AccuracyConfig(**{**accuracy.__dict__, "fixes": False})
+    quantized, report = quantize_with_accuracy_control(model, samples, inputs, metric, annotations, config, accuracy)
+    if format == "statistics":
+        return statistics_form(model, samples, config, reverted=report.reverted)[0]
+    return quantized
 
 
 __all__ = ["compile_model", "quantize", "Constant", "GraphError", "IRFormatError", "InputError", "IrToolError", "Layer", "Model", "Port",

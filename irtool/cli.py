@@ -264,12 +264,15 @@ class _progress:
 def quantize(
     model: ModelArg,
     data_path: Annotated[Path, typer.Option("--data", "-d", help=".npz/.npy, or a folder of .npy files or images")],
-    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="default: MODEL_int8.xml")] = None,
+    output: Annotated[Optional[Path], typer.Option(
+        "-o", "--output", help="default: MODEL_int8.xml (MODEL_i8.xml with --format statistics)")] = None,
     subset: Annotated[Optional[str], typer.Option(help="samples to use: a count (300) or a percentage (2%)")] = None,
     shuffle: Annotated[bool, typer.Option(help="take a random subset instead of the first samples")] = False,
     seed: Annotated[int, typer.Option(help="seed for --shuffle")] = 0,
     preset: Annotated[Optional[str], typer.Option(help="performance (symmetric) | mixed (asymmetric activations)")] = None,
-    range_: Annotated[str, typer.Option("--range", help="minmax | mean_minmax | percentile[:99.99] | kl | mse")] = "mean_minmax",
+    range_: Annotated[Optional[str], typer.Option(
+        "--range", help="minmax | mean_minmax | percentile[:99.99] | kl | mse (default mean_minmax; minmax for "
+                        "--format statistics)")] = None,
     model_type: Annotated[str, typer.Option("--model-type", help="auto | cnn | transformer")] = "auto",
     bias_correction: Annotated[bool, typer.Option("--bias-correction/--no-bias-correction")] = True,
     overflow_fix: Annotated[str, typer.Option("--overflow-fix", help="first_layer | all | none")] = "first_layer",
@@ -295,59 +298,87 @@ def quantize(
         "--fixes/--no-fixes", help="accuracy-aware: try equalization and range estimators before reverting")] = True,
     keep_best: Annotated[bool, typer.Option(
         "--keep-best", help="accuracy-aware: write the best model found even when the budget is not met")] = False,
+    fmt: Annotated[str, typer.Option("--format", help="fq: FakeQuantize layers, compressed INT8 weights | "
+                                     "statistics: the 2019 form (I8 marks, FP32 weights, <statistics>)")] = "fq",
     as_json: JsonOpt = False,
 ) -> None:
     """Post-training quantization to an INT8 IR (FakeQuantize; compressed INT8 weights).
 
     --method default quantizes everything that can be INT8; --method accuracy-aware then keeps the
-    drop on --val within --max-drop (cheap fixes first, then the most harmful ops back to FP32)."""
+    drop on --val within --max-drop (cheap fixes first, then the most harmful ops back to FP32).
+    --format statistics writes the 2019 form (I8 marks and a <statistics> block) instead."""
     from irtool import read_model, save_model
     from irtool.quantization import QuantizeConfig
     from irtool.quantization import dataset as ds
     from irtool.quantization.default import quantize as run_quantize
+    from irtool.quantization.statistics_form import FORMATS, statistics_form
     from irtool.runtime import compile_model
 
     if method not in ("default", "accuracy-aware"):
         raise IrToolError(f"--method '{method}': use default or accuracy-aware")
     if method == "accuracy-aware" and val is None:
         raise IrToolError("--method accuracy-aware needs --val VAL.npz (validation inputs with labels or boxes)")
-
-    output = output or model.with_name(model.stem + "_int8.xml")
+    if fmt not in FORMATS:
+        raise IrToolError(f"--format '{fmt}': choose {' or '.join(FORMATS)}")
+    output = output or model.with_name(model.stem + ("_i8.xml" if fmt == "statistics" else "_int8.xml"))
     _refuse_overwrite(model, output)
     fp32 = read_model(model)
     count, fraction = ds.parse_subset(subset)
     images = ds.ImageOptions(_floats(mean, "--mean"), _floats(scale, "--scale"), layout, reverse_input_channels)
     specs = compile_model(fp32).inputs
     samples = ds.take(ds.load_dataset(data_path, specs, images), count, fraction, shuffle, seed)
+    range_ = range_ or ("minmax" if fmt == "statistics" else "mean_minmax")
     config = QuantizeConfig(preset=preset, range=range_, model_type=model_type, bias_correction=bias_correction,
                             overflow_fix=overflow_fix, compress_weights=not disable_weights_compression,
                             ignored_scope=_scope(ignored_scope or []), subset_size=len(samples))
     if method == "accuracy-aware":
         _accuracy_aware(fp32, samples, config, specs, output, val, metric, max_drop, drop_type, max_iter, fixes,
-                        keep_best, as_json)
+                        keep_best, fmt, as_json)
         return
+    run_method = statistics_form if fmt == "statistics" else run_quantize
     with _progress(not as_json, "calibration") as advance:
-        quantized, report = run_quantize(fp32, samples, config, progress=lambda i, n: advance(i / n))
+        quantized, report = run_method(fp32, samples, config, progress=lambda i, n: advance(i / n))
     save_model(quantized, output)
     if as_json:
         from dataclasses import asdict
 
         print(json.dumps(asdict(report) | {"output": str(output)}, indent=2))
         return
-    _print_quantize_report(report, output)
+    if fmt == "statistics":
+        _print_statistics_report(report, output)
+    else:
+        _print_quantize_report(report, output)
+
+
+def _print_statistics_report(report, output: Path) -> None:
+    table = Table(title=f"irtool quantize --format statistics: {output}", show_header=False, box=None,
+                  pad_edge=False)
+    table.add_row("model type", report.model_type)
+    table.add_row("calibration samples", str(report.samples))
+    table.add_row("layers marked I8", str(len(report.i8)))
+    table.add_row("layer ranges in <statistics>", str(report.statistics))
+    table.add_row("time", f"{report.seconds:.2f} s")
+    out.print(table)
+    if report.fp32:
+        kept = Table("marked FP32", "why", box=None, pad_edge=False)
+        for name, why in report.fp32:
+            kept.add_row(name, why)
+        out.print(kept)
 
 
 def _accuracy_aware(fp32, samples, config, specs, output: Path, val: Path, metric: Optional[str], max_drop: float,
-                    drop_type: str, max_iter: int, fixes: bool, keep_best: bool, as_json: bool) -> None:
+                    drop_type: str, max_iter: int, fixes: bool, keep_best: bool, fmt: str, as_json: bool) -> None:
     from dataclasses import asdict
 
     from irtool import save_model
     from irtool.metrics import default_metric
     from irtool.quantization import dataset as ds
     from irtool.quantization.accuracy_aware import AccuracyConfig, AccuracyError, quantize_with_accuracy_control
+    from irtool.quantization.statistics_form import statistics_form
 
-    accuracy = AccuracyConfig(max_drop=max_drop, drop_type=drop_type, max_iter=max_iter, fixes=fixes,
-                              keep_best=keep_best)
+    # The 2019 form records min/max only: the search may only revert ops, the form is written after it.
+    accuracy = AccuracyConfig(max_drop=max_drop, drop_type=drop_type, max_iter=max_iter,
+                              fixes=fixes and fmt != "statistics", keep_best=keep_best)
     validation, annotations = ds.load_validation(val, specs)
     chosen = metric or default_metric(annotations)
     with _progress(not as_json, "accuracy-aware") as advance:
@@ -358,12 +389,17 @@ def _accuracy_aware(fp32, samples, config, specs, output: Path, val: Path, metri
             if not as_json:
                 _print_accuracy_steps(e.report)
             raise
+    if fmt == "statistics":
+        quantized, form = statistics_form(fp32, samples, config, reverted=report.reverted)
     save_model(quantized, output)
     if as_json:
         print(json.dumps(asdict(report) | {"output": str(output)}, indent=2, default=str))
         return
     _print_accuracy_steps(report)
-    _print_quantize_report(report.quantization, output)
+    if fmt == "statistics":
+        _print_statistics_report(form, output)
+    else:
+        _print_quantize_report(report.quantization, output)
 
 
 def _print_accuracy_steps(report) -> None:

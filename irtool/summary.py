@@ -112,9 +112,20 @@ def _quantized_by(model: Model) -> tuple[list[str], dict[str, str]]:
     for node in model.extras:
         if node.tag == "quantization_parameters":
             tools.append("POT")
-        elif node.tag == "statistics":
-            tools.append("Calibration Tool (2019 statistics)")
+    if model.statistics is not None:
+        tools.append(STATISTICS_FORM)
+        info.update(_statistics_info(model))
     return tools, info
+
+
+STATISTICS_FORM = "statistics (2019 form)"
+
+
+def _statistics_info(model: Model) -> dict[str, str]:
+    """How many layers the 2019 form marks I8 and FP32, and how many ranges it holds."""
+    levels = Counter(l.attrs.get("quantization_level", "").strip().upper() for l in model)
+    return {"statistics/layers": str(len(model.statistics)), "statistics/I8": str(levels["I8"]),
+            "statistics/FP32": str(levels["FP32"])}
 
 
 def _flatten(node: XmlNode, prefix: str) -> dict[str, str]:

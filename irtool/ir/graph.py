@@ -153,6 +153,14 @@ def _index_of(ports: list[Port], port_id: int, layer: Layer, kind: str) -> int:
 _SINKS = {"Result", "Assign"}
 
 
+class LayerStats(NamedTuple):
+    """One entry of the 2019 `<statistics>` block: the range of a layer's output (port 0) per channel
+    (axis 1; one value for a tensor of rank < 2, or one for the whole tensor)."""
+
+    min: np.ndarray  # float64, one value per channel
+    max: np.ndarray
+
+
 class Edge(NamedTuple):
     from_layer: int
     from_port: int
@@ -193,6 +201,9 @@ class Model:
         self._edges: dict[tuple[int, int], Edge] = {}  # keyed by (to_layer, to_port)
         # What follows <edges>, in file order: <rt_info>, <meta_data>, <quantization_parameters>...
         self.extras: list[XmlNode] = []
+        # The 2019 Calibration Tool's `<statistics>` block by layer name (None: the file has none);
+        # written last in <net>, where the tool appended it.
+        self.statistics: dict[str, LayerStats] | None = None
         self.path: str | None = None
         self._consumers: dict[tuple[int, int], list[Edge]] | None = None
 

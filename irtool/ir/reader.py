@@ -3,7 +3,8 @@
 Checks the reader makes, each a one-line :class:`IRFormatError`/:class:`UnsupportedError` naming the
 file and line: IR version 10/11 only; ids unique; every edge joins an existing output port to an
 existing input port, each input fed once; no cycles; Const ``offset + size`` inside the .bin and
-``size`` enough for its shape and element type.
+``size`` enough for its shape and element type; a 2019 `<statistics>` block well-formed
+(:mod:`irtool.ir.statistics`).
 """
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ from lxml import etree
 from irtool.errors import IRFormatError, UnsupportedError
 from irtool.ir import attrs as A
 from irtool.ir.element_types import element_type
-from irtool.ir.graph import Constant, Edge, GraphError, Layer, Model, Port, XmlNode
+from irtool.ir.graph import Constant, Edge, GraphError, Layer, LayerStats, Model, Port, XmlNode
+from irtool.ir.statistics import layer_channels, read_statistics
 from irtool.ir.xmlparse import parse_xml
 
 SUPPORTED_VERSIONS = (10, 11)
@@ -48,12 +50,27 @@ def read_model(path: str | Path, bin_path: str | Path | None = None) -> Model:
         model.layers[layer.id] = layer
     _read_edges(root.find("edges"), model, where)
     model.extras = [to_node(c) for c in root.iterchildren()
-                    if isinstance(c.tag, str) and c.tag not in ("layers", "edges")]
+                    if isinstance(c.tag, str) and c.tag not in ("layers", "edges", "statistics")]
     try:
         model.topological_order()
     except GraphError as e:
         raise IRFormatError(f"{path}:{e.layer.sourceline}: {e}") from None
+    model.statistics = _statistics(root, model, where)
     return model
+
+
+def _statistics(root: etree._Element, model: Model, where: _Where) -> dict[str, LayerStats] | None:
+    """The 2019 `<statistics>` block as typed data (None when absent); see irtool.ir.statistics."""
+    blocks = list(root.iterchildren("statistics"))
+    if not blocks:
+        return None
+    if len(blocks) > 1:
+        raise IRFormatError(f"{where(blocks[1])}: a second <statistics> block (the 2019 form has one)")
+    stats, problems = read_statistics(blocks[0], layer_channels(list(model.layers.values())))
+    if problems:
+        line, message = problems[0]
+        raise IRFormatError(f"{where.path}:{line}: {message}")
+    return stats
 
 
 class _Where:

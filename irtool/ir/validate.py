@@ -4,7 +4,8 @@ Checks, in order: well-formed XML without DOCTYPE, IR version 10/11, the skeleto
 then per graph (the model and every TensorIterator/Loop/If body): unique layer and port ids, known op
 types and versions with their ``<data>`` attributes (``schemas/ops.json``, generated from OpenVINO by
 ``tools/gen_ops_schema.py``), port counts and precisions, edges, every input fed exactly once, no cycle,
-and each Const inside the .bin and large enough for its shape.
+and each Const inside the .bin and large enough for its shape; a 2019 `<statistics>` block as the
+reader checks it (:mod:`irtool.ir.statistics`).
 
 Severity follows what OpenVINO's reader does: "error" where it refuses the file or where the file says
 something it does not mean (an attribute OpenVINO ignores), "warning" where real files legitimately
@@ -25,6 +26,7 @@ from lxml import etree
 from irtool.errors import IRFormatError
 from irtool.ir.attrs import parse_bool, parse_floats, parse_ints
 from irtool.ir.element_types import element_type
+from irtool.ir.statistics import channels_of, read_statistics
 from irtool.ir.xmlparse import parse_xml
 
 __all__ = ["SUPPORTED_VERSIONS", "Problem", "validate"]
@@ -57,7 +59,8 @@ def validate(xml_path: str | Path) -> list[Problem]:
     if version_problem is not None:  # an old IR is refused outright, not half-read
         return [version_problem]
     ctx = _Context(path.with_suffix(".bin"))
-    problems = _check_schema(tree) + _check_graph(tree.getroot(), ctx) + ctx.unknown_op_warnings()
+    problems = (_check_schema(tree) + _check_graph(tree.getroot(), ctx) + _check_statistics(tree.getroot())
+                + ctx.unknown_op_warnings())
     return sorted(problems, key=lambda p: p.line)
 
 
@@ -124,6 +127,19 @@ def _check_version(root: etree._Element) -> Problem | None:
         return None  # a missing version is the schema's to report
     return Problem(root.sourceline or 1, f"IR version {version} is not supported: irtool reads IR v10 and v11 "
                    "(OpenVINO 2020.1 and later); convert the model again with a current OpenVINO", "error")
+
+
+def _check_statistics(root: etree._Element) -> list[Problem]:
+    """The 2019 `<statistics>` block: numbers, and one per channel of the layer it names."""
+    channels: dict[str, int | None] = {}
+    for layer in root.iterfind("layers/layer"):
+        port = layer.find("output/port")
+        dims = [_int(d.text) for d in port.iterfind("dim")] if port is not None else []
+        channels.setdefault(layer.get("name", ""), channels_of([-1 if d is None else d for d in dims]))
+    problems = []
+    for block in root.iterchildren("statistics"):
+        problems += [Problem(line, message, "error") for line, message in read_statistics(block, channels)[1]]
+    return problems
 
 
 def _check_schema(tree: etree._ElementTree) -> list[Problem]:
@@ -277,16 +293,22 @@ def _check_op(layer: _Layer, ctx: _Context) -> list[Problem]:
     return _check_attrs(layer.el, entry["attrs"], label) + _check_port_counts(layer, entry, label)
 
 
+# Attributes any op may carry: the 2019 Calibration Tool's mark of a calibrated (I8) or reverted (FP32)
+# layer. OpenVINO's reader skips it; irtool's plugin reads it with the <statistics> block.
+_ANY_OP_ATTRS = {"quantization_level": {"kind": "enum", "values": ["fp32", "i8"]}}
+
+
 def _check_attrs(el: etree._Element, specs: dict[str, dict], label: str) -> list[Problem]:
     data = el.find("data")
     given = dict(data.attrib) if data is not None else {}
     line = data.sourceline if data is not None else el.sourceline
     problems = []
     for name, value in given.items():
-        if name not in specs:
+        spec = specs.get(name) or _ANY_OP_ATTRS.get(name)
+        if spec is None:
             known = ", ".join(sorted(specs)) or "none"
             problems.append(Problem(line, f"{label}: unknown attribute '{name}' (known: {known})", "error"))
-        elif (why := _value_error(value, specs[name])) is not None:
+        elif (why := _value_error(value, spec)) is not None:
             problems.append(Problem(line, f"{label}: attribute {name}=\"{value}\" {why}", "error"))
     problems += [Problem(line, f"{label}: required attribute '{name}' is missing", "error")
                  for name, spec in specs.items() if spec.get("required") and name not in given]

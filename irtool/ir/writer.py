@@ -2,9 +2,10 @@
 
 Layout as ``ov::pass::Serialize`` (pugixml) writes it: tab indentation, ``<tag a="v" />`` for empty
 elements, `<data>` then `<rt_info>` then `<input>`/`<output>` in a layer, edges sorted by from-layer,
-model `<rt_info>` last. Constants go to the .bin back to back with no padding, identical blobs stored
-once. Both files are written to temporaries and renamed into place, so a failed write leaves nothing
-half-written and a model can be saved over the files it was read from.
+model `<rt_info>` after the edges, a 2019 `<statistics>` block last. Constants go to the .bin back to
+back with no padding, identical blobs stored once. Both files are written to temporaries and renamed
+into place, so a failed write leaves nothing half-written and a model can be saved over the files it
+was read from.
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from irtool.errors import IrToolError
 from irtool.ir import attrs as A
 from irtool.ir.element_types import element_type
 from irtool.ir.graph import Layer, Model, Port, XmlNode
+from irtool.ir.statistics import statistics_node
 
 
 def save_model(model: Model, path: str | Path) -> Path:
@@ -202,6 +204,8 @@ def _xml_lines(model: Model, offsets: dict[int, tuple[int, int]]) -> Iterator[st
     yield "".join([f'\t\t<edge from-layer="{e.from_layer}" from-port="{e.from_port}" to-layer="{e.to_layer}" '
                    f'to-port="{e.to_port}" />\n' for e in edges])
     yield "\t</edges>\n"
-    for node in model.extras:  # rt_info, meta_data, quantization_parameters, statistics: as read
+    for node in model.extras:  # rt_info, meta_data, quantization_parameters: as read
         yield from _node_lines(node, 1)
+    if model.statistics is not None:  # last, where the 2019 Calibration Tool appended it
+        yield from _node_lines(statistics_node(model.statistics), 1)
     yield "</net>\n"

@@ -154,6 +154,11 @@ def _propagate(model: Model, points: dict[tuple[int, int], ActivationPoint], con
             queue.append(k)
 
 
+def is_quantizable(op: Layer, kind: str = "cnn") -> bool:
+    """Whether ``plan`` considers ``op`` at all (a bias Add is one; plan then leaves it FP32)."""
+    return bool(_quantizable_inputs(op, kind))
+
+
 def _quantizable_inputs(op: Layer, kind: str) -> tuple[int, ...]:
     if op.type in WEIGHTED:
         return (0, 1)

@@ -179,9 +179,10 @@ def compile_model(model: Model | str | Path, shapes: Shapes = None, precision: s
 
     ``shapes`` fixes input shapes (by input name, or a list in input order), resolving dynamic dims
     as OpenVINO's ``reshape`` does. ``precision``: ``auto``/``int8`` apply the low-precision
-    transformations to a quantized model (its FakeQuantize layers become integer arithmetic);
-    ``fp32`` runs every layer in FP32, FakeQuantize as its FP32 emulation. ``fuse`` folds bias Adds
-    and activations into the weighted layer before them (bit-identical results, fewer passes).
+    transformations to a quantized model (its FakeQuantize layers become integer arithmetic; the
+    I8 layers of the 2019 statistics form get their FakeQuantize layers first); ``fp32`` runs every
+    layer in FP32, FakeQuantize as its FP32 emulation, and ignores the 2019 marks. ``fuse`` folds
+    bias Adds and activations into the weighted layer before them (bit-identical results, fewer passes).
     """
     if precision not in PRECISIONS:
         raise InputError(f"precision '{precision}' is not one of {', '.join(PRECISIONS)}")
@@ -189,6 +190,10 @@ def compile_model(model: Model | str | Path, shapes: Shapes = None, precision: s
     if not isinstance(model, Model):
         model = read_model(model)
     original = model
+    if precision != "fp32" and model.statistics is not None:  # the 2019 form: I8 marks + <statistics>
+        from irtool.passes.statistics_form import expand_statistics
+
+        model = expand_statistics(model)
     if precision != "fp32" and any(l.type == "FakeQuantize" for l in model):
         from irtool.runtime.lpt import low_precision
 

@@ -106,6 +106,7 @@ def run(model: ModelArg,
         precision: PrecisionOpt = "auto") -> None:
     """Run a model on inputs (batch by batch) with irtool's CPU plugin; save outputs, show counters."""
     from irtool import data
+    from irtool.metrics import Annotations, get_metric
     from irtool.runtime import compile_model
 
     if report not in (None, "json"):
@@ -114,7 +115,7 @@ def run(model: ModelArg,
         raise IrToolError(f"{output}: outputs are saved as .npz; give a path ending in .npz")
     compiled = compile_model(model, data.parse_shape_option(shape or []), precision)
     loaded = data.load_arrays(inputs) if inputs else {}
-    labels = loaded.get("labels")
+    truth = Annotations.from_arrays(loaded)
     arrays = (data.match_inputs(loaded, compiled.inputs, str(inputs)) if inputs
               else data.random_inputs(compiled.inputs, seed))
     request = compiled.create_infer_request()
@@ -127,9 +128,11 @@ def run(model: ModelArg,
     if output is not None:
         _save_npz(output, outputs)
     records = list(counters.values())
-    top1 = data.top1(next(iter(outputs.values())), labels) if labels is not None else None
+    # the ground truth in the .npz says what to measure: labels -> top-1, gt_* boxes -> mAP
+    top1 = get_metric("top1").compute(per_batch, truth) if truth.labels is not None else None
+    mean_ap = get_metric("map").compute(per_batch, truth) if truth.has_boxes else None
     if report == "json":
-        print(json.dumps({"model": str(model), "batches": len(per_batch), "top1": top1,
+        print(json.dumps({"model": str(model), "batches": len(per_batch), "top1": top1, "map": mean_ap,
                           "outputs": {k: {"shape": list(v.shape), "dtype": str(v.dtype)} for k, v in outputs.items()},
                           "perf_counters": [r.to_dict() for r in records]}, indent=2))
         return
@@ -138,7 +141,11 @@ def run(model: ModelArg,
                   f"min {value.min():.6g} max {value.max():.6g} mean {value.mean():.6g}")
     out.print(f"{len(per_batch)} batch(es)" + (f", outputs saved to {output}" if output else ""))
     if top1 is not None:
-        out.print(f"top-1 accuracy against the labels in {inputs.name}: [bold]{100 * top1:.2f}%[/] ({len(labels)} samples)")
+        out.print(f"top-1 accuracy against the labels in {inputs.name}: [bold]{100 * top1:.2f}%[/] "
+                  f"({len(truth.labels)} samples)")
+    if mean_ap is not None:
+        out.print(f"mAP (VOC 11-point, IoU 0.5) against the boxes in {inputs.name}: [bold]{100 * mean_ap:.2f}%[/] "
+                  f"({truth.num_images} images, {len(truth.gt_boxes)} boxes)")
     if perf_counters:
         _print_counters(records, sort)
 

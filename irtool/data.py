@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from irtool.errors import InputError
+from irtool.metrics import ANNOTATION_KEYS, topk_correct
 from irtool.runtime.plugin import TensorSpec
 
 
@@ -30,11 +31,11 @@ def load_arrays(path: str | Path) -> dict[str, np.ndarray]:
 
 
 def match_inputs(arrays: Mapping[str, np.ndarray], specs: Sequence[TensorSpec], source: str) -> dict[str, np.ndarray]:
-    """Key ``arrays`` by the model's input names; extra arrays (``labels``...) are left out.
+    """Key ``arrays`` by the model's input names; ground truth (``labels``, ``gt_*``) is never an input.
 
     With one model input and one array, the array's name does not matter.
     """
-    data = {k: v for k, v in arrays.items() if k != "labels"}
+    data = {k: v for k, v in arrays.items() if k not in ANNOTATION_KEYS}
     if len(specs) == 1 and len(data) == 1:
         return {specs[0].name: next(iter(data.values()))}
     out = {}
@@ -76,11 +77,8 @@ def concat_outputs(per_batch: list[Mapping[str, np.ndarray]]) -> dict[str, np.nd
 
 
 def top1(logits: np.ndarray, labels: np.ndarray) -> float:
-    """Fraction of rows whose arg-max is the label (the first output of a classifier)."""
-    logits = np.asarray(logits).reshape(len(labels), -1)
-    if logits.shape[0] != len(labels):
-        raise InputError(f"{len(labels)} labels for {logits.shape[0]} outputs")
-    return float(np.mean(logits.argmax(axis=1) == np.asarray(labels).reshape(-1)))
+    """Fraction of rows whose arg-max is the label (the first output of a classifier); see irtool.metrics."""
+    return float(np.mean(topk_correct(logits, labels, 1)))
 
 
 def random_inputs(specs: Sequence[TensorSpec], seed: int = 0) -> dict[str, np.ndarray]:

@@ -254,6 +254,15 @@ class CallableMetric(Metric):
         return None
 
 
+def default_metric(annotations: Annotations | None) -> str:
+    """The metric a validation set calls for: top-1 with labels, mAP with boxes, else cosine to FP32."""
+    if annotations is not None and annotations.labels is not None:
+        return "top1"
+    if annotations is not None and annotations.has_boxes:
+        return "map"
+    return "cosine"
+
+
 def get_metric(metric: str | Metric | Callable[[Outputs, Annotations | None], float], **options) -> Metric:
     """A :class:`Metric` from a name (see the module's table), a Metric, or a callable.
 

@@ -131,6 +131,8 @@ def quantize_with_accuracy_control(
         return search.run()
     finally:
         search.report.seconds = time.perf_counter() - t0
+        if search.report.quantization is not None:
+            search.report.quantization.seconds = search.report.seconds
 
 
 class _Search:
@@ -245,9 +247,10 @@ class _Search:
         value, state = best
         r = self.report
         model, qreport = self._build(state)
-        r.final, r.drop, r.met = value, self._drop(value), self._within(value)
         r.reverted = list(state.reverted)
         r.int8_ops = len(qreport.quantized_ops)
+        # An all-FP32 model "meets" any budget, but it is not a quantized model: a failure.
+        r.final, r.drop, r.met = value, self._drop(value), self._within(value) and r.int8_ops > 0
         r.quantization = qreport
         if not r.met and not self.accuracy.keep_best:
             reverts = sum(1 for s in r.steps if s.action.startswith("revert"))

@@ -97,8 +97,9 @@ def build(model: Model, the_plan: Plan, stats: Mapping[tuple[int, int], TensorSt
 
 
 def quantized_ops(the_plan: Plan) -> list[str]:
-    """Names of the ops that run INT8 under ``the_plan`` (weights or activation inputs quantized)."""
-    return sorted({p.op.name for p in the_plan.weights} | {c.layer.name for p in the_plan.activations for c in p.consumers})
+    """Names of the ops that run INT8 under ``the_plan`` (their own inputs quantized: not the
+    data-movement ops a quantizer was moved above)."""
+    return the_plan.op_names
 
 
 # ------------------------------------------------------------------------------------------- statistics

@@ -66,6 +66,11 @@ class Plan:
     weights: list[WeightPoint] = field(default_factory=list)
     skipped: list[tuple[Layer, str]] = field(default_factory=list)  # (op, why it stays FP32)
     model_type: str = "cnn"
+    ops: list[Layer] = field(default_factory=list)  # the ops that run INT8: a quantized input of their own
+
+    @property
+    def op_names(self) -> list[str]:
+        return sorted({op.name for op in self.ops})
 
 
 def is_transformer(model: Model) -> bool:
@@ -86,6 +91,7 @@ def plan(model: Model, scope: IgnoredScope, model_type: str, overflow_fix: str) 
     ignored = _ignored(model, scope)
     const: dict = {}
     wanted: dict[tuple[int, int], list[tuple[Input, int | None]]] = {}
+    int8: dict[int, Layer] = {}
     for op in model.topological_order():
         ports = _quantizable_inputs(op, kind)
         if not ports:
@@ -105,8 +111,10 @@ def plan(model: Model, scope: IgnoredScope, model_type: str, overflow_fix: str) 
                 axes = _weight_axes(op, i, len(src.port.dims))
                 if axes is not None:
                     result.weights.append(WeightPoint(op, i, src, axes))
+                    int8[op.id] = op
                 continue
             wanted.setdefault((src.layer.id, src.port.id), []).append((Input(op, op.inputs[i]), _channel_axis(op, i)))
+            int8[op.id] = op
     points = {}
     for (lid, pid), uses in wanted.items():
         tensor = Output(model.layers[lid], model.layers[lid].port(pid))
@@ -115,6 +123,7 @@ def plan(model: Model, scope: IgnoredScope, model_type: str, overflow_fix: str) 
     for p in points.values():
         p.whole = len(p.consumers) == len(model.consumers(p.tensor))
     result.activations = list(points.values())
+    result.ops = list(int8.values())
     _mark_half_range(model, result, overflow_fix)
     return result
 

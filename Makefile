@@ -35,9 +35,11 @@ demo: $(BIN)/irtool
 bench: $(BIN)/irtool
 	$(BIN)/python benchmarks/run.py
 
-# Regenerates samples/ (trains the models; needs torch, installed here only).
+# Regenerates samples/ (trains the models; needs torch, installed here only). The detector first, so
+# that make_samples.py's file tables in samples/README.md see its files.
 samples: $(BIN)/irtool
 	$(BIN)/python -m pip install -q torch==2.13.0 scikit-learn
+	$(BIN)/python samples/make_detection.py
 	$(BIN)/python samples/make_samples.py
 
 clean:

@@ -493,6 +493,8 @@ def main():
     # ---- verification -----------------------------------------------------
     print("\n=== verification ===")
     for xml in sorted(OUT.glob("*.xml")):
+        if xml.stem.startswith("ssd_"):
+            continue  # the detection sample: make_detection.py builds and checks it
         m = core.read_model(str(xml))
         assert [set(i.get_names()) for i in m.inputs] == [{"input"}], (xml, m.inputs)
         assert "logits" in m.outputs[0].get_names(), (xml, m.outputs)

@@ -103,7 +103,7 @@ def main(report) -> None:
         report.metric(f"{label}: seconds", got["seconds"])
     report.table(f"accuracy-aware on digits_cnn_fragile, budget {MAX_DROP * 100:.0f} point (FP32 top-1 "
                  f"{fp32 * 100:.2f} %, {heavy} Convolution/MatMul layers)",
-                 ["tool", ("Default drop (pt)", "{:.2f}"), ("final drop (pt)", "{:.2f}"), "ops INT8 (OV)", "fixes",
+                 ["tool", ("Default drop (pt, irtool)", "{:.2f}"), ("final drop (pt)", "{:.2f}"), "ops INT8 (OV)", "fixes",
                   "reverted", ("time s", "{:.1f}")], rows,
                  caption="drops measured in OpenVINO on the 360 validation digits; NNCF's reverted ops show as "
                          "fewer INT8 ops; its Default drop is not reported by its API")

@@ -115,7 +115,7 @@ def test_accuracy_aware_reverts_the_harmful_op_first(fragile, data):
     calib, val, ann = data
     q, report = quantize_with_accuracy_control(fragile, calib, val, "top1", ann, accuracy=AccuracyConfig(fixes=False))
     assert report.met and report.reverted == [CONV2]
-    assert [s.action for s in report.steps] == ["Default quantization", f"revert {CONV2} to FP32"]
+    assert [s.action for s in report.steps] == ["Default quantization", f"revert {CONV2} (Convolution) to FP32"]
     counters = irtool.compile_model(q)
     counters(val[0])
     types = {c.node_name: c.exec_type for c in counters.get_profiling_info()}

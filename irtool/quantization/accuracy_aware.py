@@ -32,6 +32,7 @@ from irtool.quantization.markup import Plan, plan
 from irtool.quantization.statistics import TensorStats
 
 DROP_TYPES = ("absolute", "relative")
+NRMSD_SAMPLES = 100  # the per-layer error pre-filter needs fewer samples than the ranking itself
 ESTIMATORS = ("minmax", "mean_minmax", "percentile:99.99", "kl", "mse")
 Progress = Callable[[str, float], None]  # (what is being done, fraction of it done)
 
@@ -144,6 +145,7 @@ class _Search:
         self.say = progress or (lambda text, fraction: None)
         self.batch = int(np.shape(next(iter(validation[0].values())))[0] or 1)  # samples per validation batch
         self._built: dict[tuple, tuple[Model, Report]] = {}
+        self._evaluated: dict[tuple, list[dict]] = {}
         self.report = AccuracyReport(metric.name, float("nan"), float("nan"), max_drop=accuracy.max_drop,
                                      drop_type=accuracy.drop_type)
         self.reference = self._outputs(model, "FP32 baseline")
@@ -187,7 +189,7 @@ class _Search:
         if self._within(value):
             return value, state
         subset = self._ranking_subset(state)
-        errors = self._introduced_errors(state, subset)
+        errors = self._introduced_errors(state, subset[:NRMSD_SAMPLES])
         for op in sorted(errors, key=errors.get, reverse=True)[:3]:
             value, state = self._try_ranges(op, value, state, subset)
             if self._within(value):
@@ -233,7 +235,8 @@ class _Search:
                 got, _ = self._evaluate(trial, f"revert {op}")
                 steps += 1
                 kept = not self._better(value, got)  # not worse: a tie still frees the ranking
-                self._step(f"revert {op} to FP32" if kept else f"revert {op} (rolled back: worse)", trial, got, kept)
+                what = f"{op} ({state.base.layer(op).type})"
+                self._step(f"revert {what} to FP32" if kept else f"revert {what} (rolled back: worse)", trial, got, kept)
                 if kept:
                     value, state = got, trial
                     break
@@ -267,7 +270,7 @@ class _Search:
     def _rank(self, state: _State) -> list[str]:
         """Ops still INT8, best revert first: pre-filtered by introduced error, scored by a trial revert."""
         subset = self._ranking_subset(state)
-        errors = self._introduced_errors(state, subset)
+        errors = self._introduced_errors(state, subset[:NRMSD_SAMPLES])
         ops = sorted(errors, key=errors.get, reverse=True)
         if self.accuracy.candidates:
             ops = ops[:self.accuracy.candidates]
@@ -281,7 +284,7 @@ class _Search:
     def _ranking_subset(self, state: _State) -> list[int]:
         """Indices of the validation batches INT8 hurts most (by the metric per sample, then by
         output error), at most ``ranking_subset`` of them."""
-        outputs = self._outputs(self._build(state)[0], "ranking subset")
+        outputs = self._evaluated.get(self._key(state)) or self._outputs(self._build(state)[0], "ranking subset")
         error = np.array([_nmse(o, r) for o, r in zip(outputs, self.reference)])
         harm = np.zeros(len(outputs))
         q = self.metric.per_sample(outputs, self.annotations, self.reference)
@@ -293,7 +296,9 @@ class _Search:
 
     def _subset_score(self, state: _State, subset: list[int]) -> tuple[float, float]:
         """(metric on the subset, -output error): the larger, the better the state on the subset."""
-        compiled = self._compile(self._build(state)[0])
+        # FakeQuantize emulated in FP32: the same numbers as the integer path within a quantization
+        # step, and cheaper; a ranking only has to order the candidates.
+        compiled = self._compile(self._build(state)[0], precision="fp32")
         outputs = [compiled(self.validation[i]) for i in subset]
         reference = [self.reference[i] for i in subset]
         annotations = _subset(self.annotations, subset, self.batch)
@@ -346,8 +351,12 @@ class _Search:
         scope = replace(scope, names=(*scope.names, *reverted), validate=not reverted and scope.validate)
         return plan(model, scope, self.config.model_type, self.config.overflow_fix)
 
+    @staticmethod
+    def _key(state: _State) -> tuple:
+        return id(state.base), state.reverted, tuple(sorted(state.ranges.items()))
+
     def _build(self, state: _State) -> tuple[Model, Report]:
-        key = (id(state.base), state.reverted, tuple(sorted(state.ranges.items())))
+        key = self._key(state)
         if key not in self._built:
             the_plan = self._plan(state.base, state.reverted)
             missing = [p for p in the_plan.activations if (p.tensor.layer.id, p.tensor.port.id) not in state.stats]
@@ -360,7 +369,11 @@ class _Search:
 
     def _evaluate(self, state: _State, what: str) -> tuple[float, Model]:
         model, _ = self._build(state)
-        return self._compute(self._outputs(model, what)), model
+        outputs = self._outputs(model, what)
+        self._evaluated[self._key(state)] = outputs  # the ranking subset of a kept state reuses them
+        while len(self._evaluated) > 4:
+            self._evaluated.pop(next(iter(self._evaluated)))
+        return self._compute(outputs), model
 
     def _outputs(self, model: Model, what: str) -> list[dict]:
         compiled = self._compile(model)
@@ -371,10 +384,10 @@ class _Search:
                 self.say(what, i / len(self.validation))
         return outputs
 
-    def _compile(self, model: Model):
+    def _compile(self, model: Model, precision: str = "auto"):
         from irtool.runtime import compile_model
 
-        return compile_model(model)
+        return compile_model(model, precision=precision)
 
     def _compute(self, outputs: list[dict]) -> float:
         self.report.evaluations += 1

@@ -82,6 +82,11 @@ def _activation_quantizers(model) -> list:
     return [l for l in model if l.type == "FakeQuantize" and model.producer(l, 0).layer.type not in ("Const", "Convert")]
 
 
+def _quantized_tensors(model) -> list[str]:
+    """The layers whose output an activation FakeQuantize reads."""
+    return sorted(model.producer(fq, 0).layer.name for fq in _activation_quantizers(model))
+
+
 def test_quantizers_where_nncf_puts_them(tmp):
     """Every Convolution INT8 (backbone and heads); activation FakeQuantizes on the same tensors as NNCF's
     (the image and the ReLUs), never on the shape, prior-box or DetectionOutput side."""
@@ -90,8 +95,7 @@ def test_quantizers_where_nncf_puts_them(tmp):
     convs = sorted(l.name for l in model if l.type == "Convolution")
     assert sorted(report.quantized_ops) == convs and len(convs) == 9
     assert report.weight_fqs == 9
-    sources = lambda m: sorted(m.producer(l, 0).layer.name for l in _activation_quantizers(m))  # noqa: E731
-    assert sources(model) == sources(nncf)
+    assert _quantized_tensors(model) == _quantized_tensors(nncf)
     for fq in _activation_quantizers(model):
         assert {c.layer.type for c in model.consumers(fq)} <= {"Convolution", "MaxPool"}
     for layer in model:

@@ -6,6 +6,8 @@
   (``precision="fp32"``) and, where irtool has it, its integer path (``precision="int8"``), vs
   OpenVINO's INT8 kernels.
 
+The samples: the four classifiers and the SSD detector (``ssd_digits``: a 64x64 canvas in,
+DetectionOutput rows out; its PriorBox subgraphs are constant-folded at load time by both plugins).
 One infer request, the first validation sample as input (the same array for both), a warm-up, then
 a timed loop. Every (tool, thread configuration) runs in its own fresh worker process (all samples in
 turn), ``report.repeat`` times, interleaving OpenVINO and the irtool configurations; each worker times
@@ -42,7 +44,7 @@ HERE = Path(__file__).resolve()
 SAMPLES_DIR = REPO / "samples"
 WORK = OUT / "fp32"
 NUMBA_CACHE = WORK / "numba_cache"  # the latency workers' numba cache (warm after the first worker)
-SAMPLES = ("digits_cnn", "resnet_mini", "mobilenetv2_mini", "transformer_mini")
+SAMPLES = ("digits_cnn", "resnet_mini", "mobilenetv2_mini", "transformer_mini", "ssd_digits")
 OV_CONFIG = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32"}
 # irtool's thread configurations: (label, environment variables set for the worker)
 CONFIGS = (
@@ -143,7 +145,8 @@ def latency_worker(tool: str, spec: dict) -> None:
             def infer():
                 return request.infer(feed)
 
-            logits = np.asarray(infer()["logits"], dtype=np.float64).ravel()
+            # the first output: logits of the classifiers, DetectionOutput rows of the SSD
+            logits = np.asarray(infer()[0], dtype=np.float64).ravel()
             res = {"first_s": time.perf_counter() - t, **_time_loop(infer, *loop), "logits": logits.tolist()}
             if tool == "irtool":
                 res["profile"] = _profile(request, infer)
@@ -333,7 +336,7 @@ def main(report) -> None:
     common = (f"ms per inference, median / average over all timed iterations (n) of {reps} fresh worker(s); "
               "OV = OpenVINO CPU plugin, LATENCY hint, f32 inference precision, its default threads. "
               "ratio = irtool/OpenVINO (< 1: irtool faster). max|Δlogit|: irtool vs OpenVINO outputs on the "
-              "benchmark input.")
+              "benchmark input (the first output: logits; for ssd_digits its DetectionOutput rows).")
     latency_table("FP32 IRs, batch 1", [(s, s, s) for s in fp32], "fp32", common)
     if int8:
         latency_table("NNCF INT8 IRs (samples/*_int8.xml), batch 1: irtool emulates FakeQuantize in FP32, "

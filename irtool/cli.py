@@ -366,11 +366,7 @@ def _print_statistics_report(report, output: Path) -> None:
     table.add_row("layer ranges in <statistics>", str(report.statistics))
     table.add_row("time", f"{report.seconds:.2f} s")
     out.print(table)
-    if report.fp32:
-        kept = Table("marked FP32", "why", box=None, pad_edge=False)
-        for name, why in report.fp32:
-            kept.add_row(name, why)
-        out.print(kept)
+    _print_reasons("marked FP32", report.fp32)
 
 
 def _accuracy_aware(fp32, samples, config, specs, output: Path, val: Path, metric: Optional[str], max_drop: float,
@@ -438,11 +434,16 @@ def _print_quantize_report(report, output: Path) -> None:
                   + (f" ({report.compressed} compressed to INT8)" if report.compressed else " (expanded form)"))
     table.add_row("time", f"{report.seconds:.2f} s")
     out.print(table)
-    if report.skipped:
-        skipped = Table("skipped (FP32)", "why", box=None, pad_edge=False)
-        for name, why in report.skipped:
-            skipped.add_row(name, why)
-        out.print(skipped)
+    _print_reasons("skipped (FP32)", report.skipped)
+
+
+def _print_reasons(title: str, rows: list[tuple[str, str]]) -> None:
+    """The layers left in FP32 and why, when there are any."""
+    if rows:
+        table = Table(title, "why", box=None, pad_edge=False)
+        for name, why in rows:
+            table.add_row(name, why)
+        out.print(table)
 
 
 def _scope(rules: list[str]):

@@ -29,11 +29,11 @@ from dataclasses import replace
 import numpy as np
 
 from irtool.errors import UnsupportedError
-from irtool.ir.graph import Input, Layer, LayerStats, Model, Output, Port
-from irtool.passes.fold import fold
+from irtool.ir.graph import Input, Layer, LayerStats, Model, Output
 from irtool.quantization import params as P
 from irtool.quantization.config import IgnoredScope
-from irtool.quantization.markup import ActivationPoint, Plan, WeightPoint, is_quantizable, plan
+from irtool.quantization.insert import insert_activation_fq, insert_weight_fq, shared_ranges
+from irtool.quantization.markup import Plan, is_quantizable, plan
 
 LEVEL = "quantization_level"  # the `<data>` attribute of the 2019 form: I8 or FP32
 
@@ -56,9 +56,9 @@ def expand_statistics(model: Model) -> Model:
     the_plan = calibrated_plan(model, model.statistics, IgnoredScope(names=tuple(unmarked)), "cnn")
     out = model.copy()
     for point, fq in zip(the_plan.activations, activation_params(the_plan, model.statistics)):
-        _insert_activation_fq(out, point, fq)
-    for point in the_plan.weights:
-        _insert_weight_fq(out, point)
+        insert_activation_fq(out, point, fq)
+    for point in the_plan.weights:  # no overflow fix in the plan: 8-bit weights, as the 2019 plugin had
+        insert_weight_fq(out, point)
     out.remove_dead()
     return out
 
@@ -91,13 +91,6 @@ def deciders(model: Model, reader: Input) -> list[Layer]:
     return [op for dst in model.consumers(reader.layer, 0) for op in deciders(model, dst)]
 
 
-def planned_ops(model: Model, the_plan: Plan) -> list[Layer]:
-    """The ops a plan quantizes (weighted ops, residual Adds, pooling...), in topological order."""
-    ids = {w.op.id for w in the_plan.weights}
-    ids |= {op.id for p in the_plan.activations for c in p.consumers for op in deciders(model, c)}
-    return [l for l in model.topological_order() if l.id in ids]
-
-
 # ------------------------------------------------------------------------------------------- ranges
 def tensor_range(stats: LayerStats) -> tuple[float, float]:
     """Per channel -> per tensor: the lowest minimum and the highest maximum."""
@@ -106,41 +99,5 @@ def tensor_range(stats: LayerStats) -> tuple[float, float]:
 
 def activation_params(the_plan: Plan, stats: Mapping[str, LayerStats]) -> list[P.FQParams]:
     """Symmetric 8-bit parameters per activation point; the points of a group share one range."""
-    ranges = [tensor_range(stats[p.tensor.layer.name]) for p in the_plan.activations]
-    union: dict[int, tuple[float, float]] = {}
-    for p, (lo, hi) in zip(the_plan.activations, ranges):
-        if p.group is not None:
-            g = union.get(p.group, (lo, hi))
-            union[p.group] = (min(g[0], lo), max(g[1], hi))
-    ranges = [union[p.group] if p.group is not None else r for p, r in zip(the_plan.activations, ranges)]
+    ranges = shared_ranges(the_plan.activations, [tensor_range(stats[p.tensor.layer.name]) for p in the_plan.activations])
     return [P.symmetric_activations(lo, hi) for lo, hi in ranges]
-
-
-# ------------------------------------------------------------------------------------------- insertion
-def _fq_layer(model: Model, name: str, src: Output, fq: P.FQParams, dims: list[int]) -> Layer:
-    bounds = [model.add_constant(np.asarray(v, np.float32), f"{name}/{n}") for n, v in
-              (("input_low", fq.input_low), ("input_high", fq.input_high),
-               ("output_low", fq.output_low), ("output_high", fq.output_high))]
-    return model.add_layer("FakeQuantize", name, inputs=[src, *bounds], outputs=[Port(0, "FP32", list(dims))],
-                           attrs={"levels": str(fq.levels), "auto_broadcast": "numpy"})
-
-
-def _insert_activation_fq(model: Model, point: ActivationPoint, fq: P.FQParams) -> None:
-    """``tensor -> FQ -> the point's readers`` (other readers keep the FP32 tensor)."""
-    src_layer = model.layers[point.tensor.layer.id]
-    src = Output(src_layer, src_layer.port(point.tensor.port.id))
-    layer = _fq_layer(model, point.name, src, fq, src.port.dims)
-    for dst in point.consumers:
-        op = model.layers[dst.layer.id]
-        model.connect(Output(layer, layer.outputs[0]), Input(op, op.port(dst.port.id)))
-
-
-def _insert_weight_fq(model: Model, point: WeightPoint) -> None:
-    """The op's weights become ``Const(f32) -> FakeQuantize`` (symmetric, per output channel)."""
-    op = model.layers[point.op.id]
-    w = fold(model, model.producer(op, point.index)).astype(np.float32)
-    reduce = tuple(i for i in range(w.ndim) if i not in point.channel_axes)
-    fq = P.symmetric_weights(w.min(axis=reduce, keepdims=True), w.max(axis=reduce, keepdims=True))
-    name = f"{op.name}/fq_weights_{point.index}"
-    layer = _fq_layer(model, name, model.add_constant(w, f"{name}/weights"), fq, list(w.shape))
-    model.connect(Output(layer, layer.outputs[0]), Input(op, op.inputs[point.index]))

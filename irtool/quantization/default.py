@@ -10,13 +10,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from irtool.errors import InputError, UnsupportedError
-from irtool.ir.graph import Input, Layer, Model, Output, Port, XmlNode
-from irtool.passes.fold import fold
+from irtool.ir.graph import Input, Layer, Model, XmlNode
 from irtool.passes.patterns import constant_addend
 from irtool.passes.weights import compress_weights
 from irtool.quantization import params as P
 from irtool.quantization.config import QuantizeConfig
-from irtool.quantization.markup import ActivationPoint, Plan, WeightPoint, plan
+from irtool.quantization.insert import insert_activation_fq, insert_weight_fq, shared_ranges
+from irtool.quantization.markup import Plan, WeightPoint, plan
+from irtool.quantization.observe import run_observed
 from irtool.quantization.ranges import parse_estimator
 from irtool.quantization.statistics import TensorStats
 from irtool.summary import summarize
@@ -78,7 +79,7 @@ def build(model: Model, the_plan: Plan, stats: Mapping[tuple[int, int], TensorSt
     report.weights_bytes_before = sum(summarize(model).weights_bytes.values())
     for point, (lo, hi) in zip(the_plan.activations, activation_ranges(the_plan, stats, config.range, ranges)):
         fq = P.asymmetric_activations(lo, hi) if preset == "mixed" else P.symmetric_activations(lo, hi)
-        _insert_activation_fq(out, point, fq)
+        insert_activation_fq(out, point, fq)
     report.activation_fqs = len(the_plan.activations)
     for point in the_plan.weights:
         src = model.producer(point.op, 0)  # in the original graph: the tensor the statistics saw
@@ -106,8 +107,6 @@ def quantized_ops(the_plan: Plan) -> list[str]:
 def collect_statistics(model: Model, the_plan: Plan, samples: list[Mapping[str, np.ndarray]],
                        progress: Progress | None = None) -> dict[tuple[int, int], TensorStats]:
     """One streaming pass of the FP32 plugin over ``samples``; statistics of every planned tensor."""
-    from irtool.runtime import compile_model
-
     wanted = {(p.tensor.layer.id, p.tensor.port.id): TensorStats(channel_axis=p.channel_axis)
               for p in the_plan.activations}
     for w in the_plan.weights:  # bias correction needs the mean of each weighted op's activation input
@@ -124,19 +123,7 @@ def collect_statistics(model: Model, the_plan: Plan, samples: list[Mapping[str, 
             if i == index:
                 s.update(value)
 
-    # The graph exactly as it is (no fusion, no INT8 passes): every planned tensor must be produced
-    # by a step of its own for the observer to see it.
-    compiled = compile_model(model, precision="fp32", fuse=False)
-    request = compiled.create_infer_request()
-    params = {spec.name: next(l for l in model.parameters if spec.name in (*l.outputs[0].names, l.name))
-              for spec in compiled.inputs}
-    for n, sample in enumerate(samples):
-        request.infer(sample, observe)
-        for name, value in sample.items():  # model inputs are not produced by a step: observe them here
-            spec = compiled.input(name)
-            observe(params[spec.name], 0, np.asarray(value))
-        if progress:
-            progress(n + 1, len(samples))
+    run_observed(model, samples, observe, progress)
     missed = [model.layers[lid].name for (lid, _), s in wanted.items() if s.samples == 0]
     if missed:  # a planned tensor that no step produced: a bug, not bad input
         raise RuntimeError(f"no statistics were collected for {', '.join(missed)}")
@@ -150,46 +137,15 @@ def activation_ranges(the_plan: Plan, stats: Mapping[tuple[int, int], TensorStat
     overrides = overrides or {}
     ranges = [parse_estimator(overrides.get(p.name, estimator))[1](stats[(p.tensor.layer.id, p.tensor.port.id)])
               for p in the_plan.activations]
-    union: dict[int, tuple[float, float]] = {}
-    for p, (lo, hi) in zip(the_plan.activations, ranges):
-        if p.group is not None:
-            g = union.get(p.group, (lo, hi))
-            union[p.group] = (min(g[0], lo), max(g[1], hi))
-    return [union[p.group] if p.group is not None else r for p, r in zip(the_plan.activations, ranges)]
+    return shared_ranges(the_plan.activations, ranges)
 
 
 # ------------------------------------------------------------------------------------------- insertion
-def _const(model: Model, value: np.ndarray, name: str) -> Output:
-    return model.add_constant(np.asarray(value, dtype=np.float32), name)
-
-
-def _fq_layer(model: Model, name: str, src: Output, fq: P.FQParams, dims: list[int]) -> Layer:
-    consts = [_const(model, v, f"{name}/{n}") for n, v in
-              zip(("input_low", "input_high", "output_low", "output_high"),
-                  (fq.input_low, fq.input_high, fq.output_low, fq.output_high))]
-    return model.add_layer("FakeQuantize", name, inputs=[src, *consts], outputs=[Port(0, "FP32", list(dims))],
-                           attrs={"levels": str(fq.levels), "auto_broadcast": "numpy"})
-
-
-def _insert_activation_fq(model: Model, point: ActivationPoint, fq: P.FQParams) -> None:
-    src = Output(model.layers[point.tensor.layer.id], model.layers[point.tensor.layer.id].port(point.tensor.port.id))
-    layer = _fq_layer(model, point.name, src, fq, src.port.dims)
-    for dst in point.consumers:
-        op = model.layers[dst.layer.id]
-        model.connect(Output(layer, layer.outputs[0]), Input(op, op.port(dst.port.id)))
-
-
 def _insert_weight_fq(model: Model, point: WeightPoint, act_stats: TensorStats | None) -> int:
-    """Replace the op's weight input by ``Const(f32) -> FakeQuantize``, then correct the op's bias
-    (when ``act_stats`` are given); returns 1 if the bias was corrected."""
+    """Quantize the op's weights (``Const(f32) -> FakeQuantize``), then correct the op's bias (when
+    ``act_stats`` are given); returns 1 if the bias was corrected."""
+    w, fq = insert_weight_fq(model, point)
     op = model.layers[point.op.id]
-    w = fold(model, model.producer(op, point.index)).astype(np.float32)
-    reduce = tuple(i for i in range(w.ndim) if i not in point.channel_axes)
-    fq = P.symmetric_weights(w.min(axis=reduce, keepdims=True), w.max(axis=reduce, keepdims=True), point.half_range)
-    name = f"{op.name}/fq_weights_{point.index}"
-    const = _const(model, w, f"{name}/weights")
-    layer = _fq_layer(model, name, const, fq, list(w.shape))
-    model.connect(Output(layer, layer.outputs[0]), Input(op, op.inputs[point.index]))
     return int(_correct_bias(model, op, w, _fake_quantize(w, fq), act_stats))
 
 

@@ -33,9 +33,10 @@ import numpy as np
 from irtool.errors import InputError, UnsupportedError
 from irtool.ir.graph import Layer, LayerStats, Model
 from irtool.ir.statistics import format_value
-from irtool.passes.statistics_form import LEVEL, calibrated_plan, planned_ops
+from irtool.passes.statistics_form import LEVEL, calibrated_plan
 from irtool.quantization.config import QuantizeConfig
 from irtool.quantization.markup import plan
+from irtool.quantization.observe import run_observed
 from irtool.summary import summarize
 
 FORMATS = ("fq", "statistics")  # irtool quantize --format: FakeQuantize IR | the 2019 form
@@ -67,14 +68,14 @@ def statistics_form(model: Model, samples: Iterable[Mapping[str, np.ndarray]],
     _check(model, config)
     base = plan(model, config.ignored_scope, config.model_type, "none")  # validates the ignored scope
     ignored = {op.id: why for op, why in base.skipped if why.startswith("ignored scope")}
-    candidates = {op.id for op in planned_ops(model, base)} | set(ignored)
+    candidates = {op.id for op in base.ops} | set(ignored)
     reverted = _checked_reverted(reverted, {model.layers[i].name for i in candidates}, model.name)
     samples = list(samples)
     if not samples:
         raise InputError("the calibration subset is empty: the data holds no samples")
     stats = collect_channel_ranges(model, samples, progress)
     scope = replace(config.ignored_scope, names=(*config.ignored_scope.names, *reverted))
-    i8 = {op.id for op in planned_ops(model, calibrated_plan(model, stats, scope, base.model_type))}
+    i8 = {op.id for op in calibrated_plan(model, stats, scope, base.model_type).ops}
     kept = {i: "reverted" if model.layers[i].name in reverted else ignored.get(i, "no statistics for its input")
             for i in candidates - i8}
     out = model.copy()
@@ -163,8 +164,6 @@ def collect_channel_ranges(model: Model, samples: list[Mapping[str, np.ndarray]]
                            progress: Progress | None = None) -> dict[str, LayerStats]:
     """One pass of the FP32 plugin over ``samples``: the range per channel of every float layer
     output 0 and model input, by layer name, in file order."""
-    from irtool.runtime import compile_model
-
     names = Counter(l.name for l in model)
     ranges: dict[int, ChannelRange] = {}
 
@@ -173,16 +172,6 @@ def collect_channel_ranges(model: Model, samples: list[Mapping[str, np.ndarray]]
         if index == 0 and value.dtype.kind == "f" and names[layer.name] == 1:
             ranges.setdefault(layer.id, ChannelRange()).update(value)
 
-    # No fusion: every layer must run as a step of its own for the observer to see its output.
-    compiled = compile_model(model, precision="fp32", fuse=False)
-    request = compiled.create_infer_request()
-    params = {spec.name: next(l for l in model.parameters if spec.name in (*l.outputs[0].names, l.name))
-              for spec in compiled.inputs}
-    for n, sample in enumerate(samples):
-        request.infer(sample, observe)
-        for name, value in sample.items():  # model inputs are not produced by a step
-            observe(params[compiled.input(name).name], 0, value)
-        if progress:
-            progress(n + 1, len(samples))
+    run_observed(model, samples, observe, progress)
     found = {lid: r.result() for lid, r in ranges.items()}
     return {l.name: found[l.id] for l in model if found.get(l.id) is not None}

@@ -246,7 +246,8 @@ class _progress:
     """A rich progress bar driven by ``advance(fraction[, what])``; silent when disabled."""
 
     def __init__(self, enabled: bool, label: str):
-        self.enabled, self.label = enabled, label
+        # Only on a terminal: in a log, a transient bar leaves blank lines and nothing useful.
+        self.enabled, self.label = enabled and err.is_terminal, label
 
     def __enter__(self):
         if not self.enabled:

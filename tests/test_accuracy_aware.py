@@ -184,6 +184,7 @@ def test_cli_accuracy_aware_failure_writes_nothing(tmp_path, capsys):
     assert code == 2 and not out.exists() and not list(tmp_path.iterdir())
     lines = err.strip().splitlines()
     assert len(lines) == 1 and "accuracy budget not met" in lines[0] and "--keep-best" in lines[0]
+    assert err.startswith("irtool: error:")  # no blank line before it
     assert "Default quantization" in stdout  # the steps table still shows what was tried
 
 

@@ -7,12 +7,13 @@
    other range estimators for the activations of the ops that introduce the most error.
 3. Reverting ops to FP32, one at a time: the ranking subset is the validation samples INT8 hurts
    most; candidate ops are pre-filtered by the output error each introduces (NRMSD of its output,
-   INT8 emulation fed the FP32 model's inputs: :mod:`irtool.quantization.sensitivity`), then scored by reverting each alone and measuring the
-   metric on the subset; the op whose revert helps MOST goes back to FP32 (the sort is descending by
-   improvement -- NNCF's ascending sort can pick the least harmful op in its error mode). The full
-   metric decides: a step that makes it worse is rolled back and the next candidate tried; ranking
-   is redone after each kept step. Reverting everything, or ``max_iter`` steps, without meeting the
-   budget is a failure (:class:`AccuracyError`), unless ``keep_best``.
+   INT8 emulation fed the FP32 model's tensors: :mod:`irtool.quantization.sensitivity`), then scored
+   by reverting each alone and measuring the metric on the subset; the op whose revert helps MOST
+   goes back to FP32 (the sort is descending by improvement -- NNCF's ascending sort can pick the
+   least harmful op in its error mode). The full metric decides: a step that makes it worse is
+   rolled back and the next candidate tried; ranking is redone after each kept step. Reverting
+   everything, or ``max_iter`` steps, without meeting the budget is a failure
+   (:class:`AccuracyError`), unless ``keep_best``.
 
 Statistics are collected once and reused: a revert only re-plans and rebuilds the model.
 """
@@ -309,7 +310,8 @@ class _Search:
         quantized, report = self._build(state)
         names = set(report.quantized_ops)
         ops = [l for l in quantized if l.name in names]
-        errors = layer_errors(state.base, quantized, [self.validation[i] for i in subset], ops, propagated=False)
+        samples = [self.validation[i] for i in subset]
+        errors = layer_errors(state.base, quantized, samples, ops, propagated=False)
         return {op.name: errors[op.name].introduced for op in ops}
 
     # ------------------------------------------------------------------------------------- helpers

@@ -105,8 +105,10 @@ def layer_errors(reference: Model, model: Model, samples: Iterable[Mapping[str, 
         if progress:
             progress(n + 1, len(samples))
     count = max(len(samples), 1)
-    worst = lambda total, name: max(total[k] for k in own[name]) / count  # noqa: E731 -- the worst output
-    return {l.name: LayerError(worst(free, l.name) if propagated else float("nan"), _introduced(l, worst(fed, l.name)))
+
+    def worst(total: dict[Key, float], layer: Layer) -> float:  # the worst output, averaged over samples
+        return max(total[k] for k in own[layer.name]) / count
+    return {l.name: LayerError(worst(free, l) if propagated else float("nan"), _introduced(l, worst(fed, l)))
             for l in layers}
 
 

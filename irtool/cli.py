@@ -496,6 +496,104 @@ def _convert_weights(model: Path, output: Path, convert, verb: str) -> None:
     out.print(f"{verb} {count} weight tensor(s); .bin {_size(before)} -> {_size(after)}; wrote {output}")
 
 
+@app.command("compare")
+def compare_models(
+    a: Annotated[Path, typer.Argument(help="the reference model's .xml (A, e.g. FP32)", show_default=False)],
+    b: Annotated[Path, typer.Argument(help="the model to compare with it (B, e.g. its INT8 version)",
+                                      show_default=False)],
+    val: Annotated[Optional[Path], typer.Option(
+        "--val", help="validation .npz (inputs + labels or gt_* boxes); default: seeded random inputs")] = None,
+    metric: Annotated[Optional[str], typer.Option(
+        help="top1 | top5 | map | map:all | map:coco | cosine | nmse (default: top1 with labels, map with "
+             "boxes, else cosine to A)")] = None,
+    samples: Annotated[int, typer.Option(
+        help="batches the per-layer errors average over (the first of --val); random inputs without --val")] = 16,
+    latency: Annotated[bool, typer.Option("--latency/--no-latency", help="time both models (irtool, OpenVINO)")] = True,
+    top: Annotated[int, typer.Option(help="show only the first N layers of the sorted table (0: all)")] = 0,
+    sort: Annotated[str, typer.Option(help="topo (B's layer order) | error (introduced) | time (B's)")] = "topo",
+    as_json: JsonOpt = False,
+    html: Annotated[Optional[Path], typer.Option("--html", help="also write a self-contained HTML report")] = None,
+) -> None:
+    """A and B side by side: metric, latency, weights; per layer: precision, time, NRMSD vs A.
+
+    The per-layer table lists every layer of B that A has (same name and output shape); "introduced"
+    is the error the layer adds itself (fed A's tensors): the largest points at the culprit."""
+    from irtool.compare import SORTS, compare
+    from irtool.compare_report import write_html
+
+    if sort not in SORTS:
+        raise IrToolError(f"--sort '{sort}': use {', '.join(SORTS)}")
+    if top < 0:
+        raise IrToolError(f"--top {top}: give a number of layers (0: all)")
+    with _progress(not as_json, "compare") as advance:
+        result = compare(a, b, val, metric=metric, latency=latency, max_samples=samples,
+                         progress=lambda what, f: advance(f, what))
+    if html is not None:
+        write_html(result, html)
+    if as_json:
+        print(json.dumps(result.to_dict() | ({"html": str(html)} if html else {}), indent=2))
+        return
+    _print_comparison(result, sort, top)
+    if html is not None:
+        out.print(f"wrote {html}")
+
+
+def _print_comparison(c, sort: str, top: int) -> None:
+    """The model-level table, the per-layer table (worst offenders in red), the notes."""
+    from irtool.compare_report import model_rows, precision_cell
+
+    models = Table("", "A", "B", "B vs A", box=None, pad_edge=False,
+                   title=f"A: {c.a.name}\nB: {c.b.name}", title_justify="left")
+    for row in model_rows(c):
+        models.add_row(*row)
+    _print_wide(models)
+    offenders = {r.name for r in c.offenders(3)}
+    rows = c.sorted_layers(sort)
+    if top:
+        # topological order keeps its order: the N worst by introduced error, shown in place
+        keep = {r.name for r in (c.sorted_layers("error") if sort == "topo" else rows)[:top]}
+        rows = [r for r in rows if r.name in keep]
+    index = {r.name: i for i, r in enumerate(c.layers)}
+    scale = max((r.introduced for r in c.layers), default=0.0)
+    layers = Table("#", "layer", "type", "precision", "time A us", "time B us", "NRMSD", "introduced", "",
+                   box=None, pad_edge=False, title=f"per layer ({c.layer_samples} batches; NRMSD vs A)",
+                   title_justify="left")
+    for r in rows:
+        layers.add_row(str(index[r.name]), r.name, r.type, precision_cell(r), _us(r.time_a_us), _us(r.time_us),
+                       f"{r.nrmsd:.4f}", f"{r.introduced:.4f}", _bar(r.introduced, scale),
+                       style="bold red" if r.name in offenders else None)
+    _print_wide(layers)
+    worst = c.offenders(1)
+    if worst:
+        w = worst[0]
+        hint = f"; to keep it FP32: irtool quantize ... --ignored-scope 'name:{w.name}'" if w.precision == "I8" else ""
+        out.print(f"largest introduced error: {w.name} ({w.type}, {w.introduced:.4f}){hint}", markup=False)
+    for note in c.notes:
+        out.print(f"note: {note}", style="dim", markup=False)
+
+
+def _print_wide(table: Table) -> None:
+    """A table at its natural width, not squeezed into the terminal's: layer names stay whole."""
+    from rich.measure import Measurement
+
+    natural = Measurement.get(out, out.options.update_width(10_000), table).maximum
+    width = out.width
+    out.width = max(natural, width)  # print() caps its width at the console's
+    try:
+        out.print(table)
+    finally:
+        out.width = width
+
+
+def _us(value: Optional[float]) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
+def _bar(value: float, scale: float, width: int = 12) -> str:
+    """A text bar of ``value`` / ``scale``: the per-layer table's picture of where the error comes from."""
+    return "\u2588" * round(width * value / scale) if scale > 0 and value > 0 else ""
+
+
 def _refuse_overwrite(src: Path, dst: Path) -> None:
     if dst.resolve() == src.resolve():
         raise IrToolError(f"{dst}: the output would overwrite the input model; choose another -o path")

@@ -6,13 +6,14 @@
    cross-layer equalization across ReLU (loud channels no longer own a per-tensor range), then
    other range estimators for the activations of the ops that introduce the most error.
 3. Reverting ops to FP32, one at a time: the ranking subset is the validation samples INT8 hurts
-   most; candidate ops are pre-filtered by the output error each introduces (NRMSD of its output
-   minus that of its inputs, INT8 vs FP32), then scored by reverting each alone and measuring the
-   metric on the subset; the op whose revert helps MOST goes back to FP32 (the sort is descending by
-   improvement -- NNCF's ascending sort can pick the least harmful op in its error mode). The full
-   metric decides: a step that makes it worse is rolled back and the next candidate tried; ranking
-   is redone after each kept step. Reverting everything, or ``max_iter`` steps, without meeting the
-   budget is a failure (:class:`AccuracyError`), unless ``keep_best``.
+   most; candidate ops are pre-filtered by the output error each introduces (NRMSD of its output,
+   INT8 emulation fed the FP32 model's tensors: :mod:`irtool.quantization.sensitivity`), then scored
+   by reverting each alone and measuring the metric on the subset; the op whose revert helps MOST
+   goes back to FP32 (the sort is descending by improvement -- NNCF's ascending sort can pick the
+   least harmful op in its error mode). The full metric decides: a step that makes it worse is
+   rolled back and the next candidate tried; ranking is redone after each kept step. Reverting
+   everything, or ``max_iter`` steps, without meeting the budget is a failure
+   (:class:`AccuracyError`), unless ``keep_best``.
 
 Statistics are collected once and reused: a revert only re-plans and rebuilds the model.
 """
@@ -29,6 +30,7 @@ from irtool.ir.graph import Model
 from irtool.quantization.config import QuantizeConfig
 from irtool.quantization.default import (Report, build, collect_statistics, quantized_ops, refuse_calibrated)
 from irtool.quantization.markup import Plan, plan
+from irtool.quantization.sensitivity import layer_errors
 from irtool.quantization.statistics import TensorStats
 
 DROP_TYPES = ("absolute", "relative")
@@ -308,42 +310,14 @@ class _Search:
         return value, -float(np.mean([_nmse(o, r) for o, r in zip(outputs, reference)]))
 
     def _introduced_errors(self, state: _State, subset: list[int]) -> dict[str, float]:
-        """Per INT8 op: NRMSD of its output minus the largest NRMSD of its inputs (before their
-        quantizers), INT8 emulation vs FP32, averaged over ``subset``: the error the op adds."""
-        from irtool.runtime import compile_model
-
-        from irtool.passes.fold import is_constant
-
+        """Per INT8 op: the error it introduces (NRMSD of its output, INT8 emulation fed the FP32
+        model's tensors, against FP32), averaged over ``subset``."""
         quantized, report = self._build(state)
         names = set(report.quantized_ops)
         ops = [l for l in quantized if l.name in names]
-        const: dict = {}
-        inputs: dict[str, list[tuple[str, int]]] = {}
-        for op in ops:  # each activation input, seen before its quantizer
-            srcs = []
-            for s in quantized.input_values(op):
-                while s.layer.type == "FakeQuantize":
-                    s = quantized.producer(s.layer, 0)
-                if not is_constant(quantized, s, const):
-                    srcs.append((s.layer.name, s.index))
-            inputs[op.name] = srcs
-        wanted = {(op.name, 0) for op in ops} | {k for v in inputs.values() for k in v}
-        fp32 = compile_model(state.base, precision="fp32", fuse=False).create_infer_request()
-        int8 = compile_model(quantized, precision="fp32", fuse=False).create_infer_request()
-        total = dict.fromkeys(wanted, 0.0)
-        for i in subset:
-            ref: dict[tuple[str, int], np.ndarray] = {}
-            fp32.infer(self.validation[i], lambda l, k, v: ref.__setitem__((l.name, k), v.copy())
-                       if (l.name, k) in wanted else None)
-
-            def compare(layer, k, v):
-                key = (layer.name, k)
-                if key in wanted and key in ref:
-                    total[key] += _nrmsd(v, ref[key])
-            int8.infer(self.validation[i], compare)
-        n = max(len(subset), 1)
-        return {op.name: (total[(op.name, 0)] - max((total.get(s, 0.0) for s in inputs[op.name]), default=0.0)) / n
-                for op in ops}
+        samples = [self.validation[i] for i in subset]
+        errors = layer_errors(state.base, quantized, samples, ops, propagated=False)
+        return {op.name: errors[op.name].introduced for op in ops}
 
     # ------------------------------------------------------------------------------------- helpers
     def _plan(self, model: Model, reverted: tuple[str, ...]) -> Plan:
@@ -418,14 +392,6 @@ def _nmse(out: Mapping[str, np.ndarray], ref: Mapping[str, np.ndarray]) -> float
     a = np.asarray(next(iter(out.values())), np.float64)
     b = np.asarray(next(iter(ref.values())), np.float64)
     return float(np.sum((a - b) ** 2) / max(np.sum(b ** 2), 1e-30))
-
-
-def _nrmsd(value: np.ndarray, ref: np.ndarray) -> float:
-    """Normalized root-mean-square deviation, as the 2019 Calibration Tool ranked layers."""
-    ref = np.asarray(ref, np.float64)
-    span = float(ref.max() - ref.min()) if ref.size else 0.0
-    rmsd = float(np.sqrt(np.mean((np.asarray(value, np.float64) - ref) ** 2))) if ref.size else 0.0
-    return rmsd / span if span > 0 else rmsd
 
 
 def _subset(annotations, batches: list[int], batch: int):

@@ -26,7 +26,7 @@ from irtool.runtime.profiling import EXECUTED, NOT_RUN, ProfilingInfo, exec_type
 from irtool.runtime.registry import Kernel, find_kernel
 
 Shapes = Mapping[str, Sequence[int]] | Sequence[Sequence[int]] | None
-Observer = Callable[[Layer, int, np.ndarray], None]
+Observer = Callable[[Layer, int, np.ndarray], np.ndarray | None]  # may return a replacement
 
 
 @dataclass(frozen=True)
@@ -106,7 +106,9 @@ class InferRequest:
 
     def infer(self, inputs: Mapping[str, Any] | Sequence[Any], observe: Observer | None = None) -> Outputs:
         """Run once. ``observe(layer, output_index, array)``, if given, sees every tensor a step
-        produces (calibration streams statistics through it; nothing is kept)."""
+        produces (calibration streams statistics through it; nothing is kept). An array it returns
+        replaces the tensor for the layers after (sensitivity analysis feeds a layer the reference
+        model's tensors this way); None leaves it."""
         c = self._c
         slots: list[Any] = [None] * c._nslots
         for slot, value in c._constants.items():
@@ -135,7 +137,9 @@ class InferRequest:
                     slots[slot] = value
             if observe is not None:
                 for i, slot in enumerate(step.outputs):
-                    observe(step.layer, i, slots[slot])
+                    replacement = observe(step.layer, i, slots[slot])
+                    if replacement is not None:
+                        slots[slot] = replacement
             for slot in step.frees:
                 slots[slot] = None
         if serial:

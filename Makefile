@@ -31,6 +31,8 @@ demo: $(BIN)/irtool
 	$(BIN)/irtool run $(OUT)/digits_cnn_int8.xml -i $(SAMPLE:.xml=_val.npz) -o $(OUT)/int8_outputs.npz --perf-counters --sort
 	$(BIN)/irtool benchmark $(SAMPLE) -t 2
 	$(BIN)/irtool benchmark $(OUT)/digits_cnn_int8.xml -t 2
+	# FP32 vs INT8 side by side: accuracy, latency, size, and the error each layer introduces
+	$(BIN)/irtool compare $(SAMPLE) $(OUT)/digits_cnn_int8.xml --val $(SAMPLE:.xml=_val.npz) --html $(OUT)/compare.html
 	# accuracy-aware on a model made fragile on purpose: Default loses ~15 points, the search gets them back
 	$(BIN)/irtool quantize samples/digits_cnn_fragile.xml --data samples/digits_cnn_calib.npz \
 		--method accuracy-aware --val samples/digits_cnn_val.npz --max-drop 0.01 -o $(OUT)/digits_cnn_fragile_int8.xml

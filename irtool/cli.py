@@ -227,19 +227,12 @@ def _print_counters(records: list, sort: bool) -> None:
 
 def _save_npz(path: Path, arrays: dict) -> None:
     """Write atomically: a temporary file renamed over ``path``."""
-    import os
-    import tempfile
-
     import numpy as np
 
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".npz", dir=path.parent if str(path.parent) else ".")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    from irtool.files import atomic_write
+
+    with atomic_write(path) as f:
+        np.savez(f, **arrays)
 
 
 class _progress:

@@ -3,13 +3,12 @@ the HTML page share, and ``irtool compare --html``'s page: one self-contained fi
 inline SVG chart drawn here, no scripts, nothing fetched from the network)."""
 from __future__ import annotations
 
-import os
-import tempfile
 from html import escape
 from pathlib import Path
 
 from irtool.compare import Comparison, LayerRow, Side
 from irtool.errors import InputError
+from irtool.files import atomic_write
 
 # The chart: one row per layer; a label, then error bars, then time bars (pixels).
 ROW, LABEL, PANEL, GAP, TOP = 18, 330, 300, 40, 34
@@ -48,14 +47,8 @@ def write_html(c: Comparison, path: str | Path, top: int = 3) -> Path:
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise InputError(f"{path}: folder {folder} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(render(c, top))
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    with atomic_write(path, "w", encoding="utf-8") as f:
+        f.write(render(c, top))
     return path
 
 

@@ -112,3 +112,16 @@ def test_legacy_sections_and_unknown_rt_info_are_preserved(tmp_path):
     assert [n.tag for n in model.extras] == ["meta_data", "quantization_parameters"]
     assert serialize(model)[0].decode() == text
     assert irtool.summarize(model).quantized_by == ["POT"]
+
+
+def test_written_files_have_the_permissions_of_a_new_file(tmp_path):
+    """Written through a temporary file, but not left 0600 as ``mkstemp`` makes it."""
+    import os
+
+    mask = os.umask(0o022)
+    try:
+        out = irtool.save_model(irtool.read_model(sample_irs()[0]), tmp_path / "copy.xml")
+    finally:
+        os.umask(mask)
+    assert (out.stat().st_mode & 0o777) == (out.with_suffix(".bin").stat().st_mode & 0o777) == 0o644
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []

@@ -10,9 +10,7 @@ was read from.
 from __future__ import annotations
 
 import hashlib
-import os
 import re
-import tempfile
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -21,6 +19,7 @@ from typing import BinaryIO
 import numpy as np
 
 from irtool.errors import IrToolError
+from irtool.files import AtomicFile
 from irtool.ir import attrs as A
 from irtool.ir.element_types import element_type
 from irtool.ir.graph import Layer, Model, Port, XmlNode
@@ -36,9 +35,9 @@ def save_model(model: Model, path: str | Path) -> Path:
     if not path.parent.is_dir():
         raise IrToolError(f"{path.parent}: output folder does not exist")
     with ExitStack() as stack:
-        bin_tmp = stack.enter_context(_Temp(bin_path))
+        bin_tmp = stack.enter_context(AtomicFile(bin_path))
         offsets = _write_bin(model, bin_tmp.file)
-        xml_tmp = stack.enter_context(_Temp(path))
+        xml_tmp = stack.enter_context(AtomicFile(path))
         for chunk in _xml_lines(model, offsets):
             xml_tmp.file.write(chunk.encode("utf-8"))
         bin_tmp.commit()
@@ -52,29 +51,6 @@ def serialize(model: Model) -> tuple[bytes, bytes]:
     buf = io.BytesIO()
     offsets = _write_bin(model, buf)
     return "".join(_xml_lines(model, offsets)).encode("utf-8"), buf.getvalue()
-
-
-class _Temp:
-    """A temporary file in the destination folder, renamed over the destination on commit."""
-
-    def __init__(self, dest: Path):
-        self.dest = dest
-        fd, self.tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
-        self.file: BinaryIO = os.fdopen(fd, "wb")
-        self.done = False
-
-    def __enter__(self) -> _Temp:
-        return self
-
-    def commit(self) -> None:
-        self.file.close()
-        os.replace(self.tmp, self.dest)
-        self.done = True
-
-    def __exit__(self, *exc) -> None:
-        if not self.done:
-            self.file.close()
-            os.unlink(self.tmp)
 
 
 # ------------------------------------------------------------------------------------------- .bin

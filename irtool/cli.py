@@ -290,7 +290,7 @@ def quantize(
     val: Annotated[Optional[Path], typer.Option(
         "--val", help="accuracy-aware: validation .npz (inputs + labels or gt_* boxes)")] = None,
     metric: Annotated[Optional[str], typer.Option(
-        help="top1 | top5 | map | map:all | map:coco | cosine | nmse (default: top1 with labels, map with "
+        help="top1 | top5 | map | map:all | map:coco | map:coco50 | cosine | nmse (default: top1 with labels, map with "
              "boxes, else cosine to FP32)")] = None,
     max_drop: Annotated[float, typer.Option("--max-drop", help="accuracy budget (0.01 = 1 point of top-1)")] = 0.01,
     drop_type: Annotated[str, typer.Option("--drop-type", help="absolute | relative")] = "absolute",
@@ -497,7 +497,7 @@ def compare_models(
     val: Annotated[Optional[Path], typer.Option(
         "--val", help="validation .npz (inputs + labels or gt_* boxes); default: seeded random inputs")] = None,
     metric: Annotated[Optional[str], typer.Option(
-        help="top1 | top5 | map | map:all | map:coco | cosine | nmse (default: top1 with labels, map with "
+        help="top1 | top5 | map | map:all | map:coco | map:coco50 | cosine | nmse (default: top1 with labels, map with "
              "boxes, else cosine to A)")] = None,
     samples: Annotated[int, typer.Option(
         help="batches the per-layer errors average over (the first of --val); random inputs without --val")] = 16,

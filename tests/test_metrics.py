@@ -304,7 +304,7 @@ def reference_map(outputs, gt, method):
     for cls in sorted(set(gt.gt_labels[~gt.gt_difficult].tolist())):
         per_t = []
         for t in (np.linspace(0.5, 0.95, 10) if method == "coco" else [0.5]):
-            flags, npos = reference_flags(outputs, gt, cls, t, "coco" if method == "coco" else "voc")
+            flags, npos = reference_flags(outputs, gt, cls, t, "coco" if method.startswith("coco") else "voc")
             tp = np.cumsum([f == "tp" for f in flags])
             rec, prec = tp / npos, tp / np.arange(1, len(flags) + 1)
             if method == "voc11":
@@ -321,7 +321,7 @@ def reference_map(outputs, gt, method):
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_map_equals_the_loop_reference(seed):
     outputs, gt = random_detection_set(seed)
-    for name, method in (("map", "voc11"), ("map:all", "all"), ("map:coco", "coco")):
+    for name, method in (("map", "voc11"), ("map:all", "all"), ("map:coco", "coco"), ("map:coco50", "coco50")):
         assert get_metric(name).compute(outputs, gt) == pytest.approx(reference_map(outputs, gt, method), abs=1e-12)
 
 

@@ -15,6 +15,7 @@ Names understood by :func:`get_metric`:
                     setting for SSD models; same as ``map:voc11``). Needs ``gt_*`` boxes.
 ``map:all``         VOC 2010+ all-point AP (area under the precision envelope) at IoU 0.5.
 ``map:coco``        COCO AP@[0.5:0.95]: 101-point AP averaged over IoU 0.50, 0.55 .. 0.95 (pycocotools).
+``map:coco50``      COCO AP@0.5: the same matching and 101-point AP at IoU 0.5 only.
 ``cosine``          mean cosine similarity to the FP32 outputs, per sample (higher is better).
 ``nmse``            mean of |ref - out|^2 / |ref|^2 per sample (lower is better).
 ==================  ==================================================================================
@@ -36,7 +37,7 @@ from irtool.metrics.annotations import ANNOTATION_KEYS, Annotations
 from irtool.metrics.detection import (COCO_IOUS, COCO_MAX_DETS, all_point_ap, average_precisions, box_iou, coco_ap,
                                       detections, voc11_ap)
 
-NAMES = "top1, top5, topk:K, map, map:voc11, map:all, map:coco, cosine, nmse"
+NAMES = "top1, top5, topk:K, map, map:voc11, map:all, map:coco, map:coco50, cosine, nmse"
 Needs = Literal["labels", "boxes", "reference"]
 Outputs = Sequence[Mapping[str, np.ndarray]]
 
@@ -123,7 +124,7 @@ class NMSE(Metric):
 class DetectionMAP(Metric):
     """mAP of DetectionOutput results (see :func:`detections` for how rows and images are read).
 
-    ``method``: ``voc11`` | ``all`` (both at IoU ``iou``) | ``coco`` (IoU 0.50..0.95)."""
+    ``method``: ``voc11`` | ``all`` (both at IoU ``iou``) | ``coco`` (IoU 0.50..0.95) | ``coco50``."""
 
     method: str = "voc11"
     iou: float = 0.5
@@ -180,7 +181,7 @@ def get_metric(metric: str | Metric | Callable[[Outputs, Annotations | None], fl
         k = int(m[1] or m[2])
         if k > 0:
             return TopK(name=f"top{k}", k=k, **options)
-    if m := re.fullmatch(r"map(?::(voc11|all|coco))?", text):
+    if m := re.fullmatch(r"map(?::(voc11|all|coco|coco50))?", text):
         method = m[1] or "voc11"
         return DetectionMAP(name="map" if method == "voc11" else f"map:{method}", method=method, **options)
     if text == "cosine":

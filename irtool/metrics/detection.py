@@ -52,27 +52,29 @@ def average_precisions(dets: np.ndarray, truth: Annotations, method: str = "voc1
     ``voc11`` / ``all``: each detection goes to the ground truth of its image and class it overlaps
     most (VOC devkit); IoU >= ``iou`` and that box unclaimed: true positive; already claimed: false
     positive (a duplicate); a difficult box: the detection is ignored (neither TP nor FP, however many
-    match it). ``coco``: pycocotools' rules at IoU 0.50:0.05:0.95 (the best *unclaimed* box, at most
+    match it). ``coco``: pycocotools' rules at IoU 0.50:0.05:0.95 (``coco50``: at IoU 0.5 only) (the best *unclaimed* box, at most
     100 detections per image and class), difficult boxes as in VOC; the AP is averaged over thresholds.
     """
-    if method not in ("voc11", "all", "coco"):
-        raise InputError(f"unknown AP method '{method}': voc11, all or coco")
+    if method not in ("voc11", "all", "coco", "coco50"):
+        raise InputError(f"unknown AP method '{method}': voc11, all, coco or coco50")
+    coco = method.startswith("coco")
     classes = np.unique(truth.gt_labels[~truth.gt_difficult])
     if not classes.size:
         raise InputError("mAP needs at least one ground-truth box that is not difficult")
     dets = dets[np.argsort(-dets[:, 2], kind="stable")]  # from here on, index order = confidence order
     dets = dets[np.isin(np.rint(dets[:, 1]).astype(np.int64), classes)]
     det_key, gt_key = _group_keys(dets, truth)
-    if method == "coco":
+    if coco:
         keep = _rank_in_group(det_key) < COCO_MAX_DETS
         dets, det_key = dets[keep], det_key[keep]
     pair_det, pair_gt, slot = _pairs(det_key, gt_key)
     overlap = box_iou(dets[pair_det, 3:7], truth.gt_boxes[pair_gt])
-    if method == "coco":
-        tp, counted = _match_coco(overlap, pair_det, pair_gt, slot, det_key, truth.gt_difficult)
+    if coco:
+        thresholds = COCO_IOUS if method == "coco" else np.array([0.5])
+        tp, counted = _match_coco(overlap, pair_det, pair_gt, slot, det_key, truth.gt_difficult, thresholds)
     else:
         tp, counted = _match_voc(overlap, pair_det, pair_gt, len(dets), truth.gt_difficult, iou)
-    ap = coco_ap if method == "coco" else voc11_ap if method == "voc11" else all_point_ap
+    ap = coco_ap if coco else voc11_ap if method == "voc11" else all_point_ap
     det_label = np.rint(dets[:, 1]).astype(np.int64)
     positives = {c: int(np.sum((truth.gt_labels == c) & ~truth.gt_difficult)) for c in classes}
     return {int(c): _class_ap(det_label == c, tp, counted, positives[c], ap) for c in classes}
@@ -138,15 +140,16 @@ def _match_voc(overlap, pair_det, pair_gt, n_det, difficult, iou) -> tuple[np.nd
     return tp[None], ~ignored[None]
 
 
-def _match_coco(overlap, pair_det, pair_gt, slot, det_key, ignore) -> tuple[np.ndarray, np.ndarray]:
-    """pycocotools' greedy matching at IoU 0.50..0.95 at once: ([T, D] true positive, [T, D] counted).
+def _match_coco(overlap, pair_det, pair_gt, slot, det_key, ignore,
+                thresholds: np.ndarray = COCO_IOUS) -> tuple[np.ndarray, np.ndarray]:
+    """pycocotools' greedy matching at every IoU threshold at once: ([T, D] true positive, [T, D] counted).
 
     In confidence order, a detection claims the unclaimed box with the highest IoU >= t (the later box
     on ties). Only when no ordinary box is left does it fall back to a difficult one: it is then ignored,
     and the difficult box stays unclaimed (VOC's rule: any number of detections may match it).
     Claims depend on earlier claims only within an (image, class) group, so round r matches the r-th
     candidate detection of every group at once."""
-    t = np.minimum(COCO_IOUS, 1 - 1e-10)
+    t = np.minimum(thresholds, 1 - 1e-10)
     n_det = len(det_key)
     matched, ignored = np.zeros((len(t), n_det), bool), np.zeros((len(t), n_det), bool)
     claimed = np.zeros((len(t), len(ignore)), bool)

@@ -275,3 +275,17 @@ def test_topk_matches_openvino(opset, mode, sort, axis, k, tmp_path):
 def test_topk_stable_ties(mode, sort, axis, tmp_path):
     x = {"x": np.random.default_rng(3).integers(0, 3, S).astype(np.float32)}
     check(lambda v: opset11.topk(v, C(3), axis, mode, sort, "i64", True), S, tmp_path, inputs=x)
+
+
+@pytest.mark.parametrize("rows", [1, 3, 16, 64, 257])
+@pytest.mark.parametrize("n", [1, 5, 8, 9, 16, 49, 64, 100, 128, 129, 300])
+def test_global_mean_is_numpys_mean_bit_for_bit(rows, n):
+    """The load-time specialized global average (its own pairwise sum for rows up to 128 values)
+    rounds exactly as numpy's mean, which the generic ReduceMean kernel uses."""
+    from irtool.runtime.kernels import reduce as R
+    from irtool.runtime.registry import find_kernel  # noqa: F401  (registers every kernel)
+
+    x = (np.random.default_rng(n).standard_normal((rows, 2, n)) * 10).astype(np.float32)
+    axes = np.array([2], np.int64)
+    run = R._prepare_mean([None, axes], keep_dims=True)
+    np.testing.assert_array_equal(run(x, axes), R._KERNELS["ReduceMean"](x, axes, keep_dims=True))

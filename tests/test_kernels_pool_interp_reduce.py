@@ -289,3 +289,14 @@ def test_global_mean_is_numpys_mean_bit_for_bit(rows, n):
     axes = np.array([2], np.int64)
     run = R._prepare_mean([None, axes], keep_dims=True)
     np.testing.assert_array_equal(run(x, axes), R._KERNELS["ReduceMean"](x, axes, keep_dims=True))
+
+
+@pytest.mark.parametrize("shape,kernel,strides", [((1, 16, 32, 32), [2, 2], [2, 2]), ((2, 3, 9, 7), [3, 2], [2, 3]),
+                                                   ((1, 4, 8, 8), [3, 3], [1, 1])])
+def test_max_values_fast_path_matches_the_general_kernel(shape, kernel, strides):
+    x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+    x[0, 0, :2, :2] = np.nan  # NaN never wins
+    x[0, -1] = -np.inf  # a window of -inf gives lowest(), as the general kernel does
+    st, dil, pb, pe, out = P._geometry(shape[2:], kernel, strides, [], [0, 0], [0, 0], "explicit", "floor")
+    fast = P.max_values(x, kernel, st, dil, pb, out)
+    np.testing.assert_array_equal(fast, P._pool(x, kernel, st, dil, pb, pe, out, True)[0])

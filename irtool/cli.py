@@ -118,7 +118,7 @@ def run(model: ModelArg,
     truth = Annotations.from_arrays(loaded)
     arrays = (data.match_inputs(loaded, compiled.inputs, str(inputs)) if inputs
               else data.random_inputs(compiled.inputs, seed))
-    request = compiled.create_infer_request()
+    request = compiled.create_infer_request(cpu_times=perf_counters)
     per_batch, counters = [], {}
     for batch in data.batches(arrays, compiled.inputs):
         per_batch.append(request.infer(batch))

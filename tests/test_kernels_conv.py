@@ -114,6 +114,29 @@ def test_forward_vs_reference(case, dtype):
 
 
 @pytest.mark.parametrize("case", FORWARD.values(), ids=FORWARD.keys())
+@pytest.mark.parametrize("clamp", [None, [0.0, 6.0]])
+def test_load_time_specialized_forward(case, clamp):
+    """The serial 2-D path (patches at a wider row pitch, fused bias and clamp) vs the generic kernel
+    followed by numpy's Add and clip: depthwise and 1x1 bit-identical; the pitched GEMM may round
+    the last bit differently (BLAS blocks a wider matrix otherwise)."""
+    x, w = _data(case[0]), _data(case[1], seed=1)
+    grouped = _grouped(case)
+    O = w.shape[0] * w.shape[1] if grouped else w.shape[0]
+    bias = _data([1, O] + [1] * (x.ndim - 2), seed=2)
+    fast = conv.group_convolution if grouped else conv.convolution
+    want = fast(x, w, **_fwd_attrs(case)) + bias
+    if clamp:
+        want = np.clip(want, np.float32(clamp[0]), np.float32(clamp[1]))
+    run = conv.prepare_convolution([None, w, bias], grouped, lambda *a: None, clamp=clamp, **_fwd_attrs(case))
+    got = None if run is None else run(x, w, bias)
+    if got is None:  # not 2-D, or a grouped convolution that is not depthwise: the generic kernel runs
+        assert x.ndim != 4 or (grouped and w.shape[2] != 1)
+        return
+    exact = grouped or np.prod(w.shape[2:]) == 1
+    (np.testing.assert_array_equal if exact else lambda a, b: assert_close(a, b, 1e-6))(got, want)
+
+
+@pytest.mark.parametrize("case", FORWARD.values(), ids=FORWARD.keys())
 def test_forward_vs_openvino(case, tmp_path):
     x = ops.parameter(case[0], np.float32, name="x")
     w = ops.constant(_data(case[1], seed=1))

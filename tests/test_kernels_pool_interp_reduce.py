@@ -275,3 +275,28 @@ def test_topk_matches_openvino(opset, mode, sort, axis, k, tmp_path):
 def test_topk_stable_ties(mode, sort, axis, tmp_path):
     x = {"x": np.random.default_rng(3).integers(0, 3, S).astype(np.float32)}
     check(lambda v: opset11.topk(v, C(3), axis, mode, sort, "i64", True), S, tmp_path, inputs=x)
+
+
+@pytest.mark.parametrize("rows", [1, 3, 16, 64, 257])
+@pytest.mark.parametrize("n", [1, 5, 8, 9, 16, 49, 64, 100, 128, 129, 300])
+def test_global_mean_is_numpys_mean_bit_for_bit(rows, n):
+    """The load-time specialized global average (its own pairwise sum for rows up to 128 values)
+    rounds exactly as numpy's mean, which the generic ReduceMean kernel uses."""
+    from irtool.runtime.kernels import reduce as R
+    from irtool.runtime.registry import find_kernel  # noqa: F401  (registers every kernel)
+
+    x = (np.random.default_rng(n).standard_normal((rows, 2, n)) * 10).astype(np.float32)
+    axes = np.array([2], np.int64)
+    run = R._prepare_mean([None, axes], keep_dims=True)
+    np.testing.assert_array_equal(run(x, axes), R._KERNELS["ReduceMean"](x, axes, keep_dims=True))
+
+
+@pytest.mark.parametrize("shape,kernel,strides", [((1, 16, 32, 32), [2, 2], [2, 2]), ((2, 3, 9, 7), [3, 2], [2, 3]),
+                                                   ((1, 4, 8, 8), [3, 3], [1, 1])])
+def test_max_values_fast_path_matches_the_general_kernel(shape, kernel, strides):
+    x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+    x[0, 0, :2, :2] = np.nan  # NaN never wins
+    x[0, -1] = -np.inf  # a window of -inf gives lowest(), as the general kernel does
+    st, dil, pb, pe, out = P._geometry(shape[2:], kernel, strides, [], [0, 0], [0, 0], "explicit", "floor")
+    fast = P.max_values(x, kernel, st, dil, pb, out)
+    np.testing.assert_array_equal(fast, P._pool(x, kernel, st, dil, pb, pe, out, True)[0])

@@ -49,6 +49,7 @@ class Step:
     outputs: list[int]
     frees: list[int] = field(default_factory=list)
     serial: bool = False  # too little work to wake other threads for (see threads.SERIAL_BELOW)
+    run: Callable | None = None  # the kernel bound to its attributes and constants (see _bind)
 
 
 class Outputs(dict):
@@ -72,14 +73,19 @@ class CompiledModel:
         self._steps = steps
         self._constants = constants
         self._nslots = nslots
+        self._template: list[Any] = [None] * nslots  # the slots an inference starts from: the constants
+        for slot, value in constants.items():
+            self._template[slot] = value
         self._order = order
         self._folded = folded
         self._isa = cpu.isa()
         self._default: InferRequest | None = None
         self._absorbed = list(absorbed)  # layers of the model that load-time transformations fused away
 
-    def create_infer_request(self) -> InferRequest:
-        return InferRequest(self)
+    def create_infer_request(self, cpu_times: bool = False) -> InferRequest:
+        """A request; ``cpu_times`` also measures each layer's process CPU time for the counters
+        (a system call per layer: otherwise the counters report the real time as the CPU time)."""
+        return InferRequest(self, cpu_times)
 
     def infer(self, inputs: Mapping[str, Any] | Sequence[Any], observe: Observer | None = None) -> Outputs:
         if self._default is None:
@@ -99,8 +105,9 @@ class CompiledModel:
 class InferRequest:
     """Runs the plan; keeps the counters of its last inference."""
 
-    def __init__(self, compiled: CompiledModel):
+    def __init__(self, compiled: CompiledModel, cpu_times: bool = False):
         self._c = compiled
+        self._cpu_times = cpu_times
         self._times: list[tuple[int, int]] = []
         self._dtypes: list[np.dtype] = []
 
@@ -110,41 +117,47 @@ class InferRequest:
         replaces the tensor for the layers after (sensitivity analysis feeds a layer the reference
         model's tensors this way); None leaves it."""
         c = self._c
-        slots: list[Any] = [None] * c._nslots
-        for slot, value in c._constants.items():
-            slots[slot] = value
+        slots = c._template.copy()
         for spec, value in _match_inputs(c.inputs, inputs):
             slots[spec.slot] = value
-        times, dtypes = [], []
-        perf, proc = time.perf_counter_ns, time.process_time_ns
+        dtypes, f32 = [], np.dtype(np.float32)
+        perf = time.perf_counter_ns
+        proc = time.process_time_ns if self._cpu_times else None
+        stamps, cpu = [perf()], [proc()] if proc else None
         serial = False
-        for step in c._steps:
-            args = [slots[i] for i in step.inputs]
-            if step.serial != serial:
-                serial = step.serial
-                threads.serial(serial)
-            t0, c0 = perf(), proc()
-            try:
-                result = step.kernel.fn(*args, **step.kwargs)
-            except (ValueError, IndexError) as e:  # shapes the model cannot take
-                raise InputError(f"layer '{step.layer.name}' ({step.layer.type}): {e}") from None
-            times.append((perf() - t0, proc() - c0))
-            dtypes.append(args[0].dtype if args else np.dtype(np.float32))
-            if len(step.outputs) == 1:
-                slots[step.outputs[0]] = result
-            else:
-                for slot, value in zip(step.outputs, result):
-                    slots[slot] = value
-            if observe is not None:
-                for i, slot in enumerate(step.outputs):
-                    replacement = observe(step.layer, i, slots[slot])
-                    if replacement is not None:
-                        slots[slot] = replacement
-            for slot in step.frees:
-                slots[slot] = None
-        if serial:
-            threads.serial(False)
-        self._times, self._dtypes = times, dtypes
+        try:
+            for step in c._steps:
+                args = [slots[i] for i in step.inputs]
+                if step.serial is not serial:
+                    serial = step.serial
+                    threads.serial(serial)
+                try:
+                    result = step.run(*args)
+                except (ValueError, IndexError) as e:  # shapes the model cannot take
+                    raise InputError(f"layer '{step.layer.name}' ({step.layer.type}): {e}") from None
+                dtypes.append(args[0].dtype if args else f32)
+                outs = step.outputs
+                if len(outs) == 1:
+                    slots[outs[0]] = result
+                else:
+                    for slot, value in zip(outs, result):
+                        slots[slot] = value
+                if observe is not None:
+                    for i, slot in enumerate(outs):
+                        replacement = observe(step.layer, i, slots[slot])
+                        if replacement is not None:
+                            slots[slot] = replacement
+                for slot in step.frees:
+                    slots[slot] = None
+                stamps.append(perf())
+                if proc:
+                    cpu.append(proc())
+        finally:
+            if serial:
+                threads.serial(False)
+        real = [t1 - t0 for t0, t1 in zip(stamps, stamps[1:])]
+        self._times = list(zip(real, [t1 - t0 for t0, t1 in zip(cpu, cpu[1:])] if proc else real))
+        self._dtypes = dtypes
         return Outputs((spec.name, np.asarray(slots[spec.slot])) for spec in c.outputs)
 
     __call__ = infer
@@ -237,9 +250,21 @@ def compile_model(model: Model | str | Path, shapes: Shapes = None, precision: s
     _plan_lifetimes(steps, set(constants), {o.slot for o in outputs})
     for step in steps:
         step.serial = threads.is_small(step.layer)
+        step.run = _bind(step, constants)
     names = {l.name for l in order}
     absorbed = [l for l in original.topological_order() if l.name not in names and l.type != "Const"]
     return CompiledModel(original, inputs, outputs, steps, constants, len(slot_of), order, folded, absorbed)
+
+
+def _bind(step: Step, constants: dict[int, np.ndarray]) -> Callable:
+    """The step's kernel as a function of its inputs alone: specialized at load time where the kernel
+    has a specializer, otherwise its attributes bound as keyword arguments."""
+    fn, kwargs = step.kernel.fn, step.kwargs
+    if step.kernel.prepare is not None:
+        run = step.kernel.prepare([constants.get(i) for i in step.inputs], **kwargs)
+        if run is not None:
+            return run
+    return (lambda *args: fn(*args, **kwargs)) if kwargs else fn
 
 
 def _fold(step: Step, constants: dict[int, np.ndarray], model: Model, reshaped: bool) -> bool:

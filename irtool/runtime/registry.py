@@ -12,6 +12,7 @@ report (``ref`` for numpy, ``jit`` for numba kernels, ``gemm_blas`` for BLAS).
 """
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import typing
 from collections.abc import Callable
@@ -43,6 +44,7 @@ class Kernel:
     foldable: bool = True  # may run at load time when all inputs are constant
     wants_layer: bool = False  # gets the Layer as keyword `layer` (output types, port dims)
     wants_outputs: bool = False  # gets `outputs_used`: which outputs anything reads (skip the rest)
+    prepare: Callable | None = None  # load-time specializer, see `specializer`
 
     def bind(self, layer: Layer) -> dict[str, object]:
         """The keyword arguments for ``layer``: its attributes converted, defaults for the rest."""
@@ -94,6 +96,24 @@ def kernel(*ops: str, versions: tuple[str, ...] | None = None, impl: str = "ref"
                        wants_outputs)
             _REGISTRY.setdefault(op, []).append(k)
         return fn
+
+    return register
+
+
+def specializer(*fns: Callable):
+    """Register the decorated ``prepare(consts, **kwargs) -> run | None`` for the kernels ``fns``.
+
+    At load time it gets the layer's constant inputs (None for the others) and its keyword arguments;
+    it may return a function of the same positional inputs that computes what the kernel computes,
+    with the work that depends only on the constants and attributes done once (None: the kernel as is).
+    """
+
+    def register(prep: Callable) -> Callable:
+        for kernels in _REGISTRY.values():
+            for i, k in enumerate(kernels):
+                if k.fn in fns:
+                    kernels[i] = dataclasses.replace(k, prepare=prep)
+        return prep
 
     return register
 

@@ -31,7 +31,7 @@ import numba
 import numpy as np
 
 from irtool.errors import IRFormatError
-from irtool.runtime.registry import kernel
+from irtool.runtime.registry import kernel, specializer
 
 _COLS_BYTES = 64 << 20  # im2col buffer budget per chunk of the batch
 
@@ -261,6 +261,118 @@ def _col2im(cols, kd, kh, kw, Di, Hi, Wi, sd, sh, sw, dd, dh, dw, pd, ph, pw, y)
         y[n, oc] = yp[pd:pd + Do, ph:ph + Ho, pw:pw + Wo]
 
 
+# Serial kernels of the load-time specialized 2-D convolutions (``prepare_convolution``): layers small
+# enough to run on one thread (see threads.SERIAL_BELOW), bias and clamp fused into the pass that
+# writes the output, no allocation per channel.
+_SERIAL = dict(cache=True, fastmath=True)
+
+
+@numba.njit(inline="always")
+def _fill_phases(plane, ph, pw, Hp, Wp, xq):  # pragma: no cover (jit)
+    """xq[q, p, i, j] = xpad[i*sh + q, j*sw + p] for the padded plane cropped to Hp x Wp; zero elsewhere.
+    (Loops index from 0 over slices: numba then drops its negative-index checks and LLVM vectorizes.)"""
+    sh, sw = xq.shape[0], xq.shape[1]
+    H, W = plane.shape
+    flat = xq.reshape(xq.size)
+    for t in range(flat.size):
+        flat[t] = 0
+    width = min(W, Wp - pw)
+    for y in range(min(H, Hp - ph)):
+        q, i = (y + ph) % sh, (y + ph) // sh
+        src = plane[y]
+        for p in range(sw):  # phase p holds input columns c0, c0 + sw, ... (c0 + pw = p mod sw)
+            c0 = (p - pw) % sw
+            row, part = xq[q, p, i, (c0 + pw) // sw:], src[c0:]
+            if sw == 1:
+                for t in range(width):
+                    row[t] = part[t]
+            else:
+                for t in range(max(0, (width - c0 + sw - 1) // sw)):
+                    row[t] = part[t * sw]
+
+
+@numba.njit(**_SERIAL)
+def _im2col_pitched(x, kh, kw, dh, dw, ph, pw, Ho, Wo, xq, cols):  # pragma: no cover (jit)
+    """cols[(c, b, e), oh*Wq + j] = xpad[c, oh*sh + b*dh, j*sw + e*dw] at the polyphase row pitch Wq:
+    each row is one contiguous copy out of xq (scratch [sh, sw, Hq, Wq]); columns j >= Wo are scratch
+    that the epilogue drops."""
+    C = x.shape[0]
+    sh, sw, Hq, Wq = xq.shape
+    Hp, Wp = (Ho - 1) * sh + (kh - 1) * dh + 1, (Wo - 1) * sw + (kw - 1) * dw + 1
+    L = Ho * Wq
+    flat = xq.reshape(sh * sw * Hq * Wq)
+    for c in range(C):
+        _fill_phases(x[c], ph, pw, Hp, Wp, xq)
+        for b in range(kh):
+            q, bi = (b * dh) % sh, (b * dh) // sh
+            for e in range(kw):
+                base = ((q * sw + (e * dw) % sw) * Hq + bi) * Wq + (e * dw) // sw
+                src, dst = flat[base:base + L], cols[(c * kh + b) * kw + e]
+                for t in range(L):  # (a slice assignment would check overlap and run 3x slower)
+                    dst[t] = src[t]
+
+
+@numba.njit(cache=True)
+def _bias_clamp(src, Wq, bias, has_bias, lo, hi, y):  # pragma: no cover (jit)
+    """y[o, oh, ow] = clamp(src[o, oh*Wq + ow] (+ bias[o]), lo, hi): the float operations of the separate
+    Add and ReLU/Clamp layers (NaN passes through, as np.maximum/np.clip let it); src may alias y."""
+    O, Ho, Wo = y.shape
+    for o in range(O):
+        b = bias[o]
+        for oh in range(Ho):
+            row = src[o, oh * Wq:]
+            out = y[o, oh]
+            for ow in range(Wo):
+                v = row[ow] + b if has_bias else row[ow]
+                if v < lo:
+                    v = lo
+                if v > hi:
+                    v = hi
+                out[ow] = v
+
+
+@numba.njit(**_SERIAL)
+def _depthwise_fused(x, w, mult, dh, dw, ph, pw, bias, lo, hi, xq, flat, y):  # pragma: no cover (jit)
+    """_depthwise for one sample of a 2-D layer, on the calling thread, then ``clamp(acc + bias)`` in the
+    copy-out (bias -0.0 for none: x + -0.0 == x for every x); scratch xq [sh, sw, Hq, Wq] and flat
+    come from the caller."""
+    O, Ho, Wo = y.shape
+    kh, kw = w.shape[1], w.shape[2]
+    sh, sw, Hq, Wq = xq.shape
+    Hp, Wp = (Ho - 1) * sh + (kh - 1) * dh + 1, (Wo - 1) * sw + (kw - 1) * dw + 1
+    L = (Ho - 1) * Wq + Wo
+    xf = xq.reshape(xq.size)
+    for oc in range(O):
+        if oc % mult == 0:
+            _fill_phases(x[oc // mult], ph, pw, Hp, Wp, xq)
+        for t in range(L):
+            flat[t] = 0
+        for b in range(kh):
+            q, bi = (b * dh) % sh, (b * dh) // sh
+            e = 0
+            while e + 3 <= kw:
+                w0, w1, w2 = w[oc, b, e], w[oc, b, e + 1], w[oc, b, e + 2]
+                o0 = (q * sw + (e * dw) % sw) * Hq * Wq + bi * Wq + (e * dw) // sw
+                o1 = (q * sw + ((e + 1) * dw) % sw) * Hq * Wq + bi * Wq + ((e + 1) * dw) // sw
+                o2 = (q * sw + ((e + 2) * dw) % sw) * Hq * Wq + bi * Wq + ((e + 2) * dw) // sw
+                s0, s1, s2 = xf[o0:o0 + L], xf[o1:o1 + L], xf[o2:o2 + L]
+                for t in range(L):
+                    flat[t] += w0 * s0[t] + w1 * s1[t] + w2 * s2[t]
+                e += 3
+            for e in range(e, kw):
+                wv = w[oc, b, e]
+                o0 = (q * sw + (e * dw) % sw) * Hq * Wq + bi * Wq + (e * dw) // sw
+                src = xf[o0:o0 + L]
+                for t in range(L):
+                    flat[t] += wv * src[t]
+        bo = bias[oc]
+        for oh in range(Ho):
+            src, out = flat[oh * Wq:oh * Wq + Wo], y[oc, oh]
+            for ow in range(Wo):
+                v = src[ow] + bo
+                out[ow] = min(max(v, lo), hi)
+
+
 # ----------------------------------------------------------------------------------- forward conv
 def convolution_reference(x, w, *, strides, dilations, pads_begin=None, pads_end=None, auto_pad="explicit",
                           groups=1):
@@ -353,6 +465,108 @@ def group_convolution(x, w, *, strides: list[int], dilations: list[int], pads_be
     w = np.asarray(w)
     return _convolution(x, w.reshape(-1, *w.shape[2:]), w.shape[0], strides, dilations, pads_begin, pads_end,
                         auto_pad)
+
+
+# ------------------------------------------------------------------------- load-time specialization
+def _channel_bias(bias, O: int) -> np.ndarray | None:
+    """A constant addend as one float32 per output channel, or None if it varies along other axes."""
+    b = np.asarray(bias)
+    if b.dtype != np.float32 or b.size != O or (b.ndim >= 3 and b.shape[-3] != O) or b.ndim > 4:
+        return None
+    return np.ascontiguousarray(b.reshape(O))
+
+
+def prepare_convolution(consts, grouped: bool, fallback, *, strides, dilations, pads_begin=None, pads_end=None,
+                        auto_pad="explicit", clamp=None):
+    """``(x, w[, bias]) -> y`` for a 2-D float32 convolution with constant weights (and per-channel bias),
+    then ``clamp``: geometry and weight layout computed once per input shape, the serial kernels above
+    for layers under ``threads.SERIAL_BELOW`` input elements; anything else goes to ``fallback``.
+
+    Results are those of the generic kernel followed by numpy's bias Add and clip: the same GEMM (one
+    BLAS call over the patch matrix, here at a row pitch a few columns wider) and the same float
+    operations, in the same order.
+    """
+    from irtool.runtime.threads import SERIAL_BELOW
+
+    w = consts[1]
+    if w is None or np.asarray(w).dtype != np.float32 or any(c is None for c in consts[2:]):
+        return None
+    w = np.asarray(w)
+    groups = w.shape[0] if grouped else 1
+    w = w.reshape(-1, *w.shape[2:]) if grouped else w
+    if w.ndim != 4:
+        return None
+    O = w.shape[0]
+    bias = _channel_bias(consts[2], O) if len(consts) > 2 else np.zeros(O, np.float32)
+    if bias is None:
+        return None
+    has_bias = len(consts) > 2
+    dw_bias = bias if has_bias else np.full(O, -0.0, np.float32)  # x + -0.0 == x, -0.0 included
+    lo, hi = (np.float32(clamp[0]), np.float32(clamp[1])) if clamp else (np.float32(-np.inf), np.float32(np.inf))
+    attrs = (groups, _tuple(strides), _tuple(dilations), _tuple(pads_begin), _tuple(pads_end), auto_pad)
+    plans: dict = {}
+
+    def plan_for(shape):
+        (_, _, N, C, O_, Cg, in_sp, out_sp, pb, pe, k3, s3, d3, pb3, out3, P, kvol) = _conv_geometry(
+            shape, w.shape, *attrs)
+        if math.prod(shape) >= SERIAL_BELOW or (groups > 1 and Cg != 1):
+            return None
+        (_, kh, kw), (_, sh, sw), (_, dh, dw), (_, ph, pw), (_, Ho, Wo) = k3, s3, d3, pb3, out3
+        Hp, Wp = (Ho - 1) * sh + (kh - 1) * dh + 1, (Wo - 1) * sw + (kw - 1) * dw + 1
+        Wq = -(-Wp // sw)
+        if groups > 1:  # depthwise
+            Hq = -(-Hp // sh)
+            w3 = np.ascontiguousarray(w.reshape(O, kh, kw))
+            mult = O // C
+
+            def depthwise(x):
+                y = np.empty((N, O, Ho, Wo), np.float32)
+                xq, flat = np.empty((sh, sw, Hq, Wq), np.float32), np.empty((Ho - 1) * Wq + Wo, np.float32)
+                for n in range(N):
+                    _depthwise_fused(x[n], w3, mult, dh, dw, ph, pw, dw_bias, lo, hi, xq, flat, y[n])
+                return y
+            return depthwise
+        wm = np.ascontiguousarray(w.reshape(O, C * kvol))
+        if kvol == 1 and not any(pb) and not any(pe):  # 1x1: the (subsampled) input is the patch matrix
+
+            def pointwise(x):
+                y = np.empty((N, O, Ho, Wo), np.float32)
+                for n in range(N):
+                    cols = x[n, :, ::sh, ::sw].reshape(C, Ho * Wo)
+                    yn = np.matmul(wm, cols, out=y[n].reshape(O, Ho * Wo))
+                    _bias_clamp(yn, Wo, bias, has_bias, lo, hi, y[n])
+                return y
+            return pointwise
+        Hq = max(-(-Hp // sh), (kh - 1) * dh // sh + Ho + 1)  # + a row: the last tap's run may go past
+
+        def im2col(x):
+            y = np.empty((N, O, Ho, Wo), np.float32)
+            xq, cols = np.empty((sh, sw, Hq, Wq), np.float32), np.empty((C * kvol, Ho * Wq), np.float32)
+            for n in range(N):
+                _im2col_pitched(x[n], kh, kw, dh, dw, ph, pw, Ho, Wo, xq, cols)
+                _bias_clamp(np.matmul(wm, cols), Wq, bias, has_bias, lo, hi, y[n])
+            return y
+        return im2col
+
+    def run(x, *args):
+        if type(x) is np.ndarray and x.dtype == np.float32 and x.ndim == 4 and x.flags.c_contiguous:
+            plan = plans.get(x.shape, False)
+            if plan is False:
+                plan = plans[x.shape] = plan_for(x.shape)
+            if plan is not None:
+                return plan(x)
+        return fallback(x, *args)
+    return run
+
+
+@specializer(convolution)
+def _prepare_convolution(consts, **attrs):
+    return prepare_convolution(consts, False, lambda *a: convolution(*a, **attrs), **attrs)
+
+
+@specializer(group_convolution)
+def _prepare_group_convolution(consts, **attrs):
+    return prepare_convolution(consts, True, lambda *a: group_convolution(*a, **attrs), **attrs)
 
 
 # --------------------------------------------------------------------------------- transposed conv

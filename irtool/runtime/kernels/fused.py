@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from irtool.runtime.fusion import FUSED
-from irtool.runtime.kernels.conv import convolution, group_convolution
+from irtool.runtime.kernels.conv import convolution, group_convolution, prepare_convolution
 from irtool.runtime.kernels.matmul import matmul
-from irtool.runtime.registry import kernel
+from irtool.runtime.registry import kernel, specializer
 
 
 def _epilogue(y: np.ndarray, bias: np.ndarray | None, clamp: list[float] | None) -> np.ndarray:
@@ -34,6 +34,16 @@ def group_convolution_fused(x, w, bias=None, *, strides: list[int], dilations: l
     y = group_convolution(x, w, strides=strides, dilations=dilations, pads_begin=pads_begin, pads_end=pads_end,
                           auto_pad=auto_pad)
     return _epilogue(y, bias, clamp)
+
+
+@specializer(convolution_fused)
+def _prepare_convolution(consts, **attrs):
+    return prepare_convolution(consts, False, lambda *a: convolution_fused(*a, **attrs), **attrs)
+
+
+@specializer(group_convolution_fused)
+def _prepare_group_convolution(consts, **attrs):
+    return prepare_convolution(consts, True, lambda *a: group_convolution_fused(*a, **attrs), **attrs)
 
 
 @kernel("MatMul", versions=(FUSED,), impl="gemm_blas")

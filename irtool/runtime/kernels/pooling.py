@@ -24,6 +24,7 @@ import numba
 import numpy as np
 
 from irtool.runtime.registry import kernel
+from irtool.runtime.threads import SERIAL_BELOW
 
 _I64 = np.int64
 
@@ -118,6 +119,44 @@ def _pool2d_jit(x, kh, kw, sh, sw, dh, dw, ph, pw, is_max, div_h, div_w, out, id
                     out[c, oh, ow] = acc / d if d != 0 else np.float32(np.nan)  # OpenVINO: 0/0
 
 
+# the same kernel for one thread: a parallel region costs more than small layers' pooling itself
+_pool2d_serial = numba.njit(cache=True)(_pool2d_jit.py_func)
+
+
+@numba.njit(cache=True)
+def _max_inside(x, kh, kw, sh, sw, out):  # pragma: no cover (jit)
+    """MaxPool values where every window lies inside the input (no padding, no dilation): tap by tap
+    over whole output rows, keeping a value only when strictly greater (so, as in _pool2d_jit, the
+    result starts at lowest() and NaN never wins)."""
+    nc, OH, OW = out.shape
+    for c in range(nc):
+        for oh in range(OH):
+            best = out[c, oh]
+            for ow in range(OW):
+                best[ow] = np.float32(-3.4028234663852886e38)
+            for i in range(kh):
+                row = x[c, oh * sh + i]
+                for j in range(kw):
+                    src = row[j:]
+                    for ow in range(OW):
+                        v = src[ow * sw]
+                        if v > best[ow]:
+                            best[ow] = v
+
+
+def max_values(x, kernel_, strides, dilations, pb, out_sp):
+    """MaxPool values alone (no argmax) of a small f32 [N, C, H, W] input, or None where the windows
+    are not all inside the input (then _pool gives values and indices)."""
+    if x.dtype != np.float32 or x.ndim != 4 or x.size >= SERIAL_BELOW or any(pb) or any(d != 1 for d in dilations):
+        return None
+    if any((o - 1) * s + k > n for o, s, k, n in zip(out_sp, strides, kernel_, x.shape[2:])):
+        return None
+    n, c, h, w = x.shape
+    out = np.empty((n * c, *out_sp), np.float32)
+    _max_inside(np.ascontiguousarray(x).reshape(n * c, h, w), kernel_[0], kernel_[1], strides[0], strides[1], out)
+    return out.reshape(n, c, *out_sp)
+
+
 def pool_jit(x, kernel_, strides, dilations, pb, pe, out_sp, is_max, divs=None):
     """2-D/1-D f32 pooling through ``_pool2d_jit``: (values, flat spatial argmax within each channel)."""
     if x.ndim == 3:  # 1-D as 2-D with H=1
@@ -129,7 +168,8 @@ def pool_jit(x, kernel_, strides, dilations, pb, pe, out_sp, is_max, divs=None):
     out = np.empty((n * c, *out_sp), np.float32)
     idx = np.empty((n * c, *out_sp) if is_max else (1, 1, 1), _I64)
     dh_, dw_ = (divs if divs is not None else [np.ones(out_sp[0], np.float32), np.ones(out_sp[1], np.float32)])
-    _pool2d_jit(xs, kernel_[0], kernel_[1], strides[0], strides[1], dilations[0], dilations[1], pb[0], pb[1],
+    run = _pool2d_serial if xs.size < SERIAL_BELOW else _pool2d_jit
+    run(xs, kernel_[0], kernel_[1], strides[0], strides[1], dilations[0], dilations[1], pb[0], pb[1],
                 is_max, dh_, dw_, out, idx)
     return out.reshape(n, c, *out_sp), (idx.reshape(n, c, *out_sp) if is_max else None)
 
@@ -201,7 +241,8 @@ def _indices(x, local, axis, index_element_type):
 def max_pool_v1(x, *, kernel: list[int], strides: list[int], pads_begin: list[int] = (), pads_end: list[int] = (),
                 rounding_type: str = "floor", auto_pad: str = "explicit"):
     st, dil, pb, pe, out = _geometry(x.shape[2:], kernel, strides, [], pads_begin, pads_end, auto_pad, rounding_type)
-    return _pool(x, kernel, st, dil, pb, pe, out, True)[0]
+    values = max_values(x, kernel, st, dil, pb, out)
+    return values if values is not None else _pool(x, kernel, st, dil, pb, pe, out, True)[0]
 
 
 @kernel("MaxPool", versions=("opset8", "opset14"), impl="jit")
@@ -210,9 +251,10 @@ def max_pool_v8(x, *, kernel: list[int], strides: list[int], dilations: list[int
                 index_element_type: str = "i64", axis: int = 0, outputs_used: tuple[bool, ...] = (True, True)):
     st, dil, pb, pe, out = _geometry(x.shape[2:], kernel, strides, dilations, pads_begin, pads_end, auto_pad,
                                      rounding_type)
+    if not outputs_used[1]:  # nobody reads the indices: values alone, or skip their flat form
+        values = max_values(x, kernel, st, dil, pb, out)
+        return (values if values is not None else _pool(x, kernel, st, dil, pb, pe, out, True)[0]), None
     values, local = _pool(x, kernel, st, dil, pb, pe, out, True)
-    if not outputs_used[1]:  # nobody reads the indices: skip turning them into OpenVINO's flat form
-        return values, None
     return values, _indices(x, local, axis, index_element_type)
 
 

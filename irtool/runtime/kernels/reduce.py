@@ -6,10 +6,12 @@ does), so each kernel is its own reference. Axes inputs may be negative; they co
 """
 from __future__ import annotations
 
+import math
+
 import numba
 import numpy as np
 
-from irtool.runtime.registry import kernel
+from irtool.runtime.registry import kernel, specializer
 
 
 def _axes(axes, rank: int) -> tuple[int, ...]:
@@ -32,6 +34,9 @@ def _reduction(fn):
         with np.errstate(over="ignore", invalid="ignore"):
             return _keep_type(fn(x, ax, keep_dims), x)
     return run
+
+
+_KERNELS: dict = {}
 
 
 def _mean(x, ax, keep):
@@ -58,7 +63,65 @@ for _op, _fn in {
     "ReduceLogicalAnd": lambda x, ax, k: np.all(x, axis=ax, keepdims=k),
     "ReduceLogicalOr": lambda x, ax, k: np.any(x, axis=ax, keepdims=k),
 }.items():
-    kernel(_op)(_reduction(_fn))
+    _KERNELS[_op] = kernel(_op)(_reduction(_fn))
+
+
+_PW_BLOCK = 128  # numpy's PW_BLOCKSIZE: rows up to this long are summed by one unrolled block
+
+
+@numba.njit(cache=True)
+def _row_means(x, out):  # pragma: no cover (jit)
+    """out[r] = x[r].mean() for float32 rows of 1..128 values, rounded exactly as numpy's mean: 0 plus
+    the pairwise sum (eight running sums combined as a tree, then the tail), divided by the count."""
+    R, n = x.shape
+    for r in range(R):
+        a = x[r]
+        if n < 8:
+            res = np.float32(0.0)
+            for i in range(n):
+                res += a[i]
+        else:
+            r0, r1, r2, r3, r4, r5, r6, r7 = a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7]
+            i = 8
+            while i < n - n % 8:
+                r0 += a[i]
+                r1 += a[i + 1]
+                r2 += a[i + 2]
+                r3 += a[i + 3]
+                r4 += a[i + 4]
+                r5 += a[i + 5]
+                r6 += a[i + 6]
+                r7 += a[i + 7]
+                i += 8
+            res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+            while i < n:
+                res += a[i]
+                i += 1
+        out[r] = (np.float32(0.0) + res) / np.float32(n)
+
+
+@specializer(_KERNELS["ReduceMean"])
+def _prepare_mean(consts, keep_dims: bool = False):
+    """Global average pooling (constant trailing axes, contiguous float32): the fast path of ``_mean``
+    with the axes worked out once; other inputs take the kernel."""
+    generic = _KERNELS["ReduceMean"]
+    if consts[1] is None:
+        return None
+    axes = np.asarray(consts[1]).reshape(-1)
+    trailing = {r: _axes(axes, r) == tuple(range(r - len(axes), r)) for r in range(len(axes) + 1, 9)}
+
+    def run(x, a):
+        if type(x) is np.ndarray and x.dtype == np.float32 and x.flags.c_contiguous and trailing.get(x.ndim):
+            lead = x.shape[: x.ndim - len(axes)]
+            rows = x.reshape(math.prod(lead), -1)
+            if 0 < rows.shape[1] <= _PW_BLOCK:
+                means = np.empty(rows.shape[0], np.float32)
+                _row_means(rows, means)
+            else:
+                means = rows.mean(axis=1)
+            return means.reshape(lead + (1,) * len(axes) if keep_dims else lead)
+        return generic(x, a, keep_dims=keep_dims)
+    return run
 
 
 # ------------------------------------------------------------------------------------------ softmax

@@ -139,6 +139,8 @@ def quantize_with_accuracy_control(
 
 
 class _Search:
+    """One accuracy-aware run: the FP32 reference outputs, the cache of built candidates, the report."""
+
     def __init__(self, model, calibration, validation, metric, annotations, config, accuracy, progress):
         self.model, self.calibration, self.validation = model, calibration, validation
         self.metric, self.annotations = metric, annotations

@@ -346,6 +346,22 @@ def _bias_clamp(src, Wq, bias, has_bias, lo, hi, y):  # pragma: no cover (jit)
                 out[ow] = v
 
 
+@numba.njit(cache=True)
+def _bias_clamp_inplace(y, bias, has_bias, lo, hi):  # pragma: no cover (jit)
+    """_bias_clamp on y [O, P] in place: one array read and written at the same index vectorizes, where
+    _bias_clamp with src aliasing y fails LLVM's overlap check and runs its scalar loop."""
+    O, P = y.shape
+    for o in range(O):
+        b, row = bias[o], y[o]
+        for t in range(P):
+            v = row[t] + b if has_bias else row[t]
+            if v < lo:
+                v = lo
+            if v > hi:
+                v = hi
+            row[t] = v
+
+
 @numba.njit(**_SERIAL)
 def _depthwise_fused(x, w, mult, dh, dw, ph, pw, bias, lo, hi, xq, flat, y):  # pragma: no cover (jit)
     """_depthwise for one sample of a 2-D layer, on the calling thread, then ``clamp(acc + bias)`` in the
@@ -611,8 +627,7 @@ def prepare_convolution(consts, grouped: bool, fallback, *, strides, dilations, 
                 y = np.empty((N, O, Ho, Wo), np.float32)
                 for n in range(N):
                     cols = x[n, :, ::sh, ::sw].reshape(C, Ho * Wo)
-                    yn = np.matmul(wm, cols, out=y[n].reshape(O, Ho * Wo))
-                    _bias_clamp(yn, Wo, bias, has_bias, lo, hi, y[n])
+                    _bias_clamp_inplace(np.matmul(wm, cols, out=y[n].reshape(O, Ho * Wo)), bias, has_bias, lo, hi)
                 return y
             return pointwise
         Hq = max(-(-Hp // sh), (kh - 1) * dh // sh + Ho + 1)  # + a row: the last tap's run may go past

@@ -38,6 +38,8 @@ FORWARD = {
     "group2-3d": ([1, 4, 4, 5, 5], [2, 3, 2, 2, 2, 3], [1, 1, 2], [1, 2, 1], [1, 1, 0], [0, 0, 1], E),
     "depthwise": ([1, 8, 9, 9], [8, 1, 1, 3, 3], [1, 1], [1, 1], [1, 1], [1, 1], E),
     "depthwise-mult2-stride2": ([2, 4, 9, 8], [4, 2, 1, 3, 3], [2, 2], [1, 2], [1, 0], [0, 2], E),
+    "depthwise-mult2-5x3-dilated": ([2, 3, 7, 6], [3, 2, 1, 5, 3], [1, 1], [1, 2], [2, 1], [2, 3], E),
+    "depthwise-3x3-dilated-narrow": ([1, 4, 6, 2], [4, 1, 1, 3, 3], [1, 1], [2, 2], [2, 3], [2, 1], E),
     "depthwise-same_upper": ([1, 5, 8, 7], [5, 1, 1, 4, 3], [2, 2], [1, 1], [0, 0], [0, 0], SU),
     "depthwise-1d": ([1, 4, 12], [4, 1, 1, 5], [1], [2], [3], [1], E),
     "depthwise-3d": ([1, 3, 4, 5, 6], [3, 1, 1, 3, 2, 3], [1, 2, 1], [1, 1, 1], [1, 0, 1], [1, 1, 1], E),
@@ -117,8 +119,9 @@ def test_forward_vs_reference(case, dtype):
 @pytest.mark.parametrize("clamp", [None, [0.0, 6.0]])
 def test_load_time_specialized_forward(case, clamp):
     """The serial 2-D path (patches at a wider row pitch, fused bias and clamp) vs the generic kernel
-    followed by numpy's Add and clip: depthwise and 1x1 bit-identical; the pitched GEMM may round
-    the last bit differently (BLAS blocks a wider matrix otherwise)."""
+    followed by numpy's Add and clip: 1x1 bit-identical; the pitched GEMM may round the last bit
+    differently (BLAS blocks a wider matrix otherwise), and so may the depthwise kernels (all taps of a
+    pixel in one sum, which LLVM contracts to FMAs in another order than the generic kernel's)."""
     x, w = _data(case[0]), _data(case[1], seed=1)
     grouped = _grouped(case)
     O = w.shape[0] * w.shape[1] if grouped else w.shape[0]
@@ -132,7 +135,7 @@ def test_load_time_specialized_forward(case, clamp):
     if got is None:  # not 2-D, or a grouped convolution that is not depthwise: the generic kernel runs
         assert x.ndim != 4 or (grouped and w.shape[2] != 1)
         return
-    exact = grouped or np.prod(w.shape[2:]) == 1
+    exact = not grouped and np.prod(w.shape[2:]) == 1
     (np.testing.assert_array_equal if exact else lambda a, b: assert_close(a, b, 1e-6))(got, want)
 
 

@@ -268,25 +268,39 @@ _SERIAL = dict(cache=True, fastmath=True)
 
 
 @numba.njit(inline="always")
-def _fill_phases(plane, ph, pw, Hp, Wp, xq):  # pragma: no cover (jit)
-    """xq[q, p, i, j] = xpad[i*sh + q, j*sw + p] for the padded plane cropped to Hp x Wp; zero elsewhere.
-    (Loops index from 0 over slices: numba then drops its negative-index checks and LLVM vectorizes.)"""
-    sh, sw = xq.shape[0], xq.shape[1]
-    H, W = plane.shape
-    flat = xq.reshape(xq.size)
+def _zero(a):  # pragma: no cover (jit)
+    flat = a.reshape(a.size)
     for t in range(flat.size):
         flat[t] = 0
+
+
+@numba.njit(inline="always")
+def _fill_phases(plane, ph, pw, Hp, Wp, xq):  # pragma: no cover (jit)
+    """xq[q, p, i, j] = xpad[i*sh + q, j*sw + p] for the padded plane cropped to Hp x Wp, written where
+    the plane has data: the padding is the caller's to zero, once for every plane of a call (it is the
+    same cells each time). Loops index from 0 over slices: numba then drops its negative-index checks
+    and LLVM vectorizes; stride 2 splits each row into its two phases in one pass."""
+    sh, sw = xq.shape[0], xq.shape[1]
+    H, W = plane.shape
     width = min(W, Wp - pw)
     for y in range(min(H, Hp - ph)):
         q, i = (y + ph) % sh, (y + ph) // sh
         src = plane[y]
-        for p in range(sw):  # phase p holds input columns c0, c0 + sw, ... (c0 + pw = p mod sw)
-            c0 = (p - pw) % sw
-            row, part = xq[q, p, i, (c0 + pw) // sw:], src[c0:]
-            if sw == 1:
-                for t in range(width):
-                    row[t] = part[t]
-            else:
+        if sw == 1:
+            row = xq[q, 0, i, pw:]
+            for t in range(width):
+                row[t] = src[t]
+        elif sw == 2:  # even columns to phase pw % 2, odd ones to the other
+            ev, od = xq[q, pw % 2, i, pw // 2:], xq[q, (pw + 1) % 2, i, (pw + 1) // 2:]
+            for t in range(width // 2):
+                ev[t] = src[2 * t]
+                od[t] = src[2 * t + 1]
+            if width % 2:
+                ev[width // 2] = src[width - 1]
+        else:
+            for p in range(sw):  # phase p holds input columns c0, c0 + sw, ... (c0 + pw = p mod sw)
+                c0 = (p - pw) % sw
+                row, part = xq[q, p, i, (c0 + pw) // sw:], src[c0:]
                 for t in range(max(0, (width - c0 + sw - 1) // sw)):
                     row[t] = part[t * sw]
 
@@ -301,6 +315,7 @@ def _im2col_pitched(x, kh, kw, dh, dw, ph, pw, Ho, Wo, xq, cols):  # pragma: no 
     Hp, Wp = (Ho - 1) * sh + (kh - 1) * dh + 1, (Wo - 1) * sw + (kw - 1) * dw + 1
     L = Ho * Wq
     flat = xq.reshape(sh * sw * Hq * Wq)
+    _zero(xq)
     for c in range(C):
         _fill_phases(x[c], ph, pw, Hp, Wp, xq)
         for b in range(kh):
@@ -331,6 +346,22 @@ def _bias_clamp(src, Wq, bias, has_bias, lo, hi, y):  # pragma: no cover (jit)
                 out[ow] = v
 
 
+@numba.njit(cache=True)
+def _bias_clamp_inplace(y, bias, has_bias, lo, hi):  # pragma: no cover (jit)
+    """_bias_clamp on y [O, P] in place: one array read and written at the same index vectorizes, where
+    _bias_clamp with src aliasing y fails LLVM's overlap check and runs its scalar loop."""
+    O, P = y.shape
+    for o in range(O):
+        b, row = bias[o], y[o]
+        for t in range(P):
+            v = row[t] + b if has_bias else row[t]
+            if v < lo:
+                v = lo
+            if v > hi:
+                v = hi
+            row[t] = v
+
+
 @numba.njit(**_SERIAL)
 def _depthwise_fused(x, w, mult, dh, dw, ph, pw, bias, lo, hi, xq, flat, y):  # pragma: no cover (jit)
     """_depthwise for one sample of a 2-D layer, on the calling thread, then ``clamp(acc + bias)`` in the
@@ -342,6 +373,7 @@ def _depthwise_fused(x, w, mult, dh, dw, ph, pw, bias, lo, hi, xq, flat, y):  # 
     Hp, Wp = (Ho - 1) * sh + (kh - 1) * dh + 1, (Wo - 1) * sw + (kw - 1) * dw + 1
     L = (Ho - 1) * Wq + Wo
     xf = xq.reshape(xq.size)
+    _zero(xq)
     for oc in range(O):
         if oc % mult == 0:
             _fill_phases(x[oc // mult], ph, pw, Hp, Wp, xq)
@@ -371,6 +403,57 @@ def _depthwise_fused(x, w, mult, dh, dw, ph, pw, bias, lo, hi, xq, flat, y):  # 
             for ow in range(Wo):
                 v = src[ow] + bo
                 out[ow] = min(max(v, lo), hi)
+
+
+@numba.njit(**_SERIAL)
+def _depthwise_same(x, w, mult, dh, dw, ph, pw, G, bias, lo, hi, bufs, y):  # pragma: no cover (jit)
+    """_depthwise_fused for stride 1 and an output as wide as the input, without the padded copy's row
+    pitch: one buffer per kernel column e holds the plane at offset ``ph*W + pw - e*dw + G``, rows of
+    zeros above and below, and zeros in place of the columns that tap column reads across a row's
+    edge (the previous row's last ones, or the next row's first). Then tap (b, e) of output pixel t
+    is ``bufs[e, t + b*dh*W + G]`` for every t: each output plane is one flat pass, written directly.
+    bufs [kw, S] comes from the caller; G >= (kw-1)*dw keeps every offset >= 0."""
+    O, Ho, W = y.shape
+    H = x.shape[1]
+    kh, kw = w.shape[1], w.shape[2]
+    L, HW = Ho * W, H * W
+    _zero(bufs)
+    for oc in range(O):
+        if oc % mult == 0:
+            plane = x[oc // mult].reshape(HW)
+            for e in range(kw):
+                shift = e * dw - pw  # tap column e reads input column ow + shift
+                dst = bufs[e, ph * W - shift + G:]
+                for t in range(HW):
+                    dst[t] = plane[t]
+                for i in range(H):  # the columns read across a row's edge are padding
+                    for j in range(max(0, W + shift), W):
+                        dst[i * W + j] = 0
+                    for j in range(min(W, shift)):
+                        dst[i * W + j] = 0
+        out, bo = y[oc].reshape(L), bias[oc]
+        if kh == 3 and kw == 3:
+            r0, r1, r2 = G, dh * W + G, 2 * dh * W + G
+            s00, s01, s02 = bufs[0, r0:r0 + L], bufs[1, r0:r0 + L], bufs[2, r0:r0 + L]
+            s10, s11, s12 = bufs[0, r1:r1 + L], bufs[1, r1:r1 + L], bufs[2, r1:r1 + L]
+            s20, s21, s22 = bufs[0, r2:r2 + L], bufs[1, r2:r2 + L], bufs[2, r2:r2 + L]
+            w00, w01, w02, w10, w11 = w[oc, 0, 0], w[oc, 0, 1], w[oc, 0, 2], w[oc, 1, 0], w[oc, 1, 1]
+            w12, w20, w21, w22 = w[oc, 1, 2], w[oc, 2, 0], w[oc, 2, 1], w[oc, 2, 2]
+            for t in range(L):
+                acc = w00 * s00[t] + w01 * s01[t] + w02 * s02[t]
+                acc += w10 * s10[t] + w11 * s11[t] + w12 * s12[t]
+                acc += w20 * s20[t] + w21 * s21[t] + w22 * s22[t]
+                out[t] = min(max(acc + bo, lo), hi)
+        else:
+            for t in range(L):
+                out[t] = 0
+            for b in range(kh):
+                for e in range(kw):
+                    wv, src = w[oc, b, e], bufs[e, b * dh * W + G:b * dh * W + G + L]
+                    for t in range(L):
+                        out[t] += wv * src[t]
+            for t in range(L):
+                out[t] = min(max(out[t] + bo, lo), hi)
 
 
 # ----------------------------------------------------------------------------------- forward conv
@@ -518,6 +601,17 @@ def prepare_convolution(consts, grouped: bool, fallback, *, strides, dilations, 
             Hq = -(-Hp // sh)
             w3 = np.ascontiguousarray(w.reshape(O, kh, kw))
             mult = O // C
+            if sh == sw == 1 and Wo == in_sp[1]:  # 'same' width: flat passes, no row pitch
+                G = (kw - 1) * dw
+                S = max((Ho + (kh - 1) * dh) * Wo, (in_sp[0] + ph) * Wo + pw) + G
+
+                def depthwise_same(x):
+                    y = np.empty((N, O, Ho, Wo), np.float32)
+                    bufs = np.empty((kw, S), np.float32)
+                    for n in range(N):
+                        _depthwise_same(x[n], w3, mult, dh, dw, ph, pw, G, dw_bias, lo, hi, bufs, y[n])
+                    return y
+                return depthwise_same
 
             def depthwise(x):
                 y = np.empty((N, O, Ho, Wo), np.float32)
@@ -533,8 +627,7 @@ def prepare_convolution(consts, grouped: bool, fallback, *, strides, dilations, 
                 y = np.empty((N, O, Ho, Wo), np.float32)
                 for n in range(N):
                     cols = x[n, :, ::sh, ::sw].reshape(C, Ho * Wo)
-                    yn = np.matmul(wm, cols, out=y[n].reshape(O, Ho * Wo))
-                    _bias_clamp(yn, Wo, bias, has_bias, lo, hi, y[n])
+                    _bias_clamp_inplace(np.matmul(wm, cols, out=y[n].reshape(O, Ho * Wo)), bias, has_bias, lo, hi)
                 return y
             return pointwise
         Hq = max(-(-Hp // sh), (kh - 1) * dh // sh + Ho + 1)  # + a row: the last tap's run may go past

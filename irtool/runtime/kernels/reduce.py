@@ -167,8 +167,7 @@ def log_softmax(x, *, axis: int = 1):
 
 
 # ------------------------------------------------------------------------------------------ normalization
-@numba.njit(parallel=True, cache=True)
-def _mvn_rows(x, normalize, eps, inside, out):  # pragma: no cover (jit)
+def _mvn_rows_body(x, normalize, eps, inside, out):  # pragma: no cover (jit)
     """MVN over each row of a contiguous [R, C] float32 array; sums in float64."""
     R, C = x.shape
     for r in numba.prange(R):
@@ -186,6 +185,12 @@ def _mvn_rows(x, normalize, eps, inside, out):  # pragma: no cover (jit)
             den = np.sqrt(v + np.float32(eps)) if inside else np.sqrt(v) + np.float32(eps)
             for c in range(C):
                 out[r, c] = out[r, c] / den
+
+
+_mvn_rows = numba.njit(parallel=True, cache=True)(_mvn_rows_body)
+# Layers small enough to run serial (layer norms of a few thousand values): no parallel region, and
+# fastmath lets the float64 sums run several at a time instead of one add-latency per value.
+_mvn_rows_serial = numba.njit(cache=True, fastmath=True)(_mvn_rows_body)
 
 
 def _mvn(x, axes, normalize_variance, eps, inside_sqrt):
@@ -221,6 +226,29 @@ def mvn_v1(x, *, across_channels: bool = False, normalize_variance: bool = True,
 @kernel("MVN", versions=("opset6",))
 def mvn_v6(x, axes, *, normalize_variance: bool = True, eps: float = 1e-9, eps_mode: str = "inside_sqrt"):
     return _mvn(x, _axes(axes, x.ndim), normalize_variance, eps, eps_mode.lower() == "inside_sqrt")
+
+
+@specializer(mvn_v6)
+def _prepare_mvn_v6(consts, normalize_variance: bool = True, eps: float = 1e-9, eps_mode: str = "inside_sqrt"):
+    """Layer norm (constant trailing axes, contiguous float32 under threads.SERIAL_BELOW values): the
+    serial row kernel with the axes worked out once; other inputs take the kernel."""
+    from irtool.runtime.threads import SERIAL_BELOW
+
+    if consts[1] is None:
+        return None
+    axes = np.asarray(consts[1]).reshape(-1)
+    trailing = {r: _axes(axes, r) == tuple(range(r - len(axes), r)) for r in range(len(axes), 9)}
+    inside, eps64 = eps_mode.lower() == "inside_sqrt", float(eps)
+
+    def run(x, a):
+        if (type(x) is np.ndarray and x.dtype == np.float32 and x.flags.c_contiguous and trailing.get(x.ndim)
+                and 0 < x.size < SERIAL_BELOW):
+            rows = x.reshape(-1, math.prod(x.shape[x.ndim - len(axes):]))
+            out = np.empty_like(rows)
+            _mvn_rows_serial(rows, normalize_variance, eps64, inside, out)
+            return out.reshape(x.shape)
+        return mvn_v6(x, a, normalize_variance=normalize_variance, eps=eps, eps_mode=eps_mode)
+    return run
 
 
 @kernel("NormalizeL2", versions=("opset1",))

@@ -8,7 +8,8 @@ import pytest
 import irtool
 from irtool.runtime import lpt
 from irtool.runtime.kernels.conv import convolution_reference
-from irtool.runtime.kernels.int8 import convolution_int8, epilogue, gemm_int8, gemm_int8_reference
+from irtool.runtime.kernels.int8 import (convolution_int8, epilogue, gemm_int8, gemm_int8_reference,
+                                         pack_conv_weights)
 from tests.oracle import SAMPLES, ov, ops
 from tests.test_samples import MODELS, ov_logits, val
 
@@ -44,6 +45,28 @@ def test_convolution_is_exact(stride, dilation, pads, zp):
     acc = convolution_reference(codes.astype(np.int64) - zp, w.astype(np.int64), strides=list(stride),
                                 dilations=list(dilation), pads_begin=list(pads), pads_end=list(pads))
     np.testing.assert_array_equal(got, (acc * scale.reshape(1, -1, 1, 1)).astype(F))
+
+
+@pytest.mark.parametrize("c, o, hw, k, stride, pads, levels", [
+    (16, 16, (32, 32), 3, 1, 1, 256),  # in place: shifted windows of the padded input
+    (1, 5, (8, 16), 3, 1, 1, 0),  # in place, one input channel (a zero channel pads the pair)
+    (7, 9, (5, 5), 1, 1, 0, 256),  # pointwise: pixels flat, a partial last vector
+    (16, 32, (9, 12), 3, 2, 1, 256), (6, 3, (11, 9), 1, 2, 0, 0),  # strided: a gathered patch matrix
+    (5, 6, (7, 13), 3, 1, 2, 0)])  # stride 1, output rows not whole vectors: gathered
+def test_convolution_tiles_are_exact(c, o, hw, k, stride, pads, levels):
+    rng = np.random.default_rng(c * o)
+    codes = rng.integers(0, 256, (2, c, *hw)).astype(np.uint8)
+    w = rng.integers(-127, 128, (o, c, k, k)).astype(np.int16)
+    scale, bias = rng.random(o) * 1e-2, rng.standard_normal(o)
+    isc = rng.random(o) * 30 if levels else 0.0
+    ep = epilogue(o, scale, bias, -1.0, 5.0, isc, 2.0)
+    geometry = dict(strides=[stride] * 2, dilations=[1, 1], pads_begin=[pads] * 2, pads_end=[pads] * 2)
+    packed = pack_conv_weights(np.ascontiguousarray(np.moveaxis(w, 1, -1)))
+    got = convolution_int8(codes, packed, ep, zero_point=[3], levels=levels, **geometry)
+    acc = convolution_reference(codes.astype(np.int64) - 3, w.astype(np.int64), **geometry)
+    rows = np.moveaxis(acc, 1, -1).reshape(-1, o)  # the GEMM reference's epilogue on the exact sums
+    want = gemm_int8_reference(rows, np.eye(o, dtype=np.int16), ep, levels)
+    np.testing.assert_array_equal(got, np.moveaxis(want.reshape(2, *acc.shape[2:], o), -1, 1))
 
 
 def _fq_model(tmp_path, with_pool: bool):

@@ -13,8 +13,13 @@ of the same IR is only the order of float rounding in the epilogue: at most one 
 """
 from __future__ import annotations
 
+import functools
+
 import numba
 import numpy as np
+from llvmlite import ir
+from numba.core import cgutils, types
+from numba.extending import intrinsic
 
 from irtool.runtime.kernels.conv import _to3, conv_out_shape, conv_pads
 from irtool.runtime.registry import kernel
@@ -186,28 +191,6 @@ def gemm_int8_reference(rows, w, ep, levels=0, channel_major=False):
     return np.ascontiguousarray(y.T) if channel_major else y
 
 
-@numba.njit(**_JIT)
-def _im2row(xp, kh, kw, sh, sw, dh, dw, Ho, Wo, cols):  # pragma: no cover (jit)
-    """cols[oh*Wo + ow, (a, b, c)] = xp[oh*sh + a*dh, ow*sw + b*dw, c] from a zero-padded HWC input:
-    channels innermost, so each (pixel, kernel row) is one contiguous run of kw*C values (dw == 1)."""
-    Hp, Wp, C = xp.shape
-    x = xp.ravel()
-    run = kw * C
-    for oh in numba.prange(Ho):
-        for ow in range(Wo):
-            dst = cols[oh * Wo + ow]
-            for a in range(kh):
-                base = ((oh * sh + a * dh) * Wp + ow * sw) * C
-                if dw == 1:
-                    for t in range(run):
-                        dst[a * run + t] = x[base + t]
-                else:
-                    for b in range(kw):
-                        src = base + b * dw * C
-                        for c in range(C):
-                            dst[a * run + b * C + c] = x[src + c]
-
-
 # ------------------------------------------------------------------------------------------ layers
 def _shifted(codes: np.ndarray, zero_point) -> np.ndarray:
     """Codes minus the zero point(s) (one, or one per channel along axis 1), as int16."""
@@ -217,44 +200,195 @@ def _shifted(codes: np.ndarray, zero_point) -> np.ndarray:
     return codes.astype(np.int16) - z.reshape(z.shape if z.size > 1 else ())
 
 
+# ------------------------------------------------------------------------------------------ conv micro-kernel
+# Convolutions run as tiles of 4 output channels x 16 output pixels (8 int32 vectors of 8 lanes, in
+# registers). Activations are stored as int32 *pairs* of int16 (two input channels at one pixel), and
+# weights as pairs too, so one k step is: load 8 pixels' pairs, broadcast one channel's weight pair,
+# ``vpmaddwd`` (pair products summed exactly into int32), ``vpaddd``. The pairs layout makes the 8
+# pixels of an output row contiguous in the (padded) input, so stride-1 convolutions read shifted
+# windows of the input directly: no patch matrix.
+TILE_O, TILE_V, LANES = 4, 2, 8  # output channels, pixel vectors, pixels per vector
+
+
+def _pmadd(builder, a, b):
+    """Exact ``vpmaddwd``: sext 16 x i16 to i32, multiply, add even and odd lanes. Plain LLVM IR
+    (portable), which LLVM's x86 backend selects as one vpmaddwd."""
+    i32x8, i32x16 = ir.VectorType(ir.IntType(32), 8), ir.VectorType(ir.IntType(32), 16)
+    p = builder.mul(builder.sext(a, i32x16), builder.sext(b, i32x16))
+    even = builder.shuffle_vector(p, p, ir.Constant(i32x8, list(range(0, 16, 2))))
+    odd = builder.shuffle_vector(p, p, ir.Constant(i32x8, list(range(1, 16, 2))))
+    return builder.add(even, odd)
+
+
+@intrinsic
+def _madd_tile(typingctx, src, offs, w, wbase, nkp, b0, b1, tile):
+    """tile[o*16 + v*8 + j] = sum_kp pmadd(src[bv + offs[kp] + j], w[wbase + kp*4 + o]) over int16
+    pairs: the 4 x 16 accumulators of one tile (pixel vectors at src[b0:], src[b1:])."""
+    sig = types.void(src, offs, w, wbase, nkp, b0, b1, tile)
+
+    def codegen(context, builder, sig, args):
+        i32, i64 = ir.IntType(32), ir.IntType(64)
+        i16x16, i32x8 = ir.VectorType(ir.IntType(16), 16), ir.VectorType(i32, 8)
+        psrc, poffs, pw, ptile = (context.make_array(sig.args[i])(context, builder, args[i]).data for i in (0, 1, 2, 7))
+        wbase, nkp, b0, b1 = (context.cast(builder, args[i], sig.args[i], types.int64) for i in (3, 4, 5, 6))
+        accs = [cgutils.alloca_once_value(builder, ir.Constant(i32x8, None)) for _ in range(TILE_O * TILE_V)]
+        with cgutils.for_range(builder, nkp) as loop:
+            kp = loop.index
+            off = builder.load(builder.gep(poffs, [kp]))
+            xs = [builder.bitcast(builder.load(builder.bitcast(builder.gep(psrc, [builder.add(b, off)]),
+                                                               i32x8.as_pointer()), align=4), i16x16) for b in (b0, b1)]
+            wk = builder.add(wbase, builder.mul(kp, ir.Constant(i64, TILE_O)))
+            for o in range(TILE_O):
+                wv = builder.load(builder.gep(pw, [builder.add(wk, ir.Constant(i64, o))]))
+                wb = builder.insert_element(ir.Constant(i32x8, ir.Undefined), wv, ir.Constant(i32, 0))
+                wb = builder.bitcast(builder.shuffle_vector(wb, wb, ir.Constant(i32x8, [0] * LANES)), i16x16)
+                for v in range(TILE_V):
+                    acc = accs[o * TILE_V + v]
+                    builder.store(builder.add(builder.load(acc), _pmadd(builder, xs[v], wb)), acc)
+        for i, acc in enumerate(accs):
+            dst = builder.bitcast(builder.gep(ptile, [ir.Constant(i64, i * LANES)]), i32x8.as_pointer())
+            builder.store(builder.load(acc), dst, align=4)
+        return context.get_dummy_value()
+    return sig, codegen
+
+
+def pack_conv_weights(w: np.ndarray) -> np.ndarray:
+    """int16 [O, (kh,) kw, C] (channels last) -> int32 [O/4, C/2, kh, kw, 4]: for each block of 4
+    output channels, each (channel pair, kernel position) holds 4 int16 pairs, zero padded."""
+    O, C = w.shape[0], w.shape[-1]
+    w4 = w.reshape(O, -1, w.shape[-2], C)
+    kh, kw = w4.shape[1:3]
+    nob, cp = -(-O // TILE_O), -(-C // 2)
+    p = np.zeros((nob * TILE_O, kh, kw, cp * 2), np.int16)
+    p[:O, ..., :C] = w4
+    p = p.reshape(nob, TILE_O, kh, kw, cp, 2).transpose(0, 4, 2, 3, 1, 5)
+    return np.ascontiguousarray(p).view(np.int32).reshape(nob, cp, kh, kw, TILE_O)
+
+
+@numba.njit(inline="always")
+def _epilogue_run(tile, t, n, o, r0, ep, levels, out_f, out_q):  # pragma: no cover (jit)
+    """The epilogue of ``n`` accumulators tile[t:t+n] of channel ``o`` into out[o, r0:r0+n]; a full
+    tile (n == 16) runs with a constant trip count, which LLVM turns into straight vector code."""
+    if n == TILE_V * LANES:
+        _epilogue_loop(tile, t, TILE_V * LANES, o, r0, ep, levels, out_f, out_q)
+    else:
+        _epilogue_loop(tile, t, n, o, r0, ep, levels, out_f, out_q)
+
+
+@numba.njit(inline="always")
+def _epilogue_loop(tile, t, n, o, r0, ep, levels, out_f, out_q):  # pragma: no cover (jit)
+    s, b = ep[0, o], ep[1, o]
+    lo, hi = np.float32(ep[2, o]), np.float32(ep[3, o])
+    if levels > 0:
+        isc, ish, top = ep[4, o], ep[5, o], np.float32(levels - 1)
+        for j in range(n):
+            y = min(max(np.float32(np.float64(tile[t + j]) * s + b), lo), hi)
+            q = min(max(np.rint(np.float32(np.float64(y) * isc + ish)), np.float32(0.0)), top)
+            out_q[o, r0 + j] = np.uint8(np.int32(q))
+    else:
+        for j in range(n):
+            out_f[o, r0 + j] = min(max(np.float32(np.float64(tile[t + j]) * s + b), lo), hi)
+
+
 @numba.njit(**_JIT)
-def _to_hwc(k, z, ph, pw, out):  # pragma: no cover (jit)
-    """out[h + ph, w + pw, c] = k[c, h, w] - z[c]: shifted codes, channels last, inside a zero border."""
+def _conv_tiles(src, offs, w, nvr, Wp, ep, levels, out_f, out_q):  # pragma: no cover (jit)
+    """out[o, r] = epilogue(sum_kp pmadd(src[base(r) + offs[kp]], w[o, kp])) for the output pixels r
+    in vectors of 8: vector v starts at src[(v // nvr) * Wp + (v % nvr) * 8] (nvr vectors an output row)."""
+    nob, nkp = w.shape[0], offs.size
+    O = ep.shape[1]
+    R = out_f.shape[1] if levels == 0 else out_q.shape[1]
+    nv = (R + LANES - 1) // LANES
+    ntile = (nv + TILE_V - 1) // TILE_V
+    wf = w.reshape(-1)
+    tiles = np.empty((ntile, TILE_O * TILE_V * LANES), np.int32)
+    for t in numba.prange(ntile):
+        v0 = t * TILE_V
+        v1 = min(v0 + 1, nv - 1)
+        b0 = (v0 // nvr) * Wp + (v0 % nvr) * LANES
+        b1 = (v1 // nvr) * Wp + (v1 % nvr) * LANES
+        r0 = v0 * LANES
+        n = min(TILE_V * LANES, R - r0)
+        tile = tiles[t]
+        for ob in range(nob):
+            _madd_tile(src, offs, wf, ob * nkp * TILE_O, nkp, b0, b1, tile)
+            for oi in range(min(TILE_O, O - ob * TILE_O)):
+                _epilogue_run(tile, oi * TILE_V * LANES, n, ob * TILE_O + oi, r0, ep, levels, out_f, out_q)
+
+
+@numba.njit(**_JIT)
+def _to_pairs(k, z, ph, pw, out):  # pragma: no cover (jit)
+    """out[c // 2, h + ph, w + pw, c % 2] = k[c, h, w] - z[c]: shifted codes as channel pairs, inside
+    the zero border ``out`` already has."""
     C, H, W = k.shape
     for h in numba.prange(H):
-        for w in range(W):
-            for c in range(C):
-                out[h + ph, w + pw, c] = np.int16(k[c, h, w]) - z[c]
+        for cp in range(C // 2):
+            for w in range(W):
+                out[cp, h + ph, w + pw, 0] = np.int16(k[2 * cp, h, w]) - z[2 * cp]
+                out[cp, h + ph, w + pw, 1] = np.int16(k[2 * cp + 1, h, w]) - z[2 * cp + 1]
+        if C % 2:
+            for w in range(W):
+                out[C // 2, h + ph, w + pw, 0] = np.int16(k[C - 1, h, w]) - z[C - 1]
+
+
+@numba.njit(**_JIT)
+def _gather_pairs(x, kh, kw, sh, sw, dh, dw, Ho, Wo, cols):  # pragma: no cover (jit)
+    """cols[(cp, a, b), oh*Wo + ow] = x[cp, oh*sh + a*dh, ow*sw + b*dw]: the patch matrix, one int32
+    channel pair per entry, for the convolutions that cannot read the input in place."""
+    Cp = x.shape[0]
+    for cp in numba.prange(Cp):
+        for a in range(kh):
+            for b in range(kw):
+                dst = cols[(cp * kh + a) * kw + b]
+                for oh in range(Ho):
+                    src = x[cp, oh * sh + a * dh]
+                    for ow in range(Wo):
+                        dst[oh * Wo + ow] = src[ow * sw + b * dw]
 
 
 @kernel("Convolution", versions=(INT8,), impl="jit")
 def convolution_int8(k, w, ep, *, zero_point: list[int], strides: list[int], dilations: list[int],
                      pads_begin: list[int], pads_end: list[int], auto_pad: str = "explicit", levels: int = 0):
-    """u8 codes [N, C, (H,) W] x int16 weights [O, (kh,) kw, C] (channels last) -> f32 [N, O, ...]
-    (or u8 when requantizing)."""
+    """u8 codes [N, C, (H,) W] x weights -> f32 [N, O, ...] (or u8 when requantizing). Weights: int16
+    [O, (kh,) kw, C] (channels last), or those packed by :func:`pack_conv_weights` (at load time)."""
+    packed = pack_conv_weights(w) if w.dtype != np.int32 else w
     N, C = k.shape[:2]
-    in_sp, k_sp, O = k.shape[2:], w.shape[1:-1], w.shape[0]
+    in_sp, O = k.shape[2:], ep.shape[1]
+    k_sp = packed.shape[2:4] if len(in_sp) == 2 else packed.shape[3:4]
     pb, pe = conv_pads(in_sp, k_sp, strides, dilations, pads_begin, pads_end, auto_pad)
     out_sp = conv_out_shape(in_sp, k_sp, strides, dilations, pb, pe)
-    (_, Hk, Wk), (_, sh, sw), (_, dh, dw), (_, ph, pw), (_, qh, qw) = (
-        _to3(v, d) for v, d in ((k_sp, 1), (strides, 1), (dilations, 1), (pb, 0), (pe, 0)))
-    H, W = _to3(in_sp, 1)[1:]
-    Ho, Wo = _to3(out_sp, 1)[1:]
+    (_, sh, sw), (_, dh, dw), (_, ph, pw), (_, qh, qw) = (
+        _to3(v, d) for v, d in ((strides, 1), (dilations, 1), (pb, 0), (pe, 0)))
+    (H, W), (Ho, Wo), (Cp, kh, kw) = _to3(in_sp, 1)[1:], _to3(out_sp, 1)[1:], packed.shape[1:4]
+    Hp, Wp, R = H + ph + qh, W + pw + qw, Ho * Wo
     z = np.broadcast_to(np.asarray(zero_point, np.int16), (C,)).copy()
-    wf = w.reshape(O, -1)
-    codes = k.reshape(N, C, H, W)
-    xp = np.zeros((H + ph + qh, W + pw + qw, C), np.int16)  # zero border: exact, codes are shifted
-    cols = np.empty((Ho * Wo, C * Hk * Wk), np.int16)
-    out = np.empty((N, O, *out_sp), np.float32 if levels == 0 else np.uint8)
-    pointwise = Hk == Wk == 1 and sh == sw == 1 and not (ph or pw or qh or qw)
+    x16 = np.zeros(Cp * Hp * Wp * 2 + 2 * LANES, np.int16)  # zero border (exact: codes are shifted), slack
+    x = x16.view(np.int32)
+    src, nvr, pitch, offs = _plan(Cp, kh, kw, sh, sw, dh, dw, Hp, Wp, Ho, Wo)
+    cols = None if src else np.empty((Cp * kh * kw, nvr * LANES), np.int32)
+    out = np.empty((N, O, R), np.float32 if levels == 0 else np.uint8)
+    stub_f, stub_q = np.empty((1, 1), np.float32), np.empty((1, 1), np.uint8)
     for n in range(N):
-        _to_hwc(codes[n], z, ph, pw, xp)
-        if pointwise:  # a 1x1 convolution: the channels-last input already is the patch matrix
-            cols = xp.reshape(H * W, C)
-        else:
-            _im2row(xp, Hk, Wk, sh, sw, dh, dw, Ho, Wo, cols)
-        out[n] = gemm_int8(cols, wf, ep, levels, channel_major=True).reshape(O, *out_sp)
-    return out
+        _to_pairs(k[n].reshape(C, H, W), z, ph, pw, x16[:-2 * LANES].reshape(Cp, Hp, Wp, 2))
+        if cols is not None:
+            _gather_pairs(x[:-LANES].reshape(Cp, Hp, Wp), kh, kw, sh, sw, dh, dw, Ho, Wo, cols)
+        _conv_tiles(x if cols is None else cols.reshape(-1), offs, packed, nvr, pitch, ep, levels,
+                    out[n] if levels == 0 else stub_f, out[n] if levels else stub_q)
+    return out.reshape(N, O, *out_sp)
+
+
+@functools.lru_cache(maxsize=256)
+def _plan(Cp, kh, kw, sh, sw, dh, dw, Hp, Wp, Ho, Wo) -> tuple[bool, int, int, np.ndarray]:
+    """How _conv_tiles reads the input: (in place?, vectors per output row, row pitch, offset of each
+    k step). In place: stride 1 and whole vectors per output row (shifted windows of the padded
+    input), or a pointwise convolution without padding (the input is the patch matrix, pixels flat).
+    Otherwise a patch matrix [k step, pixel] is gathered first."""
+    cp, a, b = (v.reshape(-1) for v in np.meshgrid(np.arange(Cp), np.arange(kh), np.arange(kw), indexing="ij"))
+    nv = -(-Ho * Wo // LANES)
+    if kh == kw == 1 and sh == sw == 1 and (Hp, Wp) == (Ho, Wo):
+        return True, nv, 0, cp * (Hp * Wp)
+    if sh == sw == 1 and Wo % LANES == 0:
+        return True, Wo // LANES, Wp, (cp * Hp + a * dh) * Wp + b * dw
+    return False, nv, 0, np.arange(Cp * kh * kw, dtype=np.int64) * (nv * LANES)
 
 
 @numba.njit(**_JIT)
@@ -335,4 +469,5 @@ def add_int8(a, b, pa, pb, *, clamp: list[float], requant: list[float]):
     return out.reshape(a.shape)
 
 
-__all__ = ["INT8", "dequantize_codes", "epilogue", "gemm_int8", "gemm_int8_reference", "quantize_codes"]
+__all__ = ["INT8", "dequantize_codes", "epilogue", "gemm_int8", "gemm_int8_reference", "pack_conv_weights",
+           "quantize_codes"]

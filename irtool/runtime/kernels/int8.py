@@ -14,6 +14,7 @@ of the same IR is only the order of float rounding in the epilogue: at most one 
 from __future__ import annotations
 
 import functools
+from typing import NamedTuple
 
 import numba
 import numpy as np
@@ -315,27 +316,28 @@ def _conv_tiles(src, offs, w, nvr, Wp, ep, levels, out_f, out_q):  # pragma: no 
                 _epilogue_run(tile, oi * TILE_V * LANES, n, ob * TILE_O + oi, r0, ep, levels, out_f, out_q)
 
 
-@numba.njit(**_JIT)
+@numba.njit(nogil=True)
 def _to_pairs(k, z, ph, pw, out):  # pragma: no cover (jit)
-    """out[c // 2, h + ph, w + pw, c % 2] = k[c, h, w] - z[c]: shifted codes as channel pairs, inside
-    the zero border ``out`` already has."""
+    """out[c // 2, h + ph, w + pw] = (k[c, h, w] - z[c]) as int16 halves of an int32, even channel in
+    the low half (little endian): shifted codes as channel pairs, inside the zero border ``out`` has."""
     C, H, W = k.shape
-    for h in numba.prange(H):
-        for cp in range(C // 2):
+    for cp in range((C + 1) // 2):
+        c0, c1 = 2 * cp, min(2 * cp + 1, C - 1)
+        z0, z1 = np.int32(z[c0]), np.int32(z[c1])
+        keep = np.int32(-1 if 2 * cp + 1 < C else 0)  # an odd channel count pads with zeros
+        for h in range(H):
+            lo, hi, dst = k[c0, h], k[c1, h], out[cp, h + ph]
             for w in range(W):
-                out[cp, h + ph, w + pw, 0] = np.int16(k[2 * cp, h, w]) - z[2 * cp]
-                out[cp, h + ph, w + pw, 1] = np.int16(k[2 * cp + 1, h, w]) - z[2 * cp + 1]
-        if C % 2:
-            for w in range(W):
-                out[C // 2, h + ph, w + pw, 0] = np.int16(k[C - 1, h, w]) - z[C - 1]
+                pair = ((np.int32(lo[w]) - z0) & 0xFFFF) | (((np.int32(hi[w]) - z1) & keep) << 16)
+                dst[w + pw] = np.int32(pair)
 
 
-@numba.njit(**_JIT)
+@numba.njit(nogil=True)
 def _gather_pairs(x, kh, kw, sh, sw, dh, dw, Ho, Wo, cols):  # pragma: no cover (jit)
     """cols[(cp, a, b), oh*Wo + ow] = x[cp, oh*sh + a*dh, ow*sw + b*dw]: the patch matrix, one int32
     channel pair per entry, for the convolutions that cannot read the input in place."""
     Cp = x.shape[0]
-    for cp in numba.prange(Cp):
+    for cp in range(Cp):
         for a in range(kh):
             for b in range(kw):
                 dst = cols[(cp * kh + a) * kw + b]
@@ -345,35 +347,75 @@ def _gather_pairs(x, kh, kw, sh, sw, dh, dw, Ho, Wo, cols):  # pragma: no cover 
                         dst[oh * Wo + ow] = src[ow * sw + b * dw]
 
 
+class _Geometry(NamedTuple):
+    """A 1-D or 2-D convolution seen as 2-D: input, padded input and output sizes, strides, dilations,
+    padding at the beginning; ``out_sp`` the output's spatial shape as the model has it."""
+    out_sp: tuple[int, ...]
+    H: int
+    W: int
+    Hp: int
+    Wp: int
+    Ho: int
+    Wo: int
+    sh: int
+    sw: int
+    dh: int
+    dw: int
+    ph: int
+    pw: int
+
+
+@functools.lru_cache(maxsize=512)
+def _geometry(in_sp, k_sp, strides, dilations, pads_begin, pads_end, auto_pad) -> _Geometry:
+    """The geometry of a convolution (all arguments tuples), computed once per shape and attributes."""
+    pb, pe = conv_pads(in_sp, k_sp, strides, dilations, pads_begin, pads_end, auto_pad)
+    out_sp = conv_out_shape(in_sp, k_sp, strides, dilations, pb, pe)
+    (_, H, W), (_, Ho, Wo), (_, sh, sw), (_, dh, dw), (_, ph, pw), (_, qh, qw) = (
+        _to3(v, d) for v, d in ((in_sp, 1), (out_sp, 1), (strides, 1), (dilations, 1), (pb, 0), (pe, 0)))
+    return _Geometry(tuple(out_sp), H, W, H + ph + qh, W + pw + qw, Ho, Wo, sh, sw, dh, dw, ph, pw)
+
+
+def _conv_geometry(k, k_sp, strides, dilations, pads_begin, pads_end, auto_pad) -> _Geometry:
+    return _geometry(k.shape[2:], tuple(k_sp), tuple(strides), tuple(dilations), tuple(pads_begin),
+                     tuple(pads_end), auto_pad)
+
+
+def _zero_points(zero_point, C: int) -> np.ndarray:
+    """One int16 zero point per channel."""
+    return np.full(C, zero_point[0], np.int16) if len(zero_point) == 1 else np.asarray(zero_point, np.int16)
+
+
+@numba.njit(cache=True, nogil=True)
+def _conv_int8(k, z, ph, pw, flat, x, cols, kh, kw, sh, sw, dh, dw, Ho, Wo, offs, nvr, pitch, w, ep, levels,
+               out_f, out_q):  # pragma: no cover (jit)
+    """Each image: channel pairs into ``x`` [Cp, Hp, Wp] (a view of ``flat``, which has slack after
+    it), the patch matrix into ``cols`` when the plan gathers one (``cols.size`` > 0), then the tiles."""
+    for n in range(k.shape[0]):
+        _to_pairs(k[n], z, ph, pw, x)
+        if cols.size:
+            _gather_pairs(x, kh, kw, sh, sw, dh, dw, Ho, Wo, cols)
+        of = out_f[n].reshape(out_f.shape[1], -1)
+        oq = out_q[n].reshape(out_q.shape[1], -1)
+        _conv_tiles(flat if cols.size == 0 else cols.reshape(-1), offs, w, nvr, pitch, ep, levels, of, oq)
+
+
 @kernel("Convolution", versions=(INT8,), impl="jit")
 def convolution_int8(k, w, ep, *, zero_point: list[int], strides: list[int], dilations: list[int],
                      pads_begin: list[int], pads_end: list[int], auto_pad: str = "explicit", levels: int = 0):
     """u8 codes [N, C, (H,) W] x weights -> f32 [N, O, ...] (or u8 when requantizing). Weights: int16
     [O, (kh,) kw, C] (channels last), or those packed by :func:`pack_conv_weights` (at load time)."""
     packed = pack_conv_weights(w) if w.dtype != np.int32 else w
-    N, C = k.shape[:2]
-    in_sp, O = k.shape[2:], ep.shape[1]
-    k_sp = packed.shape[2:4] if len(in_sp) == 2 else packed.shape[3:4]
-    pb, pe = conv_pads(in_sp, k_sp, strides, dilations, pads_begin, pads_end, auto_pad)
-    out_sp = conv_out_shape(in_sp, k_sp, strides, dilations, pb, pe)
-    (_, sh, sw), (_, dh, dw), (_, ph, pw), (_, qh, qw) = (
-        _to3(v, d) for v, d in ((strides, 1), (dilations, 1), (pb, 0), (pe, 0)))
-    (H, W), (Ho, Wo), (Cp, kh, kw) = _to3(in_sp, 1)[1:], _to3(out_sp, 1)[1:], packed.shape[1:4]
-    Hp, Wp, R = H + ph + qh, W + pw + qw, Ho * Wo
-    z = np.broadcast_to(np.asarray(zero_point, np.int16), (C,)).copy()
-    x16 = np.zeros(Cp * Hp * Wp * 2 + 2 * LANES, np.int16)  # zero border (exact: codes are shifted), slack
-    x = x16.view(np.int32)
-    src, nvr, pitch, offs = _plan(Cp, kh, kw, sh, sw, dh, dw, Hp, Wp, Ho, Wo)
-    cols = None if src else np.empty((Cp * kh * kw, nvr * LANES), np.int32)
-    out = np.empty((N, O, R), np.float32 if levels == 0 else np.uint8)
-    stub_f, stub_q = np.empty((1, 1), np.float32), np.empty((1, 1), np.uint8)
-    for n in range(N):
-        _to_pairs(k[n].reshape(C, H, W), z, ph, pw, x16[:-2 * LANES].reshape(Cp, Hp, Wp, 2))
-        if cols is not None:
-            _gather_pairs(x[:-LANES].reshape(Cp, Hp, Wp), kh, kw, sh, sw, dh, dw, Ho, Wo, cols)
-        _conv_tiles(x if cols is None else cols.reshape(-1), offs, packed, nvr, pitch, ep, levels,
-                    out[n] if levels == 0 else stub_f, out[n] if levels else stub_q)
-    return out.reshape(N, O, *out_sp)
+    (N, C), O, (Cp, kh, kw) = k.shape[:2], ep.shape[1], packed.shape[1:4]
+    g = _conv_geometry(k, (kh, kw) if k.ndim == 4 else (kw,), strides, dilations, pads_begin, pads_end, auto_pad)
+    flat = np.zeros(Cp * g.Hp * g.Wp + LANES, np.int32)  # zero border (exact: codes are shifted), slack
+    src, nvr, pitch, offs = _plan(Cp, kh, kw, g.sh, g.sw, g.dh, g.dw, g.Hp, g.Wp, g.Ho, g.Wo)
+    cols = np.empty((0, 0) if src else (Cp * kh * kw, nvr * LANES), np.int32)
+    out = np.empty((N, O, g.Ho, g.Wo), np.float32 if levels == 0 else np.uint8)
+    stub = np.empty((1, 1, 1, 1), np.uint8 if levels == 0 else np.float32)
+    _conv_int8(k.reshape(N, C, g.H, g.W), _zero_points(zero_point, C), g.ph, g.pw, flat,
+               flat[:-LANES].reshape(Cp, g.Hp, g.Wp), cols, kh, kw, g.sh, g.sw, g.dh, g.dw, g.Ho, g.Wo, offs, nvr,
+               pitch, packed, ep, levels, *((out, stub) if levels == 0 else (stub, out)))
+    return out.reshape(N, O, *g.out_sp)
 
 
 @functools.lru_cache(maxsize=256)
@@ -392,9 +434,19 @@ def _plan(Cp, kh, kw, sh, sw, dh, dw, Hp, Wp, Ho, Wo) -> tuple[bool, int, int, n
 
 
 @numba.njit(**_JIT)
+def _pad_shift(k, z, ph, pw, out):  # pragma: no cover (jit)
+    """out[c, h + ph, w + pw] = k[c, h, w] - z[c]: shifted codes inside the zero border ``out`` has."""
+    C, H, W = k.shape
+    for c in numba.prange(C):
+        for h in range(H):
+            for w in range(W):
+                out[c, h + ph, w + pw] = np.int16(k[c, h, w]) - z[c]
+
+
+@numba.njit(**_JIT)
 def _depthwise(xp, w, sh, sw, dh, dw, Ho, Wo, ep, levels, out_f, out_q):  # pragma: no cover (jit)
     """One channel per group: acc[c, oh, ow] = sum_ab xp[c, oh*sh + a*dh, ow*sw + b*dw] * w[c, a, b];
-    the epilogue as in _gemm_rows (out_f/out_q are [C, Ho*Wo])."""
+    the epilogue as in _conv_tiles, on one output row at a time (out_f/out_q are [C, Ho*Wo])."""
     C, kh, kw = w.shape
     for c in numba.prange(C):
         acc = np.zeros(Wo, np.int32)
@@ -412,8 +464,7 @@ def _depthwise(xp, w, sh, sw, dh, dw, Ho, Wo, ep, levels, out_f, out_q):  # prag
                     else:
                         for ow in range(Wo):
                             acc[ow] = np.int32(acc[ow] + np.int32(src[base + ow * sw]) * wk)
-            for ow in range(Wo):
-                _store(acc[ow], c, oh * Wo + ow, c, ep, levels, False, out_f, out_q)
+            _epilogue_loop(acc, 0, Wo, c, oh * Wo, ep, levels, out_f, out_q)
 
 
 @kernel("GroupConvolution", versions=(INT8,), impl="jit")
@@ -422,21 +473,17 @@ def depthwise_int8(k, w, ep, *, zero_point: list[int], strides: list[int], dilat
     """Depthwise (one input channel per group) on u8 codes [N, C, (H,) W], int16 weights [C, (kh,) kw];
     the activation may be quantized per channel (one zero point each; ``scale`` folds both scales)."""
     N, C = k.shape[:2]
-    in_sp, k_sp = k.shape[2:], w.shape[1:]
-    pb, pe = conv_pads(in_sp, k_sp, strides, dilations, pads_begin, pads_end, auto_pad)
-    out_sp = conv_out_shape(in_sp, k_sp, strides, dilations, pb, pe)
-    (_, sh, sw), (_, dh, dw), (_, ph, pw), (_, qh, qw) = (_to3(v, d) for v, d in
-                                                           ((strides, 1), (dilations, 1), (pb, 0), (pe, 0)))
-    Ho, Wo = _to3(out_sp, 1)[1:]
-    w3 = np.ascontiguousarray(w.reshape(C, *_to3(k_sp, 1)[1:]))
-    x = _shifted(k, zero_point).reshape(N, C, *_to3(in_sp, 1)[1:])
-    xp = np.pad(x, ((0, 0), (0, 0), (ph, qh), (pw, qw)))
-    ep = np.ascontiguousarray(ep, np.float64)
-    out_f = np.empty((N, C, Ho * Wo) if levels == 0 else (N, 1, 1), np.float32)
-    out_q = np.empty((N, C, Ho * Wo) if levels > 0 else (N, 1, 1), np.uint8)
+    g = _conv_geometry(k, w.shape[1:], strides, dilations, pads_begin, pads_end, auto_pad)
+    w3 = w.reshape(C, -1, w.shape[-1])
+    xp = np.zeros((C, g.Hp, g.Wp), np.int16)  # zero border: exact, codes are shifted
+    out = np.empty((N, C, g.Ho * g.Wo), np.float32 if levels == 0 else np.uint8)
+    stub_f, stub_q = np.empty((1, 1), np.float32), np.empty((1, 1), np.uint8)
+    z = _zero_points(zero_point, C)
     for n in range(N):
-        _depthwise(xp[n], w3, sh, sw, dh, dw, Ho, Wo, ep, levels, out_f[n], out_q[n])
-    return (out_q if levels else out_f).reshape(N, C, *out_sp)
+        _pad_shift(k[n].reshape(C, g.H, g.W), z, g.ph, g.pw, xp)
+        _depthwise(xp, w3, g.sh, g.sw, g.dh, g.dw, g.Ho, g.Wo, ep, levels,
+                   out[n] if levels == 0 else stub_f, out[n] if levels else stub_q)
+    return out.reshape(N, C, *g.out_sp)
 
 
 @kernel("MatMul", versions=(INT8,), impl="jit")

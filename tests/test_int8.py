@@ -32,6 +32,20 @@ def test_gemm_is_exact(seed, requant):
                                       gemm_int8_reference(rows, w, ep, levels, channel_major))
 
 
+@pytest.mark.parametrize("lead, requant", [((1,), False), ((2, 7), True)])
+def test_matmul_on_codes_is_exact(lead, requant):
+    from irtool.runtime.kernels.int8 import matmul_int8
+
+    rng = np.random.default_rng(len(lead))
+    codes = rng.integers(0, 256, (*lead, 33)).astype(np.uint8)
+    w = rng.integers(-127, 128, (6, 33)).astype(np.int16)
+    ep = epilogue(6, rng.random(6) * 1e-3, rng.standard_normal(6), 0.0, 6.0, 40.0 if requant else 0.0, 1.0)
+    levels = 256 if requant else 0
+    got = matmul_int8(codes, w, ep, zero_point=[9], levels=levels)
+    want = gemm_int8_reference(codes.reshape(-1, 33).astype(np.int16) - 9, w, ep, levels)
+    np.testing.assert_array_equal(got, want.reshape(*lead, 6))
+
+
 @pytest.mark.parametrize("stride, dilation, pads, zp", [((1, 1), (1, 1), (1, 1), 0), ((2, 2), (1, 1), (1, 0), 128),
                                                         ((1, 2), (2, 1), (0, 2), 7), ((1, 1), (1, 1), (0, 0), 0)])
 def test_convolution_is_exact(stride, dilation, pads, zp):

@@ -47,20 +47,20 @@ def _quantize(x, lo, hi, isc, ish, out):  # pragma: no cover (jit)
     N, C, R = x.shape
     for nc in numba.prange(N * C):
         n, c = nc // C, nc % C
-        a, b, s, t = lo[c], hi[c], isc[c], ish[c]
+        a, b, s, t = lo[c % lo.size], hi[c % hi.size], isc[c % isc.size], ish[c % ish.size]
         for r in range(R):
             v = min(max(x[n, c, r], a), b)
             out[n, c, r] = np.uint8(np.rint(np.float32(np.float64(v) * s + t)))
 
 
 def _channel_params(v, x: np.ndarray, dtype) -> np.ndarray | None:
-    """A quantization parameter as one value per channel (axis 1), or None if it varies otherwise."""
+    """A quantization parameter as one value, or one per channel (axis 1), flat; None if it varies
+    along another axis. The kernels read channel c's at [c % size]."""
     v = np.asarray(v, dtype)
-    C = x.shape[1] if x.ndim > 1 else 1
     if v.size == 1:
-        return np.full(C, v.reshape(()), dtype)
-    if x.ndim > 1 and v.size == C and v.ndim == x.ndim and v.shape[1] == C:
-        return np.ascontiguousarray(v.reshape(C))
+        return v.reshape(1)
+    if x.ndim > 1 and v.size == x.shape[1] and v.ndim == x.ndim and v.shape[1] == v.size:
+        return np.ascontiguousarray(v.reshape(-1))
     return None
 
 
@@ -81,7 +81,7 @@ def _dequantize(k, osc, osh, out):  # pragma: no cover (jit)
     N, C, R = k.shape
     for nc in numba.prange(N * C):
         n, c = nc // C, nc % C
-        s, t = osc[c], osh[c]
+        s, t = osc[c % osc.size], osh[c % osh.size]
         for r in range(R):
             out[n, c, r] = np.float32(np.float64(k[n, c, r]) * s + t)
 
@@ -193,14 +193,6 @@ def gemm_int8_reference(rows, w, ep, levels=0, channel_major=False):
 
 
 # ------------------------------------------------------------------------------------------ layers
-def _shifted(codes: np.ndarray, zero_point) -> np.ndarray:
-    """Codes minus the zero point(s) (one, or one per channel along axis 1), as int16."""
-    z = np.asarray(zero_point, np.int16)
-    if z.size > 1:
-        z = z.reshape((1, -1) + (1,) * (codes.ndim - 2))
-    return codes.astype(np.int16) - z.reshape(z.shape if z.size > 1 else ())
-
-
 # ------------------------------------------------------------------------------------------ conv micro-kernel
 # Convolutions run as tiles of 4 output channels x 16 output pixels (8 int32 vectors of 8 lanes, in
 # registers). Activations are stored as int32 *pairs* of int16 (two input channels at one pixel), and
@@ -280,15 +272,18 @@ def _epilogue_run(tile, t, n, o, r0, ep, levels, out_f, out_q):  # pragma: no co
 def _epilogue_loop(tile, t, n, o, r0, ep, levels, out_f, out_q):  # pragma: no cover (jit)
     s, b = ep[0, o], ep[1, o]
     lo, hi = np.float32(ep[2, o]), np.float32(ep[3, o])
+    acc = tile[t:t + n]  # slices: indices provably >= 0, so the stores stay vector stores
     if levels > 0:
         isc, ish, top = ep[4, o], ep[5, o], np.float32(levels - 1)
+        dst = out_q[o, r0:r0 + n]
         for j in range(n):
-            y = min(max(np.float32(np.float64(tile[t + j]) * s + b), lo), hi)
+            y = min(max(np.float32(np.float64(acc[j]) * s + b), lo), hi)
             q = min(max(np.rint(np.float32(np.float64(y) * isc + ish)), np.float32(0.0)), top)
-            out_q[o, r0 + j] = np.uint8(np.int32(q))
+            dst[j] = np.uint8(np.int32(q))
     else:
+        dst = out_f[o, r0:r0 + n]
         for j in range(n):
-            out_f[o, r0 + j] = min(max(np.float32(np.float64(tile[t + j]) * s + b), lo), hi)
+            dst[j] = min(max(np.float32(np.float64(acc[j]) * s + b), lo), hi)
 
 
 @numba.njit(**_JIT)
@@ -478,6 +473,7 @@ def _dw3_row(r0, r1, r2, sw, Wo, wt, c, base, ep, levels, out_f, out_q):  # prag
     s, b = ep[0, c], ep[1, c]
     lo, hi = np.float32(ep[2, c]), np.float32(ep[3, c])
     isc, ish, top = ep[4, c], ep[5, c], np.float32(max(levels - 1, 0))
+    dq, df = out_q[c, base:base + Wo], out_f[c, base:base + Wo]
     for ow in range(Wo):
         i = ow * sw
         acc = np.int32(np.int32(np.int32(r0[i]) * w0 + np.int32(r0[i + 1]) * w1 + np.int32(r0[i + 2]) * w2)
@@ -486,9 +482,9 @@ def _dw3_row(r0, r1, r2, sw, Wo, wt, c, base, ep, levels, out_f, out_q):  # prag
         y = min(max(np.float32(np.float64(acc) * s + b), lo), hi)
         if levels > 0:
             q = min(max(np.rint(np.float32(np.float64(y) * isc + ish)), np.float32(0.0)), top)
-            out_q[c, base + ow] = np.uint8(np.int32(q))
+            dq[ow] = np.uint8(np.int32(q))
         else:
-            out_f[c, base + ow] = y
+            df[ow] = y
 
 
 @numba.njit(**_JIT)
@@ -529,13 +525,25 @@ def depthwise_int8(k, w, ep, *, zero_point: list[int], strides: list[int], dilat
     return out.reshape(N, C, *g.out_sp)
 
 
+@numba.njit(cache=True, nogil=True)
+def _matmul_codes(k, z, w, ep, levels, out_f, out_q):  # pragma: no cover (jit)
+    """_gemm_rows on u8 codes [R, K]: the shift by the zero point and the GEMM in one call."""
+    rows = np.empty(k.shape, np.int16)
+    for r in range(k.shape[0]):
+        src, dst = k[r], rows[r]
+        for c in range(k.shape[1]):
+            dst[c] = np.int16(src[c]) - z
+    _gemm_rows(rows, w, ep, levels, False, out_f, out_q)
+
+
 @kernel("MatMul", versions=(INT8,), impl="jit")
 def matmul_int8(k, w, ep, *, zero_point: list[int], levels: int = 0):
     """u8 codes [..., K] x int16 weights [O, K] -> [..., O]."""
-    lead = k.shape[:-1]
-    rows = _shifted(k, zero_point[0]).reshape(-1, k.shape[-1])
-    y = gemm_int8(rows, w, ep, levels)
-    return y.reshape(*lead, w.shape[0])
+    lead, O = k.shape[:-1], w.shape[0]
+    k2 = k.reshape(-1, k.shape[-1])
+    out_f, out_q = _outputs((k2.shape[0], O), levels)
+    _matmul_codes(k2, np.int16(zero_point[0]), w, ep, levels, out_f, out_q)
+    return (out_q if levels else out_f).reshape(*lead, O)
 
 
 @numba.njit(**_JIT)

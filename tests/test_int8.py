@@ -65,7 +65,8 @@ def test_convolution_is_exact(stride, dilation, pads, zp):
     (16, 16, (32, 32), 3, 1, 1, 256),  # in place: shifted windows of the padded input
     (1, 5, (8, 16), 3, 1, 1, 0),  # in place, one input channel (a zero channel pads the pair)
     (7, 9, (5, 5), 1, 1, 0, 256),  # pointwise: pixels flat, a partial last vector
-    (16, 32, (9, 12), 3, 2, 1, 256), (6, 3, (11, 9), 1, 2, 0, 0),  # strided: a gathered patch matrix
+    (5, 8, (7, 31), 3, 2, 1, 256), (8, 8, (8, 16), 1, 2, 0, 0),  # stride 2: in place, columns in 2 phases
+    (16, 32, (9, 12), 3, 2, 1, 256), (6, 3, (11, 9), 1, 2, 0, 0),  # strided, rows not whole vectors: gathered
     (5, 6, (7, 13), 3, 1, 2, 0)])  # stride 1, output rows not whole vectors: gathered
 def test_convolution_tiles_are_exact(c, o, hw, k, stride, pads, levels):
     rng = np.random.default_rng(c * o)

@@ -311,20 +311,36 @@ def _conv_tiles(src, offs, w, nvr, Wp, ep, levels, out_f, out_q):  # pragma: no 
                 _epilogue_run(tile, oi * TILE_V * LANES, n, ob * TILE_O + oi, r0, ep, levels, out_f, out_q)
 
 
+@numba.njit(inline="always")
+def _pair_run(lo, hi, w0, step, n, z0, z1, keep, dst):  # pragma: no cover (jit)
+    """dst[i] = the pair (lo - z0, hi - z1) of input column w0 + i*step (``step`` constant where inlined)."""
+    for i in range(n):
+        w = w0 + i * step
+        pair = ((np.int32(lo[w]) - z0) & 0xFFFF) | (((np.int32(hi[w]) - z1) & keep) << 16)
+        dst[i] = np.int32(pair)
+
+
 @numba.njit(nogil=True)
 def _to_pairs(k, z, ph, pw, out):  # pragma: no cover (jit)
-    """out[c // 2, h + ph, w + pw] = (k[c, h, w] - z[c]) as int16 halves of an int32, even channel in
-    the low half (little endian): shifted codes as channel pairs, inside the zero border ``out`` has."""
+    """out[col % S, c // 2, h + ph, col // S] = (k[c, h, w] - z[c]) at padded column col = w + pw, as
+    int16 halves of an int32 (even channel in the low half, little endian), inside the zero border
+    ``out`` has: shifted codes as channel pairs, the columns split into S = 1 or 2 phases (a stride-2
+    convolution reads each phase's pixels contiguously)."""
     C, H, W = k.shape
+    S = out.shape[0]
     for cp in range((C + 1) // 2):
         c0, c1 = 2 * cp, min(2 * cp + 1, C - 1)
         z0, z1 = np.int32(z[c0]), np.int32(z[c1])
         keep = np.int32(-1 if 2 * cp + 1 < C else 0)  # an odd channel count pads with zeros
         for h in range(H):
-            lo, hi, dst = k[c0, h], k[c1, h], out[cp, h + ph, pw:pw + W]
-            for w in range(W):
-                pair = ((np.int32(lo[w]) - z0) & 0xFFFF) | (((np.int32(hi[w]) - z1) & keep) << 16)
-                dst[w] = np.int32(pair)
+            lo, hi = k[c0, h], k[c1, h]
+            if S == 1:
+                _pair_run(lo, hi, 0, 1, W, z0, z1, keep, out[0, cp, h + ph, pw:pw + W])
+            else:
+                for phase in range(2):
+                    w0 = (phase - pw) % 2  # the first input column of this phase
+                    n, j0 = (W - w0 + 1) // 2, (w0 + pw) // 2
+                    _pair_run(lo, hi, w0, 2, n, z0, z1, keep, out[phase, cp, h + ph, j0:j0 + n])
 
 
 @numba.njit(nogil=True)
@@ -383,12 +399,13 @@ def _zero_points(zero_point, C: int) -> np.ndarray:
 @numba.njit(cache=True, nogil=True)
 def _conv_int8(k, z, ph, pw, flat, x, cols, kh, kw, sh, sw, dh, dw, Ho, Wo, offs, nvr, pitch, w, ep, levels,
                out_f, out_q):  # pragma: no cover (jit)
-    """Each image: channel pairs into ``x`` [Cp, Hp, Wp] (a view of ``flat``, which has slack after
-    it), the patch matrix into ``cols`` when the plan gathers one (``cols.size`` > 0), then the tiles."""
+    """Each image: channel pairs into ``x`` [phases, Cp, Hp, Wp / phases] (a view of ``flat``, which
+    has slack after it), the patch matrix into ``cols`` when the plan gathers one (``cols.size`` > 0),
+    then the tiles."""
     for n in range(k.shape[0]):
         _to_pairs(k[n], z, ph, pw, x)
         if cols.size:
-            _gather_pairs(x, kh, kw, sh, sw, dh, dw, Ho, Wo, cols)
+            _gather_pairs(x[0], kh, kw, sh, sw, dh, dw, Ho, Wo, cols)
         of = out_f[n].reshape(out_f.shape[1], -1)
         oq = out_q[n].reshape(out_q.shape[1], -1)
         _conv_tiles(flat if cols.size == 0 else cols.reshape(-1), offs, w, nvr, pitch, ep, levels, of, oq)
@@ -402,30 +419,51 @@ def convolution_int8(k, w, ep, *, zero_point: list[int], strides: list[int], dil
     packed = pack_conv_weights(w) if w.dtype != np.int32 else w
     (N, C), O, (Cp, kh, kw) = k.shape[:2], ep.shape[1], packed.shape[1:4]
     g = _conv_geometry(k, (kh, kw) if k.ndim == 4 else (kw,), strides, dilations, pads_begin, pads_end, auto_pad)
-    flat = np.zeros(Cp * g.Hp * g.Wp + LANES, np.int32)  # zero border (exact: codes are shifted), slack
-    src, nvr, pitch, offs = _plan(Cp, kh, kw, g.sh, g.sw, g.dh, g.dw, g.Hp, g.Wp, g.Ho, g.Wo)
-    cols = np.empty((0, 0) if src else (Cp * kh * kw, nvr * LANES), np.int32)
+    plan = _plan(Cp, kh, kw, g.sh, g.sw, g.dh, g.dw, g.Hp, g.Wp, g.Ho, g.Wo)
+    phases, width = max(plan.phases, 1), -(-g.Wp // max(plan.phases, 1))
+    flat = np.zeros(phases * Cp * g.Hp * width + LANES, np.int32)  # zero border (exact: codes are shifted), slack
+    cols = np.empty((0, 0) if plan.phases else (Cp * kh * kw, plan.nvr * LANES), np.int32)
     out = np.empty((N, O, g.Ho, g.Wo), np.float32 if levels == 0 else np.uint8)
     stub = np.empty((1, 1, 1, 1), np.uint8 if levels == 0 else np.float32)
     _conv_int8(k.reshape(N, C, g.H, g.W), _zero_points(zero_point, C), g.ph, g.pw, flat,
-               flat[:-LANES].reshape(Cp, g.Hp, g.Wp), cols, kh, kw, g.sh, g.sw, g.dh, g.dw, g.Ho, g.Wo, offs, nvr,
-               pitch, packed, ep, levels, *((out, stub) if levels == 0 else (stub, out)))
+               flat[:-LANES].reshape(phases, Cp, g.Hp, width), cols, kh, kw, g.sh, g.sw, g.dh, g.dw, g.Ho, g.Wo,
+               plan.offs, plan.nvr, plan.pitch, packed, ep, levels, *((out, stub) if levels == 0 else (stub, out)))
     return out.reshape(N, O, *g.out_sp)
 
 
+class _Plan(NamedTuple):
+    """How _conv_tiles reads a convolution's input: ``phases`` 0 (from a gathered patch matrix), or 1
+    or 2 (in place, the padded input's columns split into that many phases); ``nvr`` vectors of 8
+    pixels an output row, ``pitch`` between output rows, ``offs`` the offset of each k step."""
+    phases: int
+    nvr: int
+    pitch: int
+    offs: np.ndarray
+
+
 @functools.lru_cache(maxsize=256)
-def _plan(Cp, kh, kw, sh, sw, dh, dw, Hp, Wp, Ho, Wo) -> tuple[bool, int, int, np.ndarray]:
-    """How _conv_tiles reads the input: (in place?, vectors per output row, row pitch, offset of each
-    k step). In place: stride 1 and whole vectors per output row (shifted windows of the padded
-    input), or a pointwise convolution without padding (the input is the patch matrix, pixels flat).
-    Otherwise a patch matrix [k step, pixel] is gathered first."""
+def _plan(Cp, kh, kw, sh, sw, dh, dw, Hp, Wp, Ho, Wo) -> _Plan:
+    """In place: a pointwise convolution without padding or stride (the input is the patch matrix,
+    pixels flat), or strides 1 or 2 across with whole vectors per output row (output column ow of
+    tap b reads column ow*sw + b*dw = phase (b*dw) % sw, column ow + (b*dw) // sw of that phase:
+    shifted windows again). Otherwise a patch matrix [k step, pixel] is gathered first."""
     cp, a, b = (v.reshape(-1) for v in np.meshgrid(np.arange(Cp), np.arange(kh), np.arange(kw), indexing="ij"))
     nv = -(-Ho * Wo // LANES)
     if kh == kw == 1 and sh == sw == 1 and (Hp, Wp) == (Ho, Wo):
-        return True, nv, 0, cp * (Hp * Wp)
-    if sh == sw == 1 and Wo % LANES == 0:
-        return True, Wo // LANES, Wp, (cp * Hp + a * dh) * Wp + b * dw
-    return False, nv, 0, np.arange(Cp * kh * kw, dtype=np.int64) * (nv * LANES)
+        return _Plan(1, nv, 0, _frozen(cp * (Hp * Wp)))
+    if sw in (1, 2) and Wo % LANES == 0:
+        width = -(-Wp // sw)
+        col = b * dw
+        return _Plan(sw, Wo // LANES, sh * width, _frozen((col % sw) * (Cp * Hp * width) + (cp * Hp + a * dh) * width
+                                                          + col // sw))
+    return _Plan(0, nv, 0, _frozen(np.arange(Cp * kh * kw, dtype=np.int64) * (nv * LANES)))
+
+
+def _frozen(a: np.ndarray) -> np.ndarray:
+    """A cached array nobody may write to."""
+    a = np.ascontiguousarray(a, np.int64)
+    a.flags.writeable = False
+    return a
 
 
 @numba.njit(**_JIT)

@@ -24,6 +24,7 @@ from numba.extending import intrinsic
 
 from irtool.runtime.kernels.conv import _to3, conv_out_shape, conv_pads
 from irtool.runtime.registry import kernel
+from irtool.runtime.threads import SERIAL_BELOW  # below it the plugin runs a layer on one thread
 
 INT8 = "irtool-int8"  # the opset of irtool's internal INT8 layers (never written to a file)
 _JIT = dict(parallel=True, cache=True, nogil=True)
@@ -286,29 +287,45 @@ def _epilogue_loop(tile, t, n, o, r0, ep, levels, out_f, out_q):  # pragma: no c
             dst[j] = min(max(np.float32(np.float64(acc[j]) * s + b), lo), hi)
 
 
+@numba.njit(inline="always")
+def _conv_tile(t, src, offs, wf, nob, nvr, Wp, ep, levels, tile, out_f, out_q):  # pragma: no cover (jit)
+    """Tile ``t`` of _conv_tiles: pixel vectors 2t and 2t + 1, every block of 4 output channels."""
+    nkp, O = offs.size, ep.shape[1]
+    R = out_f.shape[1] if levels == 0 else out_q.shape[1]
+    nv = (R + LANES - 1) // LANES
+    v0 = t * TILE_V
+    v1 = min(v0 + 1, nv - 1)
+    b0 = (v0 // nvr) * Wp + (v0 % nvr) * LANES
+    b1 = (v1 // nvr) * Wp + (v1 % nvr) * LANES
+    r0 = v0 * LANES
+    n = min(TILE_V * LANES, R - r0)
+    for ob in range(nob):
+        _madd_tile(src, offs, wf, ob * nkp * TILE_O, nkp, b0, b1, tile)
+        for oi in range(min(TILE_O, O - ob * TILE_O)):
+            _epilogue_run(tile, oi * TILE_V * LANES, n, ob * TILE_O + oi, r0, ep, levels, out_f, out_q)
+
+
 @numba.njit(**_JIT)
 def _conv_tiles(src, offs, w, nvr, Wp, ep, levels, out_f, out_q):  # pragma: no cover (jit)
     """out[o, r] = epilogue(sum_kp pmadd(src[base(r) + offs[kp]], w[o, kp])) for the output pixels r
-    in vectors of 8: vector v starts at src[(v // nvr) * Wp + (v % nvr) * 8] (nvr vectors an output row)."""
-    nob, nkp = w.shape[0], offs.size
-    O = ep.shape[1]
+    in vectors of 8: vector v starts at src[(v // nvr) * Wp + (v % nvr) * 8] (nvr vectors an output row).
+    Tiles in parallel."""
     R = out_f.shape[1] if levels == 0 else out_q.shape[1]
-    nv = (R + LANES - 1) // LANES
-    ntile = (nv + TILE_V - 1) // TILE_V
-    wf = w.reshape(-1)
+    ntile = ((R + LANES - 1) // LANES + TILE_V - 1) // TILE_V
     tiles = np.empty((ntile, TILE_O * TILE_V * LANES), np.int32)
     for t in numba.prange(ntile):
-        v0 = t * TILE_V
-        v1 = min(v0 + 1, nv - 1)
-        b0 = (v0 // nvr) * Wp + (v0 % nvr) * LANES
-        b1 = (v1 // nvr) * Wp + (v1 % nvr) * LANES
-        r0 = v0 * LANES
-        n = min(TILE_V * LANES, R - r0)
-        tile = tiles[t]
-        for ob in range(nob):
-            _madd_tile(src, offs, wf, ob * nkp * TILE_O, nkp, b0, b1, tile)
-            for oi in range(min(TILE_O, O - ob * TILE_O)):
-                _epilogue_run(tile, oi * TILE_V * LANES, n, ob * TILE_O + oi, r0, ep, levels, out_f, out_q)
+        _conv_tile(t, src, offs, w.reshape(-1), w.shape[0], nvr, Wp, ep, levels, tiles[t], out_f, out_q)
+
+
+@numba.njit(cache=True, nogil=True)
+def _conv_tiles_serial(src, offs, w, nvr, Wp, ep, levels, out_f, out_q):  # pragma: no cover (jit)
+    """_conv_tiles on the calling thread only: no parallel region to start (microseconds, more than
+    the small layers' work)."""
+    R = out_f.shape[1] if levels == 0 else out_q.shape[1]
+    ntile = ((R + LANES - 1) // LANES + TILE_V - 1) // TILE_V
+    tile = np.empty(TILE_O * TILE_V * LANES, np.int32)
+    for t in range(ntile):
+        _conv_tile(t, src, offs, w.reshape(-1), w.shape[0], nvr, Wp, ep, levels, tile, out_f, out_q)
 
 
 @numba.njit(inline="always")
@@ -391,24 +408,57 @@ def _conv_geometry(k, k_sp, strides, dilations, pads_begin, pads_end, auto_pad) 
                      tuple(pads_end), auto_pad)
 
 
-def _zero_points(zero_point, C: int) -> np.ndarray:
-    """One int16 zero point per channel."""
-    return np.full(C, zero_point[0], np.int16) if len(zero_point) == 1 else np.asarray(zero_point, np.int16)
+@functools.lru_cache(maxsize=512)
+def _zero_points(zero_point: tuple[int, ...], C: int) -> np.ndarray:
+    """One int16 zero point per channel (read-only, cached)."""
+    return _frozen(np.broadcast_to(np.asarray(zero_point, np.int16), (C,)), np.int16)
 
 
 @numba.njit(cache=True, nogil=True)
-def _conv_int8(k, z, ph, pw, flat, x, cols, kh, kw, sh, sw, dh, dw, Ho, Wo, offs, nvr, pitch, w, ep, levels,
-               out_f, out_q):  # pragma: no cover (jit)
-    """Each image: channel pairs into ``x`` [phases, Cp, Hp, Wp / phases] (a view of ``flat``, which
-    has slack after it), the patch matrix into ``cols`` when the plan gathers one (``cols.size`` > 0),
-    then the tiles."""
+def _conv_int8(k, z, dims, flat, cols, offs, w, ep, levels, parallel, out_f, out_q):  # pragma: no cover (jit)
+    """Each image: channel pairs into ``flat`` (as [phases, Cp, Hp, width], slack after it), the
+    patch matrix into ``cols`` when the plan gathers one (``cols.size`` > 0), then the tiles (in
+    parallel or not). ``dims``: see _conv_setup."""
+    ph, pw, kh, kw, sh, sw, dh, dw, Ho, Wo, nvr, pitch, S, Cp, Hp, width = dims
+    x = flat[:S * Cp * Hp * width].reshape((S, Cp, Hp, width))
     for n in range(k.shape[0]):
         _to_pairs(k[n], z, ph, pw, x)
         if cols.size:
             _gather_pairs(x[0], kh, kw, sh, sw, dh, dw, Ho, Wo, cols)
         of = out_f[n].reshape(out_f.shape[1], -1)
         oq = out_q[n].reshape(out_q.shape[1], -1)
-        _conv_tiles(flat if cols.size == 0 else cols.reshape(-1), offs, w, nvr, pitch, ep, levels, of, oq)
+        src = flat if cols.size == 0 else cols.reshape(-1)
+        if parallel:
+            _conv_tiles(src, offs, w, nvr, pitch, ep, levels, of, oq)
+        else:
+            _conv_tiles_serial(src, offs, w, nvr, pitch, ep, levels, of, oq)
+
+
+class _Setup(NamedTuple):
+    """What a convolution call needs beyond its arrays, computed once per shape and attributes."""
+    k4: tuple[int, ...]  # the input as [N, C, H, W]
+    out_sp: tuple[int, ...]
+    out_hw: tuple[int, int]  # (Ho, Wo)
+    z: np.ndarray  # one int16 zero point per input channel
+    dims: np.ndarray  # int64: ph, pw, kh, kw, sh, sw, dh, dw, Ho, Wo, nvr, pitch, phases, Cp, Hp, width
+    flat: int  # size of the channel pairs buffer (slack included)
+    cols: tuple[int, int]  # shape of the patch matrix ((0, 0): read in place)
+    offs: np.ndarray
+
+
+@functools.lru_cache(maxsize=512)
+def _conv_setup(k_shape, w_shape, strides, dilations, pads_begin, pads_end, auto_pad, zero_point) -> _Setup:
+    """The setup of convolution_int8 (arguments as tuples; ``w_shape`` the packed weights')."""
+    (N, C), (Cp, kh, kw) = k_shape[:2], w_shape[1:4]
+    g = _geometry(k_shape[2:], (kh, kw) if len(k_shape) == 4 else (kw,), strides, dilations, pads_begin, pads_end,
+                  auto_pad)
+    plan = _plan(Cp, kh, kw, g.sh, g.sw, g.dh, g.dw, g.Hp, g.Wp, g.Ho, g.Wo)
+    phases = max(plan.phases, 1)
+    width = -(-g.Wp // phases)
+    dims = (g.ph, g.pw, kh, kw, g.sh, g.sw, g.dh, g.dw, g.Ho, g.Wo, plan.nvr, plan.pitch, phases, Cp, g.Hp, width)
+    return _Setup((N, C, g.H, g.W), g.out_sp, (g.Ho, g.Wo), _zero_points(zero_point, C), _frozen(np.array(dims)),
+                  phases * Cp * g.Hp * width + LANES, (0, 0) if plan.phases else (Cp * kh * kw, plan.nvr * LANES),
+                  plan.offs)
 
 
 @kernel("Convolution", versions=(INT8,), impl="jit")
@@ -417,18 +467,14 @@ def convolution_int8(k, w, ep, *, zero_point: list[int], strides: list[int], dil
     """u8 codes [N, C, (H,) W] x weights -> f32 [N, O, ...] (or u8 when requantizing). Weights: int16
     [O, (kh,) kw, C] (channels last), or those packed by :func:`pack_conv_weights` (at load time)."""
     packed = pack_conv_weights(w) if w.dtype != np.int32 else w
-    (N, C), O, (Cp, kh, kw) = k.shape[:2], ep.shape[1], packed.shape[1:4]
-    g = _conv_geometry(k, (kh, kw) if k.ndim == 4 else (kw,), strides, dilations, pads_begin, pads_end, auto_pad)
-    plan = _plan(Cp, kh, kw, g.sh, g.sw, g.dh, g.dw, g.Hp, g.Wp, g.Ho, g.Wo)
-    phases, width = max(plan.phases, 1), -(-g.Wp // max(plan.phases, 1))
-    flat = np.zeros(phases * Cp * g.Hp * width + LANES, np.int32)  # zero border (exact: codes are shifted), slack
-    cols = np.empty((0, 0) if plan.phases else (Cp * kh * kw, plan.nvr * LANES), np.int32)
-    out = np.empty((N, O, g.Ho, g.Wo), np.float32 if levels == 0 else np.uint8)
+    st = _conv_setup(k.shape, packed.shape, tuple(strides), tuple(dilations), tuple(pads_begin), tuple(pads_end),
+                     auto_pad, tuple(zero_point))
+    out = np.empty((k.shape[0], ep.shape[1], *st.out_hw), np.float32 if levels == 0 else np.uint8)
     stub = np.empty((1, 1, 1, 1), np.uint8 if levels == 0 else np.float32)
-    _conv_int8(k.reshape(N, C, g.H, g.W), _zero_points(zero_point, C), g.ph, g.pw, flat,
-               flat[:-LANES].reshape(phases, Cp, g.Hp, width), cols, kh, kw, g.sh, g.sw, g.dh, g.dw, g.Ho, g.Wo,
-               plan.offs, plan.nvr, plan.pitch, packed, ep, levels, *((out, stub) if levels == 0 else (stub, out)))
-    return out.reshape(N, O, *g.out_sp)
+    _conv_int8(k.reshape(st.k4), st.z, st.dims, np.zeros(st.flat, np.int32),  # zero border (exact: codes are shifted)
+               np.empty(st.cols, np.int32), st.offs, packed, ep, levels, k.size >= SERIAL_BELOW,
+               *((out, stub) if levels == 0 else (stub, out)))
+    return out.reshape(k.shape[0], ep.shape[1], *st.out_sp)
 
 
 class _Plan(NamedTuple):
@@ -459,18 +505,18 @@ def _plan(Cp, kh, kw, sh, sw, dh, dw, Hp, Wp, Ho, Wo) -> _Plan:
     return _Plan(0, nv, 0, _frozen(np.arange(Cp * kh * kw, dtype=np.int64) * (nv * LANES)))
 
 
-def _frozen(a: np.ndarray) -> np.ndarray:
-    """A cached array nobody may write to."""
-    a = np.ascontiguousarray(a, np.int64)
+def _frozen(a: np.ndarray, dtype=np.int64) -> np.ndarray:
+    """A cached array nobody may write to (a copy)."""
+    a = np.array(a, dtype)
     a.flags.writeable = False
     return a
 
 
-@numba.njit(**_JIT)
+@numba.njit(cache=True, nogil=True)
 def _pad_shift(k, z, ph, pw, out):  # pragma: no cover (jit)
     """out[c, h + ph, w + pw] = k[c, h, w] - z[c]: shifted codes inside the zero border ``out`` has."""
     C, H, W = k.shape
-    for c in numba.prange(C):
+    for c in range(C):  # memory bound: not worth a parallel region
         zc = z[c]
         for h in range(H):
             src, dst = k[c, h], out[c, h + ph, pw:pw + W]  # a slice: indices provably >= 0, the loop vectorizes
@@ -525,20 +571,31 @@ def _dw3_row(r0, r1, r2, sw, Wo, wt, c, base, ep, levels, out_f, out_q):  # prag
             df[ow] = y
 
 
+@numba.njit(inline="always")
+def _dw3_channel(c, xp, w, sh, sw, Ho, Wo, ep, levels, out_f, out_q):  # pragma: no cover (jit)
+    wt = (np.int32(w[c, 0, 0]), np.int32(w[c, 0, 1]), np.int32(w[c, 0, 2]), np.int32(w[c, 1, 0]),
+          np.int32(w[c, 1, 1]), np.int32(w[c, 1, 2]), np.int32(w[c, 2, 0]), np.int32(w[c, 2, 1]),
+          np.int32(w[c, 2, 2]))
+    for oh in range(Ho):
+        r0, r1, r2 = xp[c, oh * sh], xp[c, oh * sh + 1], xp[c, oh * sh + 2]
+        if sw == 1:
+            _dw3_row(r0, r1, r2, 1, Wo, wt, c, oh * Wo, ep, levels, out_f, out_q)
+        else:
+            _dw3_row(r0, r1, r2, 2, Wo, wt, c, oh * Wo, ep, levels, out_f, out_q)
+
+
 @numba.njit(**_JIT)
 def _depthwise3x3(xp, w, sh, sw, Ho, Wo, ep, levels, out_f, out_q):  # pragma: no cover (jit)
     """_depthwise for 3x3 kernels, stride 1 or 2 across, no dilation: one vectorized loop a row."""
-    C = w.shape[0]
-    for c in numba.prange(C):
-        wt = (np.int32(w[c, 0, 0]), np.int32(w[c, 0, 1]), np.int32(w[c, 0, 2]), np.int32(w[c, 1, 0]),
-              np.int32(w[c, 1, 1]), np.int32(w[c, 1, 2]), np.int32(w[c, 2, 0]), np.int32(w[c, 2, 1]),
-              np.int32(w[c, 2, 2]))
-        for oh in range(Ho):
-            r0, r1, r2 = xp[c, oh * sh], xp[c, oh * sh + 1], xp[c, oh * sh + 2]
-            if sw == 1:
-                _dw3_row(r0, r1, r2, 1, Wo, wt, c, oh * Wo, ep, levels, out_f, out_q)
-            else:
-                _dw3_row(r0, r1, r2, 2, Wo, wt, c, oh * Wo, ep, levels, out_f, out_q)
+    for c in numba.prange(w.shape[0]):
+        _dw3_channel(c, xp, w, sh, sw, Ho, Wo, ep, levels, out_f, out_q)
+
+
+@numba.njit(cache=True, nogil=True)
+def _depthwise3x3_serial(xp, w, sh, sw, Ho, Wo, ep, levels, out_f, out_q):  # pragma: no cover (jit)
+    """_depthwise3x3 on the calling thread only (no parallel region to start)."""
+    for c in range(w.shape[0]):
+        _dw3_channel(c, xp, w, sh, sw, Ho, Wo, ep, levels, out_f, out_q)
 
 
 @kernel("GroupConvolution", versions=(INT8,), impl="jit")
@@ -552,12 +609,13 @@ def depthwise_int8(k, w, ep, *, zero_point: list[int], strides: list[int], dilat
     xp = np.zeros((C, g.Hp, g.Wp), np.int16)  # zero border: exact, codes are shifted
     out = np.empty((N, C, g.Ho * g.Wo), np.float32 if levels == 0 else np.uint8)
     stub_f, stub_q = np.empty((1, 1), np.float32), np.empty((1, 1), np.uint8)
-    z = _zero_points(zero_point, C)
+    z = _zero_points(tuple(zero_point), C)
     for n in range(N):
         _pad_shift(k[n].reshape(C, g.H, g.W), z, g.ph, g.pw, xp)
         outs = (out[n], stub_q) if levels == 0 else (stub_f, out[n])
         if w3.shape[1:] == (3, 3) and g.sw in (1, 2) and g.dh == g.dw == 1:
-            _depthwise3x3(xp, w3, g.sh, g.sw, g.Ho, g.Wo, ep, levels, *outs)
+            run = _depthwise3x3 if k.size >= SERIAL_BELOW else _depthwise3x3_serial
+            run(xp, w3, g.sh, g.sw, g.Ho, g.Wo, ep, levels, *outs)
         else:
             _depthwise(xp, w3, g.sh, g.sw, g.dh, g.dw, g.Ho, g.Wo, ep, levels, *outs)
     return out.reshape(N, C, *g.out_sp)

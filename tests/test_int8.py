@@ -67,7 +67,8 @@ def test_convolution_is_exact(stride, dilation, pads, zp):
     (7, 9, (5, 5), 1, 1, 0, 256),  # pointwise: pixels flat, a partial last vector
     (5, 8, (7, 31), 3, 2, 1, 256), (8, 8, (8, 16), 1, 2, 0, 0),  # stride 2: in place, columns in 2 phases
     (16, 32, (9, 12), 3, 2, 1, 256), (6, 3, (11, 9), 1, 2, 0, 0),  # strided, rows not whole vectors: gathered
-    (5, 6, (7, 13), 3, 1, 2, 0)])  # stride 1, output rows not whole vectors: gathered
+    (5, 6, (7, 13), 3, 1, 2, 0),  # stride 1, output rows not whole vectors: gathered
+    (32, 8, (64, 64), 3, 1, 1, 256)])  # over threads.SERIAL_BELOW elements: the tiles run in parallel
 def test_convolution_tiles_are_exact(c, o, hw, k, stride, pads, levels):
     rng = np.random.default_rng(c * o)
     codes = rng.integers(0, 256, (2, c, *hw)).astype(np.uint8)
@@ -208,24 +209,26 @@ def test_depthwise_is_exact(stride, pads, zp):
     np.testing.assert_array_equal(got, want)
 
 
-@pytest.mark.parametrize("stride, dilation, k", [(1, 1, 3), (2, 1, 3), (1, 2, 3), (3, 1, 5)])
-def test_depthwise_requantized_is_exact(stride, dilation, k):
+@pytest.mark.parametrize("stride, dilation, k, c, hw", [(1, 1, 3, 5, (9, 11)), (2, 1, 3, 5, (9, 11)),
+                                                      (1, 2, 3, 5, (9, 11)), (3, 1, 5, 5, (9, 11)),
+                                                      (1, 1, 3, 40, (64, 64))])  # the last one in parallel
+def test_depthwise_requantized_is_exact(stride, dilation, k, c, hw):
     """The u8 epilogue of depthwise layers (the 3x3 row kernel, and the general one for dilations,
     other sizes and strides), per-channel zero points, against the GEMM reference's."""
     from irtool.runtime.kernels.conv import group_convolution_reference
     from irtool.runtime.kernels.int8 import depthwise_int8
 
     rng = np.random.default_rng(3)
-    codes = rng.integers(0, 256, (2, 5, 9, 11)).astype(np.uint8)
-    zp = rng.integers(0, 256, 5)
-    w = rng.integers(-127, 128, (5, k, k)).astype(np.int16)
-    ep = epilogue(5, rng.random(5) * 1e-2, rng.standard_normal(5), -1.0, 4.0, rng.random(5) * 50, 1.0)
+    codes = rng.integers(0, 256, (2, c, *hw)).astype(np.uint8)
+    zp = rng.integers(0, 256, c)
+    w = rng.integers(-127, 128, (c, k, k)).astype(np.int16)
+    ep = epilogue(c, rng.random(c) * 1e-2, rng.standard_normal(c), -1.0, 4.0, rng.random(c) * 50, 1.0)
     geometry = dict(strides=[stride] * 2, dilations=[dilation] * 2, pads_begin=[1, 1], pads_end=[1, 1])
     got = depthwise_int8(codes, w, ep, zero_point=list(zp), levels=256, **geometry)
     acc = group_convolution_reference(codes.astype(np.int64) - zp.reshape(1, -1, 1, 1),
-                                      w.astype(np.int64).reshape(5, 1, 1, k, k), **geometry)
-    want = gemm_int8_reference(np.moveaxis(acc, 1, -1).reshape(-1, 5), np.eye(5, dtype=np.int16), ep, 256)
-    np.testing.assert_array_equal(got, np.moveaxis(want.reshape(2, *acc.shape[2:], 5), -1, 1))
+                                      w.astype(np.int64).reshape(c, 1, 1, k, k), **geometry)
+    want = gemm_int8_reference(np.moveaxis(acc, 1, -1).reshape(-1, c), np.eye(c, dtype=np.int16), ep, 256)
+    np.testing.assert_array_equal(got, np.moveaxis(want.reshape(2, *acc.shape[2:], c), -1, 1))
 
 def test_residual_add_on_codes_is_bit_identical(tmp_path):
     """Dequantize(a) + Dequantize(b) -> ReLU -> Quantize, fused into one INT8 Add, rounds every step

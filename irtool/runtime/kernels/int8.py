@@ -414,24 +414,34 @@ def _zero_points(zero_point: tuple[int, ...], C: int) -> np.ndarray:
     return _frozen(np.broadcast_to(np.asarray(zero_point, np.int16), (C,)), np.int16)
 
 
-@numba.njit(cache=True, nogil=True)
-def _conv_int8(k, z, dims, flat, cols, offs, w, ep, levels, parallel, out_f, out_q):  # pragma: no cover (jit)
-    """Each image: channel pairs into ``flat`` (as [phases, Cp, Hp, width], slack after it), the
-    patch matrix into ``cols`` when the plan gathers one (``cols.size`` > 0), then the tiles (in
-    parallel or not). ``dims``: see _conv_setup."""
+@numba.njit(inline="always")
+def _conv_image(n, k, z, dims, flat, cols, out_f, out_q):  # pragma: no cover (jit)
+    """Image ``n``'s channel pairs into ``flat`` (as [phases, Cp, Hp, width], slack after it), and
+    the patch matrix into ``cols`` when the plan gathers one (``cols.size`` > 0): (what the tiles
+    read, the image's outputs as [O, pixels]). ``dims``: see _conv_setup."""
     ph, pw, kh, kw, sh, sw, dh, dw, Ho, Wo, nvr, pitch, S, Cp, Hp, width = dims
     x = flat[:S * Cp * Hp * width].reshape((S, Cp, Hp, width))
+    _to_pairs(k[n], z, ph, pw, x)
+    if cols.size:
+        _gather_pairs(x[0], kh, kw, sh, sw, dh, dw, Ho, Wo, cols)
+    src = flat if cols.size == 0 else cols.reshape(-1)
+    return src, out_f[n].reshape(out_f.shape[1], -1), out_q[n].reshape(out_q.shape[1], -1)
+
+
+@numba.njit(cache=True, nogil=True)
+def _conv_int8(k, z, dims, flat, cols, offs, w, ep, levels, out_f, out_q):  # pragma: no cover (jit)
+    """Each image: _conv_image, then the tiles on this thread."""
     for n in range(k.shape[0]):
-        _to_pairs(k[n], z, ph, pw, x)
-        if cols.size:
-            _gather_pairs(x[0], kh, kw, sh, sw, dh, dw, Ho, Wo, cols)
-        of = out_f[n].reshape(out_f.shape[1], -1)
-        oq = out_q[n].reshape(out_q.shape[1], -1)
-        src = flat if cols.size == 0 else cols.reshape(-1)
-        if parallel:
-            _conv_tiles(src, offs, w, nvr, pitch, ep, levels, of, oq)
-        else:
-            _conv_tiles_serial(src, offs, w, nvr, pitch, ep, levels, of, oq)
+        src, of, oq = _conv_image(n, k, z, dims, flat, cols, out_f, out_q)
+        _conv_tiles_serial(src, offs, w, dims[10], dims[11], ep, levels, of, oq)
+
+
+@numba.njit(cache=True, nogil=True)
+def _conv_int8_parallel(k, z, dims, flat, cols, offs, w, ep, levels, out_f, out_q):  # pragma: no cover (jit)
+    """_conv_int8 with the tiles in parallel (compiled only where a layer is big enough to use it)."""
+    for n in range(k.shape[0]):
+        src, of, oq = _conv_image(n, k, z, dims, flat, cols, out_f, out_q)
+        _conv_tiles(src, offs, w, dims[10], dims[11], ep, levels, of, oq)
 
 
 class _Setup(NamedTuple):
@@ -471,9 +481,9 @@ def convolution_int8(k, w, ep, *, zero_point: list[int], strides: list[int], dil
                      auto_pad, tuple(zero_point))
     out = np.empty((k.shape[0], ep.shape[1], *st.out_hw), np.float32 if levels == 0 else np.uint8)
     stub = np.empty((1, 1, 1, 1), np.uint8 if levels == 0 else np.float32)
-    _conv_int8(k.reshape(st.k4), st.z, st.dims, np.zeros(st.flat, np.int32),  # zero border (exact: codes are shifted)
-               np.empty(st.cols, np.int32), st.offs, packed, ep, levels, k.size >= SERIAL_BELOW,
-               *((out, stub) if levels == 0 else (stub, out)))
+    run = _conv_int8_parallel if k.size >= SERIAL_BELOW else _conv_int8
+    run(k.reshape(st.k4), st.z, st.dims, np.zeros(st.flat, np.int32),  # zero border (exact: codes are shifted)
+        np.empty(st.cols, np.int32), st.offs, packed, ep, levels, *((out, stub) if levels == 0 else (stub, out)))
     return out.reshape(k.shape[0], ep.shape[1], *st.out_sp)
 
 

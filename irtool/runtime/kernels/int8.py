@@ -2,10 +2,12 @@
 
 Activations travel as u8 codes ``k`` with a zero point ``z`` (real value ``(k - z) * s``); weights as
 integer codes with a per-output-channel scale. Products accumulate exactly in int32: inputs are
-widened to int16 ``(k - z)`` and multiplied with int16 weights (LLVM turns the dot products into
-``vpmovsxbw``/``vpmaddwd``/``vpaddd``), never the saturating ``vpmaddubsw``, so results do not depend
-on the CPU. The epilogue turns the accumulator into FP32 ``acc * scale[oc] + bias[oc]``, applies a
-clamp (ReLU, ReLU6...) and, when the next layer takes INT8, requantizes to u8 on the spot.
+widened to int16 ``(k - z)`` and multiplied with int16 weights by ``vpmaddwd`` (pairs of int16
+products summed into int32), never the saturating ``vpmaddubsw``, so results do not depend on the
+CPU. Convolutions run a register-blocked micro-kernel (4 output channels x 16 pixels) written in
+plain LLVM IR, on channel pairs read in place from the padded input; the epilogue turns each
+accumulator into FP32 ``acc * scale[oc] + bias[oc]``, applies a clamp (ReLU, ReLU6...) and, when the
+next layer takes INT8, requantizes to u8 on the spot, vectorized along the output pixels.
 
 Quantize followed by Dequantize is bit-identical to FakeQuantize (same float32/FMA arithmetic as
 ``kernels/fake_quantize.py``); the integer products are exact; what differs from the FP32 emulation
@@ -192,8 +194,7 @@ def gemm_int8_reference(rows, w, ep, levels=0, channel_major=False):
     return np.ascontiguousarray(y.T) if channel_major else y
 
 
-# ------------------------------------------------------------------------------------------ layers
-# ------------------------------------------------------------------------------------------ conv micro-kernel
+# ------------------------------------------------------------------------------------------ convolution
 # Convolutions run as tiles of 4 output channels x 16 output pixels (8 int32 vectors of 8 lanes, in
 # registers). Activations are stored as int32 *pairs* of int16 (two input channels at one pixel), and
 # weights as pairs too, so one k step is: load 8 pixels' pairs, broadcast one channel's weight pair,
@@ -502,6 +503,7 @@ def _frozen(a: np.ndarray, dtype=np.int64) -> np.ndarray:
     return a
 
 
+# ------------------------------------------------------------------------------------------ depthwise, MatMul, Add
 @numba.njit(cache=True, nogil=True)
 def _pad_shift(k, z, ph, pw, out):  # pragma: no cover (jit)
     """out[c, h + ph, w + pw] = k[c, h, w] - z[c]: shifted codes inside the zero border ``out`` has."""
@@ -563,6 +565,7 @@ def _dw3_row(r0, r1, r2, sw, Wo, wt, c, base, ep, levels, out_f, out_q):  # prag
 
 @numba.njit(inline="always")
 def _dw3_channel(c, xp, w, sh, sw, Ho, Wo, ep, levels, out_f, out_q):  # pragma: no cover (jit)
+    """Channel ``c`` of _depthwise3x3, row by row."""
     wt = (np.int32(w[c, 0, 0]), np.int32(w[c, 0, 1]), np.int32(w[c, 0, 2]), np.int32(w[c, 1, 0]),
           np.int32(w[c, 1, 1]), np.int32(w[c, 1, 2]), np.int32(w[c, 2, 0]), np.int32(w[c, 2, 1]),
           np.int32(w[c, 2, 2]))

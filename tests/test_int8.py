@@ -8,7 +8,8 @@ import pytest
 import irtool
 from irtool.runtime import lpt
 from irtool.runtime.kernels.conv import convolution_reference
-from irtool.runtime.kernels.int8 import convolution_int8, epilogue, gemm_int8, gemm_int8_reference
+from irtool.runtime.kernels.int8 import (convolution_int8, epilogue, gemm_int8, gemm_int8_reference,
+                                         pack_conv_weights)
 from tests.oracle import SAMPLES, ov, ops
 from tests.test_samples import MODELS, ov_logits, val
 
@@ -31,6 +32,20 @@ def test_gemm_is_exact(seed, requant):
                                       gemm_int8_reference(rows, w, ep, levels, channel_major))
 
 
+@pytest.mark.parametrize("lead, requant", [((1,), False), ((2, 7), True)])
+def test_matmul_on_codes_is_exact(lead, requant):
+    from irtool.runtime.kernels.int8 import matmul_int8
+
+    rng = np.random.default_rng(len(lead))
+    codes = rng.integers(0, 256, (*lead, 33)).astype(np.uint8)
+    w = rng.integers(-127, 128, (6, 33)).astype(np.int16)
+    ep = epilogue(6, rng.random(6) * 1e-3, rng.standard_normal(6), 0.0, 6.0, 40.0 if requant else 0.0, 1.0)
+    levels = 256 if requant else 0
+    got = matmul_int8(codes, w, ep, zero_point=[9], levels=levels)
+    want = gemm_int8_reference(codes.reshape(-1, 33).astype(np.int16) - 9, w, ep, levels)
+    np.testing.assert_array_equal(got, want.reshape(*lead, 6))
+
+
 @pytest.mark.parametrize("stride, dilation, pads, zp", [((1, 1), (1, 1), (1, 1), 0), ((2, 2), (1, 1), (1, 0), 128),
                                                         ((1, 2), (2, 1), (0, 2), 7), ((1, 1), (1, 1), (0, 0), 0)])
 def test_convolution_is_exact(stride, dilation, pads, zp):
@@ -44,6 +59,30 @@ def test_convolution_is_exact(stride, dilation, pads, zp):
     acc = convolution_reference(codes.astype(np.int64) - zp, w.astype(np.int64), strides=list(stride),
                                 dilations=list(dilation), pads_begin=list(pads), pads_end=list(pads))
     np.testing.assert_array_equal(got, (acc * scale.reshape(1, -1, 1, 1)).astype(F))
+
+
+@pytest.mark.parametrize("c, o, hw, k, stride, pads, levels", [
+    (16, 16, (32, 32), 3, 1, 1, 256),  # in place: shifted windows of the padded input
+    (1, 5, (8, 16), 3, 1, 1, 0),  # in place, one input channel (a zero channel pads the pair)
+    (7, 9, (5, 5), 1, 1, 0, 256),  # pointwise: pixels flat, a partial last vector
+    (5, 8, (7, 31), 3, 2, 1, 256), (8, 8, (8, 16), 1, 2, 0, 0),  # stride 2: in place, columns in 2 phases
+    (16, 32, (9, 12), 3, 2, 1, 256), (6, 3, (11, 9), 1, 2, 0, 0),  # strided, rows not whole vectors: gathered
+    (5, 6, (7, 13), 3, 1, 2, 0),  # stride 1, output rows not whole vectors: gathered
+    (32, 8, (64, 64), 3, 1, 1, 256)])  # over threads.SERIAL_BELOW elements: the tiles run in parallel
+def test_convolution_tiles_are_exact(c, o, hw, k, stride, pads, levels):
+    rng = np.random.default_rng(c * o)
+    codes = rng.integers(0, 256, (2, c, *hw)).astype(np.uint8)
+    w = rng.integers(-127, 128, (o, c, k, k)).astype(np.int16)
+    scale, bias = rng.random(o) * 1e-2, rng.standard_normal(o)
+    isc = rng.random(o) * 30 if levels else 0.0
+    ep = epilogue(o, scale, bias, -1.0, 5.0, isc, 2.0)
+    geometry = dict(strides=[stride] * 2, dilations=[1, 1], pads_begin=[pads] * 2, pads_end=[pads] * 2)
+    packed = pack_conv_weights(np.ascontiguousarray(np.moveaxis(w, 1, -1)))
+    got = convolution_int8(codes, packed, ep, zero_point=[3], levels=levels, **geometry)
+    acc = convolution_reference(codes.astype(np.int64) - 3, w.astype(np.int64), **geometry)
+    rows = np.moveaxis(acc, 1, -1).reshape(-1, o)  # the GEMM reference's epilogue on the exact sums
+    want = gemm_int8_reference(rows, np.eye(o, dtype=np.int16), ep, levels)
+    np.testing.assert_array_equal(got, np.moveaxis(want.reshape(2, *acc.shape[2:], o), -1, 1))
 
 
 def _fq_model(tmp_path, with_pool: bool):
@@ -169,6 +208,27 @@ def test_depthwise_is_exact(stride, pads, zp):
     want = np.clip((acc * scale.reshape(1, -1, 1, 1) + bias.reshape(1, -1, 1, 1)).astype(F), 0, 6)
     np.testing.assert_array_equal(got, want)
 
+
+@pytest.mark.parametrize("stride, dilation, k, c, hw", [(1, 1, 3, 5, (9, 11)), (2, 1, 3, 5, (9, 11)),
+                                                      (1, 2, 3, 5, (9, 11)), (3, 1, 5, 5, (9, 11)),
+                                                      (1, 1, 3, 40, (64, 64))])  # the last one in parallel
+def test_depthwise_requantized_is_exact(stride, dilation, k, c, hw):
+    """The u8 epilogue of depthwise layers (the 3x3 row kernel, and the general one for dilations,
+    other sizes and strides), per-channel zero points, against the GEMM reference's."""
+    from irtool.runtime.kernels.conv import group_convolution_reference
+    from irtool.runtime.kernels.int8 import depthwise_int8
+
+    rng = np.random.default_rng(3)
+    codes = rng.integers(0, 256, (2, c, *hw)).astype(np.uint8)
+    zp = rng.integers(0, 256, c)
+    w = rng.integers(-127, 128, (c, k, k)).astype(np.int16)
+    ep = epilogue(c, rng.random(c) * 1e-2, rng.standard_normal(c), -1.0, 4.0, rng.random(c) * 50, 1.0)
+    geometry = dict(strides=[stride] * 2, dilations=[dilation] * 2, pads_begin=[1, 1], pads_end=[1, 1])
+    got = depthwise_int8(codes, w, ep, zero_point=list(zp), levels=256, **geometry)
+    acc = group_convolution_reference(codes.astype(np.int64) - zp.reshape(1, -1, 1, 1),
+                                      w.astype(np.int64).reshape(c, 1, 1, k, k), **geometry)
+    want = gemm_int8_reference(np.moveaxis(acc, 1, -1).reshape(-1, c), np.eye(c, dtype=np.int16), ep, 256)
+    np.testing.assert_array_equal(got, np.moveaxis(want.reshape(2, *acc.shape[2:], c), -1, 1))
 
 def test_residual_add_on_codes_is_bit_identical(tmp_path):
     """Dequantize(a) + Dequantize(b) -> ReLU -> Quantize, fused into one INT8 Add, rounds every step

@@ -27,7 +27,7 @@ from irtool.passes.fold import fold, is_constant
 from irtool.passes.patterns import activation_after, constant_addend, single_user
 from irtool.passes.weights import as_rank, weight_codes
 from irtool.runtime.kernels.fake_quantize import quantize_params
-from irtool.runtime.kernels.int8 import HI, INT8, ISC, ISH, LO, epilogue
+from irtool.runtime.kernels.int8 import HI, INT8, ISC, ISH, LO, epilogue, pack_conv_weights
 
 DATA_MOVEMENT = {"MaxPool", "Reshape", "Transpose", "Squeeze", "Unsqueeze"}
 WEIGHTED = ("Convolution", "GroupConvolution", "MatMul")  # depthwise GroupConvolution only
@@ -220,7 +220,8 @@ def _replace_weighted(m: Model, op: Layer, dq: Layer, act, weights) -> None:
     if op.type != "MatMul":
         attrs.update({k: op.attrs[k] for k in ("strides", "dilations", "pads_begin", "pads_end", "auto_pad")
                       if k in op.attrs})
-    consts = [m.add_constant(q, f"{op.name}/int8_weights"),
+    packed = pack_conv_weights(q) if op.type == "Convolution" else q  # the layout the kernel streams
+    consts = [m.add_constant(packed, f"{op.name}/int8_weights"),
               m.add_constant(epilogue(scale.size, scale, bias, lo, hi), f"{op.name}/int8_epilogue")]
     new = m.add_layer(op.type, op.name, inputs=[m.producer(dq, 0), *consts],
                       outputs=[Port(0, "FP32", list(last.outputs[0].dims), list(last.outputs[0].names))],

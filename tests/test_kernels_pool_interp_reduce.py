@@ -300,3 +300,15 @@ def test_max_values_fast_path_matches_the_general_kernel(shape, kernel, strides)
     st, dil, pb, pe, out = P._geometry(shape[2:], kernel, strides, [], [0, 0], [0, 0], "explicit", "floor")
     fast = P.max_values(x, kernel, st, dil, pb, out)
     np.testing.assert_array_equal(fast, P._pool(x, kernel, st, dil, pb, pe, out, True)[0])
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int8])
+@pytest.mark.parametrize("shape,kernel,strides", [((1, 16, 32, 32), [2, 2], [2, 2]), ((2, 3, 9, 7), [3, 2], [2, 3])])
+def test_max_values_fast_path_on_int8_codes(dtype, shape, kernel, strides):
+    info = np.iinfo(dtype)
+    x = np.random.default_rng(1).integers(info.min, info.max + 1, shape).astype(dtype)
+    x[0, 0] = info.min  # a window of the lowest code only
+    st, dil, pb, pe, out = P._geometry(shape[2:], kernel, strides, [], [0, 0], [0, 0], "explicit", "floor")
+    fast = P.max_values(x, kernel, st, dil, pb, out)
+    assert fast.dtype == dtype
+    np.testing.assert_array_equal(fast, P.pool_ref(x, kernel, st, dil, pb, pe, out, True)[0])

@@ -124,16 +124,16 @@ _pool2d_serial = numba.njit(cache=True)(_pool2d_jit.py_func)
 
 
 @numba.njit(cache=True)
-def _max_inside(x, kh, kw, sh, sw, out):  # pragma: no cover (jit)
+def _max_inside(x, kh, kw, sh, sw, lowest, out):  # pragma: no cover (jit)
     """MaxPool values where every window lies inside the input (no padding, no dilation): tap by tap
     over whole output rows, keeping a value only when strictly greater (so, as in _pool2d_jit, the
-    result starts at lowest() and NaN never wins)."""
+    result starts at the type's lowest value and NaN never wins). f32, or INT8 codes as they are."""
     nc, OH, OW = out.shape
     for c in range(nc):
         for oh in range(OH):
             best = out[c, oh]
             for ow in range(OW):
-                best[ow] = np.float32(-3.4028234663852886e38)
+                best[ow] = lowest
             for i in range(kh):
                 row = x[c, oh * sh + i]
                 for j in range(kw):
@@ -144,16 +144,38 @@ def _max_inside(x, kh, kw, sh, sw, out):  # pragma: no cover (jit)
                             best[ow] = v
 
 
+@numba.njit(cache=True)
+def _max_inside_codes(x, kh, kw, sh, sw, lowest, out):  # pragma: no cover (jit)
+    """_max_inside for integer codes: no NaN to keep out, so a plain max, which vectorizes."""
+    nc, OH, OW = out.shape
+    for c in range(nc):
+        for oh in range(OH):
+            best = out[c, oh]
+            best[:] = lowest
+            for i in range(kh):
+                row = x[c, oh * sh + i]
+                for j in range(kw):
+                    src = row[j:]
+                    for ow in range(OW):
+                        best[ow] = max(best[ow], src[ow * sw])
+
+
+_LOWEST = {np.dtype(np.float32): np.float32(np.finfo(np.float32).min), np.dtype(np.uint8): np.uint8(0),
+           np.dtype(np.int8): np.int8(-128)}
+
+
 def max_values(x, kernel_, strides, dilations, pb, out_sp):
-    """MaxPool values alone (no argmax) of a small f32 [N, C, H, W] input, or None where the windows
-    are not all inside the input (then _pool gives values and indices)."""
-    if x.dtype != np.float32 or x.ndim != 4 or x.size >= SERIAL_BELOW or any(pb) or any(d != 1 for d in dilations):
+    """MaxPool values alone (no argmax) of a small f32 or INT8-code [N, C, H, W] input, or None where
+    the windows are not all inside the input (then _pool gives values and indices)."""
+    if x.dtype not in _LOWEST or x.ndim != 4 or x.size >= SERIAL_BELOW or any(pb) or any(d != 1 for d in dilations):
         return None
     if any((o - 1) * s + k > n for o, s, k, n in zip(out_sp, strides, kernel_, x.shape[2:])):
         return None
     n, c, h, w = x.shape
-    out = np.empty((n * c, *out_sp), np.float32)
-    _max_inside(np.ascontiguousarray(x).reshape(n * c, h, w), kernel_[0], kernel_[1], strides[0], strides[1], out)
+    out = np.empty((n * c, *out_sp), x.dtype)
+    run = _max_inside if x.dtype == np.float32 else _max_inside_codes
+    run(np.ascontiguousarray(x).reshape(n * c, h, w), kernel_[0], kernel_[1], strides[0], strides[1],
+        _LOWEST[x.dtype], out)
     return out.reshape(n, c, *out_sp)
 
 

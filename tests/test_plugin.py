@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 
 import irtool
-from irtool.errors import InputError, UnsupportedError
-from tests.oracle import assert_close, build_convnet, build_fq_model, ov_outputs, save
+from irtool.errors import InputError, IRFormatError, UnsupportedError
+from irtool.ir.graph import Input
+from tests.oracle import assert_close, build_convnet, build_fq_model, ov, ov_outputs, save
 from tests.test_bad_input import run_cli
 
 
@@ -130,3 +131,20 @@ def test_thread_budget_applies_to_numba_and_openblas():
     assert numba.get_num_threads() == 1
     assert threads._openblas(1)  # numpy's OpenBLAS was found and set
     threads.set_num_threads(numba.config.NUMBA_NUM_THREADS, 1)
+
+
+def test_constant_subgraph_that_cannot_be_computed_is_one_clear_error(tmp_path):
+    """A Reshape of constants to an impossible shape: caught at load time, naming the layer."""
+    import openvino.opset13 as ops13
+
+    x = ops13.parameter([1, 6], np.float32, name="x")
+    target = ops13.constant(np.array([1, 6], np.int64))
+    shaped = ops13.reshape(ops13.constant(np.arange(6, dtype=np.float32)), target, False)
+    shaped.set_friendly_name("bad_reshape")
+    path = tmp_path / "m.xml"
+    ov.save_model(ov.Model([ops13.add(x, shaped)], [x]), str(path), compress_to_fp16=False)
+    model = irtool.read_model(path)
+    reshape = model.layer("bad_reshape")
+    model.connect(model.add_constant(np.array([4], np.int64), "wrong_shape"), Input(reshape, reshape.inputs[1]))
+    with pytest.raises(IRFormatError, match="layer 'bad_reshape' \\(Reshape\\)"):
+        irtool.compile_model(model)

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from irtool.errors import InputError
+from irtool.errors import InputError, IRFormatError
 from irtool.ir import attrs as A
 from irtool.ir.element_types import element_type
 from irtool.ir.graph import Layer, Model
@@ -278,7 +278,11 @@ def _fold(step: Step, constants: dict[int, np.ndarray], model: Model, reshaped: 
             return True
     if not step.kernel.foldable or not all(i in constants for i in step.inputs):
         return False
-    result = step.kernel.fn(*(constants[i] for i in step.inputs), **step.kwargs)
+    try:
+        result = step.kernel.fn(*(constants[i] for i in step.inputs), **step.kwargs)
+    except (ValueError, IndexError, TypeError) as e:  # constants the op cannot take: the IR is wrong
+        raise IRFormatError(f"layer '{layer.name}' ({layer.type}): cannot compute it from its constant "
+                            f"inputs at load time: {e}") from None
     results = [result] if len(step.outputs) == 1 else list(result)
     for slot, value in zip(step.outputs, results):
         constants[slot] = value

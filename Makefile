@@ -46,6 +46,7 @@ samples: $(BIN)/irtool
 	$(BIN)/python -m pip install -q torch==2.13.0 scikit-learn
 	$(BIN)/python samples/make_detection.py
 	$(BIN)/python samples/make_samples.py
+	$(BIN)/python samples/make_fragile.py  # from the digits CNN just trained
 
 clean:
 	rm -rf $(OUT) .numba_cache .pytest_cache

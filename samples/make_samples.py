@@ -449,7 +449,8 @@ EXPECTED_OPS = {
 
 
 def stem_of(xml):
-    return xml.stem.replace("_int8", "").replace("_fp16", "")
+    """The trained model an IR derives from (its INT8/FP16 versions, the fragile digits CNN)."""
+    return xml.stem.replace("_int8", "").replace("_fp16", "").replace("_fragile", "")
 
 
 # --------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from irtool.errors import InputError
-from irtool.metrics import ANNOTATION_KEYS, topk_correct
+from irtool.metrics import ANNOTATION_KEYS
 from irtool.runtime.plugin import TensorSpec
 
 
@@ -74,11 +74,6 @@ def concat_outputs(per_batch: list[Mapping[str, np.ndarray]]) -> dict[str, np.nd
     if len(per_batch) == 1:
         return dict(per_batch[0])
     return {k: np.concatenate([np.atleast_1d(o[k]) for o in per_batch], axis=0) for k in per_batch[0]}
-
-
-def top1(logits: np.ndarray, labels: np.ndarray) -> float:
-    """Fraction of rows whose arg-max is the label (the first output of a classifier); see irtool.metrics."""
-    return float(np.mean(topk_correct(logits, labels, 1)))
 
 
 def random_inputs(specs: Sequence[TensorSpec], seed: int = 0) -> dict[str, np.ndarray]:

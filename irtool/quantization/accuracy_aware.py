@@ -150,6 +150,7 @@ class _Search:
         self.batch = int(np.shape(next(iter(validation[0].values())))[0] or 1)  # samples per validation batch
         self._built: dict[tuple, tuple[Model, Report]] = {}
         self._evaluated: dict[tuple, list[dict]] = {}
+        self._errors: dict[tuple, dict[str, float]] = {}
         self.report = AccuracyReport(metric.name, float("nan"), float("nan"), max_drop=accuracy.max_drop,
                                      drop_type=accuracy.drop_type)
         self.reference = self._outputs(model, "FP32 baseline")
@@ -313,13 +314,17 @@ class _Search:
 
     def _introduced_errors(self, state: _State, subset: list[int]) -> dict[str, float]:
         """Per INT8 op: the error it introduces (NRMSD of its output, INT8 emulation fed the FP32
-        model's tensors, against FP32), averaged over ``subset``."""
-        quantized, report = self._build(state)
-        names = set(report.quantized_ops)
-        ops = [l for l in quantized if l.name in names]
-        samples = [self.validation[i] for i in subset]
-        errors = layer_errors(state.base, quantized, samples, ops, propagated=False)
-        return {op.name: errors[op.name].introduced for op in ops}
+        model's tensors, against FP32), averaged over ``subset``. Kept per state: the fixes and the
+        first ranking ask for the same state's."""
+        key = (self._key(state), tuple(subset))
+        if key not in self._errors:
+            quantized, report = self._build(state)
+            names = set(report.quantized_ops)
+            ops = [l for l in quantized if l.name in names]
+            samples = [self.validation[i] for i in subset]
+            errors = layer_errors(state.base, quantized, samples, ops, propagated=False)
+            self._errors[key] = {op.name: errors[op.name].introduced for op in ops}
+        return self._errors[key]
 
     # ------------------------------------------------------------------------------------- helpers
     def _plan(self, model: Model, reverted: tuple[str, ...]) -> Plan:
@@ -390,10 +395,11 @@ class _Search:
 
 
 def _nmse(out: Mapping[str, np.ndarray], ref: Mapping[str, np.ndarray]) -> float:
-    """|ref - out|^2 / |ref|^2 over the first output."""
-    a = np.asarray(next(iter(out.values())), np.float64)
-    b = np.asarray(next(iter(ref.values())), np.float64)
-    return float(np.sum((a - b) ** 2) / max(np.sum(b ** 2), 1e-30))
+    """|ref - out|^2 / |ref|^2 over the first output of one batch (:func:`irtool.metrics.nmse`)."""
+    from irtool.metrics import nmse
+
+    a, b = (np.asarray(next(iter(o.values())), np.float64).reshape(1, -1) for o in (out, ref))
+    return float(nmse(a, b)[0])
 
 
 def _subset(annotations, batches: list[int], batch: int):

@@ -327,6 +327,18 @@ def _im2col_pitched(x, kh, kw, dh, dw, ph, pw, Ho, Wo, xq, cols):  # pragma: no 
                     dst[t] = src[t]
 
 
+@numba.njit(inline="always")
+def _plus_clamped(v, b, has_bias, lo, hi):  # pragma: no cover (jit)
+    """``clamp(v (+ b), lo, hi)`` as the Add and ReLU/Clamp layers compute it (NaN passes through)."""
+    if has_bias:
+        v = v + b
+    if v < lo:
+        v = lo
+    if v > hi:
+        v = hi
+    return v
+
+
 @numba.njit(cache=True)
 def _bias_clamp(src, Wq, bias, has_bias, lo, hi, y):  # pragma: no cover (jit)
     """y[o, oh, ow] = clamp(src[o, oh*Wq + ow] (+ bias[o]), lo, hi): the float operations of the separate
@@ -338,12 +350,7 @@ def _bias_clamp(src, Wq, bias, has_bias, lo, hi, y):  # pragma: no cover (jit)
             row = src[o, oh * Wq:]
             out = y[o, oh]
             for ow in range(Wo):
-                v = row[ow] + b if has_bias else row[ow]
-                if v < lo:
-                    v = lo
-                if v > hi:
-                    v = hi
-                out[ow] = v
+                out[ow] = _plus_clamped(row[ow], b, has_bias, lo, hi)
 
 
 @numba.njit(cache=True)
@@ -354,12 +361,7 @@ def _bias_clamp_inplace(y, bias, has_bias, lo, hi):  # pragma: no cover (jit)
     for o in range(O):
         b, row = bias[o], y[o]
         for t in range(P):
-            v = row[t] + b if has_bias else row[t]
-            if v < lo:
-                v = lo
-            if v > hi:
-                v = hi
-            row[t] = v
+            row[t] = _plus_clamped(row[t], b, has_bias, lo, hi)
 
 
 @numba.njit(**_SERIAL)

@@ -47,6 +47,7 @@ def quantize(model, dataset, *, method="default", format="fq", validation=None, 
     from pathlib import Path
 
     from irtool.quantization import AccuracyConfig, QuantizeConfig, quantize_with_accuracy_control
+    from irtool.quantization.accuracy_aware import accuracy_aware_statistics_form
     from irtool.quantization import dataset as ds
     from irtool.quantization.default import quantize as default_method
     from irtool.quantization.statistics_form import FORMATS, statistics_form
@@ -70,17 +71,10 @@ def quantize(model, dataset, *, method="default", format="fq", validation=None, 
     if isinstance(validation, (str, Path)):
         validation = ds.load_validation(validation, compile_model(model).inputs)
     inputs, annotations = validation
-    if metric is None:
-        from irtool.metrics import default_metric
-
-        metric = default_metric(annotations)
     accuracy = accuracy if isinstance(accuracy, AccuracyConfig) else AccuracyConfig(**(accuracy or {}))
-    if format == "statistics":  # the 2019 form records min/max only: the search may only revert ops
-        accuracy = AccuracyConfig(**{**accuracy.__dict__, "fixes": False})
-    quantized, report = quantize_with_accuracy_control(model, samples, inputs, metric, annotations, config, accuracy)
     if format == "statistics":
-        return statistics_form(model, samples, config, reverted=report.reverted)[0]
-    return quantized
+        return accuracy_aware_statistics_form(model, samples, inputs, metric, annotations, config, accuracy)[0]
+    return quantize_with_accuracy_control(model, samples, inputs, metric, annotations, config, accuracy)[0]
 
 
 __all__ = ["compile_model", "quantize", "Constant", "GraphError", "IRFormatError", "InputError", "IrToolError", "Layer", "Model", "Port",

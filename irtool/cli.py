@@ -368,26 +368,25 @@ def _accuracy_aware(fp32, samples, config, specs, output: Path, val: Path, metri
     from dataclasses import asdict
 
     from irtool import save_model
-    from irtool.metrics import default_metric
     from irtool.quantization import dataset as ds
-    from irtool.quantization.accuracy_aware import AccuracyConfig, AccuracyError, quantize_with_accuracy_control
-    from irtool.quantization.statistics_form import statistics_form
+    from irtool.quantization.accuracy_aware import (AccuracyConfig, AccuracyError, accuracy_aware_statistics_form,
+                                                    quantize_with_accuracy_control)
 
-    # The 2019 form records min/max only: the search may only revert ops, the form is written after it.
-    accuracy = AccuracyConfig(max_drop=max_drop, drop_type=drop_type, max_iter=max_iter,
-                              fixes=fixes and fmt != "statistics", keep_best=keep_best)
+    accuracy = AccuracyConfig(max_drop=max_drop, drop_type=drop_type, max_iter=max_iter, fixes=fixes,
+                              keep_best=keep_best)
     validation, annotations = ds.load_validation(val, specs)
-    chosen = metric or default_metric(annotations)
     with _progress(not as_json, "accuracy-aware") as advance:
         try:
-            quantized, report = quantize_with_accuracy_control(fp32, samples, validation, chosen, annotations, config,
-                                                               accuracy, progress=lambda what, f: advance(f, what))
+            if fmt == "statistics":
+                quantized, report, form = accuracy_aware_statistics_form(
+                    fp32, samples, validation, metric, annotations, config, accuracy, lambda what, f: advance(f, what))
+            else:
+                quantized, report = quantize_with_accuracy_control(fp32, samples, validation, metric, annotations,
+                                                                   config, accuracy, lambda what, f: advance(f, what))
         except AccuracyError as e:
             if not as_json:
                 _print_accuracy_steps(e.report)
             raise
-    if fmt == "statistics":
-        quantized, form = statistics_form(fp32, samples, config, reverted=report.reverted)
     save_model(quantized, output)
     if as_json:
         print(json.dumps(asdict(report) | {"output": str(output)}, indent=2, default=str))

@@ -113,18 +113,20 @@ class _State:
 
 def quantize_with_accuracy_control(
         model: Model, calibration: Sequence[Mapping[str, np.ndarray]], validation: Sequence[Mapping[str, np.ndarray]],
-        metric, annotations=None, config: QuantizeConfig = QuantizeConfig(), accuracy: AccuracyConfig = AccuracyConfig(),
-        progress: Progress | None = None) -> tuple[Model, AccuracyReport]:
+        metric=None, annotations=None, config: QuantizeConfig = QuantizeConfig(),
+        accuracy: AccuracyConfig = AccuracyConfig(), progress: Progress | None = None) -> tuple[Model, AccuracyReport]:
     """AccuracyAware quantization of ``model`` (never modified).
 
     ``calibration``: input dicts for statistics; ``validation``: input dicts (one model batch each)
     the metric is computed on; ``metric``: an :class:`irtool.metrics.Metric` (or anything
-    :func:`irtool.metrics.get_metric` accepts) with its ``annotations`` (labels, boxes).
+    :func:`irtool.metrics.get_metric` accepts; None: what the annotations call for, see
+    :func:`irtool.metrics.default_metric`) with its ``annotations`` (labels, boxes).
     Returns the quantized model and the report; raises :class:`AccuracyError` when the budget
     cannot be met (unless ``accuracy.keep_best``)."""
-    from irtool.metrics import get_metric
+    from irtool.metrics import default_metric, get_metric
 
     t0 = time.perf_counter()
+    metric = default_metric(annotations) if metric is None else metric
     refuse_calibrated(model)
     calibration, validation = list(calibration), list(validation)
     if not calibration or not validation:
@@ -136,6 +138,20 @@ def quantize_with_accuracy_control(
         search.report.seconds = time.perf_counter() - t0
         if search.report.quantization is not None:
             search.report.quantization.seconds = search.report.seconds
+
+
+def accuracy_aware_statistics_form(model: Model, calibration, validation, metric=None, annotations=None,
+                                   config: QuantizeConfig = QuantizeConfig(), accuracy: AccuracyConfig = AccuracyConfig(),
+                                   progress: Progress | None = None):
+    """The search, then the 2019 statistics form with the reverted ops marked FP32: (model, the
+    search's report, the form's report). The form records min/max only, so the search only reverts
+    (no equalization or other range estimators, which the form could not carry)."""
+    from irtool.quantization.statistics_form import statistics_form
+
+    _, report = quantize_with_accuracy_control(model, calibration, validation, metric, annotations, config,
+                                               replace(accuracy, fixes=False), progress)
+    quantized, form = statistics_form(model, calibration, config, reverted=report.reverted)
+    return quantized, report, form
 
 
 class _Search:

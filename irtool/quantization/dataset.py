@@ -52,9 +52,14 @@ def load_dataset(path: str | Path, specs: Sequence[TensorSpec], images: ImageOpt
     path = Path(path)
     if path.is_dir():
         return list(_folder(path, specs, images or ImageOptions()))
-    arrays = data.match_inputs(data.load_arrays(path), specs, str(path))
-    _check(arrays, specs, str(path))
-    return list(data.batches(arrays, specs))
+    return _batches(data.load_arrays(path), specs, str(path))
+
+
+def _batches(arrays: Mapping[str, np.ndarray], specs: Sequence[TensorSpec], source: str) -> list[dict]:
+    """The model inputs among ``arrays`` (annotations left out), checked, cut into model batches."""
+    inputs = data.match_inputs(arrays, specs, source)
+    _check(inputs, specs, source)
+    return list(data.batches(inputs, specs))
 
 
 def _folder(folder: Path, specs: Sequence[TensorSpec], images: ImageOptions) -> Iterator[dict]:
@@ -126,6 +131,4 @@ def load_validation(path: str | Path, specs: Sequence[TensorSpec]):
     from irtool.metrics import Annotations
 
     arrays = data.load_arrays(path)
-    inputs = data.match_inputs(arrays, specs, str(path))
-    _check(inputs, specs, str(path))
-    return list(data.batches(inputs, specs)), Annotations.from_arrays(arrays)
+    return _batches(arrays, specs, str(path)), Annotations.from_arrays(arrays)

@@ -48,6 +48,15 @@ FORWARD = {
     "depthwise-1d": ([1, 4, 12], [4, 1, 1, 5], [1], [2], [3], [1], E),
     "depthwise-3d": ([1, 3, 4, 5, 6], [3, 1, 1, 3, 2, 3], [1, 2, 1], [1, 1, 1], [1, 0, 1], [1, 1, 1], E),
     "single-in-channel": ([1, 1, 6, 6], [4, 1, 3, 3], [1, 1], [1, 1], [0, 0], [0, 0], E),
+    # the direct FMA kernel's cases: taps over K_CHUNK (partial sums), channel counts not a multiple of 4,
+    # taps read in place (no padding) at the input's row pitch, outputs of under 3 vectors, several
+    # work items per pixel tile
+    "2d-many-taps": ([1, 40, 12, 13], [6, 40, 3, 3], [1, 1], [1, 1], [1, 1], [1, 1], E),
+    "2d-1x1-many-channels": ([1, 300, 5, 7], [9, 300, 1, 1], [1, 1], [1, 1], [0, 0], [0, 0], E),
+    "2d-in-place-dilated": ([1, 3, 10, 12], [5, 3, 3, 2], [1, 1], [2, 1], [0, 0], [0, 0], E),
+    "2d-one-vector": ([1, 2, 3, 6], [3, 2, 2, 2], [1, 1], [1, 1], [0, 0], [0, 0], E),
+    "2d-two-vectors-many-outputs": ([1, 8, 4, 4], [20, 8, 3, 3], [1, 1], [1, 1], [1, 1], [1, 1], E),
+    "2d-stride3-dilated": ([2, 5, 17, 19], [7, 5, 3, 3], [3, 2], [2, 3], [2, 1], [1, 2], E),
 }
 
 # id: (x shape, w shape, strides, dilations, pads_begin, pads_end, auto_pad, output_padding, output_shape)
@@ -122,10 +131,10 @@ def test_forward_vs_reference(case, dtype):
 @pytest.mark.parametrize("case", FORWARD.values(), ids=FORWARD.keys())
 @pytest.mark.parametrize("clamp", [None, [0.0, 6.0]])
 def test_load_time_specialized_forward(case, clamp):
-    """The serial 2-D path (patches at a wider row pitch, fused bias and clamp) vs the generic kernel
-    followed by numpy's Add and clip: 1x1 bit-identical; the pitched GEMM may round the last bit
-    differently (BLAS blocks a wider matrix otherwise), and so may the depthwise kernels (all taps of a
-    pixel in one sum, which LLVM contracts to FMAs in another order than the generic kernel's)."""
+    """The load-time 2-D paths (the direct FMA kernel, the depthwise kernels; fused bias and clamp) vs
+    the generic kernel followed by numpy's Add and clip: the same up to the order of the float
+    additions (the direct kernel sums taps in order, BLAS in blocks; the depthwise kernels contract
+    to FMAs in another order than the generic kernel's)."""
     x, w = _data(case[0]), _data(case[1], seed=1)
     grouped = _grouped(case)
     O = w.shape[0] * w.shape[1] if grouped else w.shape[0]
@@ -139,8 +148,26 @@ def test_load_time_specialized_forward(case, clamp):
     if got is None:  # not 2-D, or a grouped convolution that is not depthwise: the generic kernel runs
         assert x.ndim != 4 or (grouped and w.shape[2] != 1)
         return
-    exact = not grouped and np.prod(w.shape[2:]) == 1
-    (np.testing.assert_array_equal if exact else lambda a, b: assert_close(a, b, 1e-6))(got, want)
+    assert_close(got, want, 1e-5)
+
+
+@pytest.mark.parametrize("O, K, R, nsplit", [(4, 9, 24, 1), (5, 300, 37, 2), (13, 40, 8, 3), (3, 600, 100, 1),
+                                             (8, 1, 17, 2)])
+def test_direct_kernel_vs_reference(O, K, R, nsplit):
+    """The FMA kernel alone: every tile width, tails, partial channel blocks, K_CHUNK partial sums."""
+    from irtool.runtime.kernels import conv_direct as cd
+
+    rng = np.random.default_rng([O, K, R])
+    src = rng.standard_normal(K * 7 + R + 5).astype(np.float32)
+    offs = rng.permutation(K * 7)[:K].astype(np.int64)
+    w, bias = rng.standard_normal((O, K)).astype(np.float32), rng.standard_normal(O).astype(np.float32)
+    for nv in range(1, 4):
+        if R < nv * cd.LANES:
+            continue
+        dst = np.full(O * R, np.nan, np.float32)
+        cd._direct(src, offs, cd.pack_weights(w), bias, np.float32(-0.5), np.float32(0.7), nv, R, nsplit, dst, R)
+        want, sums = (cd.direct_reference(src, offs, w, bias, lo, hi, R) for lo, hi in ((-0.5, 0.7), (-np.inf, np.inf)))
+        np.testing.assert_allclose(dst.reshape(O, R), want, rtol=0, atol=1e-5 * np.abs(sums).max())
 
 
 @pytest.mark.parametrize("case", FORWARD.values(), ids=FORWARD.keys())

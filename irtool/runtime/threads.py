@@ -9,6 +9,7 @@ models); ``IRTOOL_NUM_THREADS`` sets numba's count, ``IRTOOL_BLAS_THREADS`` Open
 from __future__ import annotations
 
 import ctypes
+import math
 import os
 
 _SETTERS = ("scipy_openblas_set_num_threads64_", "scipy_openblas_set_num_threads", "openblas_set_num_threads64_",
@@ -22,6 +23,11 @@ _parallel = 1  # numba's thread count when a kernel runs in parallel
 # in its first input a kernel runs its numba parts on the calling thread alone (measured on the 2-core target:
 # the samples' layers, all under 70k elements, ran 2-15% faster serial).
 SERIAL_BELOW = 1 << 17
+
+# A convolution is worth both cores from this many multiply-adds (its output size x taps per output):
+# the direct FMA kernel does ~25 per ns on one core, so this is ~40 us of work against a parallel
+# region's ~13 us (measured on the 2-core target with passive waiters; see runtime/__init__.py).
+PARALLEL_MACS = int(os.environ.get("IRTOOL_PARALLEL_MACS", 1 << 20))
 
 
 def _env_int(name: str, default: int) -> int:
@@ -60,14 +66,17 @@ def serial(on: bool) -> None:
 
 
 def is_small(layer) -> bool:
-    """True when the layer's first input is known (static dims) to be under SERIAL_BELOW elements."""
+    """True when the layer has too little work to wake other threads for: a convolution under
+    PARALLEL_MACS multiply-adds, another layer under SERIAL_BELOW elements in its first input (static
+    dims known; dynamic ones count as large)."""
     dims = layer.inputs[0].dims if layer.inputs else []
     if not dims or any(d < 0 for d in dims):
         return False
-    n = 1
-    for d in dims:
-        n *= d
-    return n < SERIAL_BELOW
+    if layer.type == "Convolution" and len(layer.inputs) > 1 and layer.outputs:
+        out, w = layer.outputs[0].dims, layer.inputs[1].dims
+        if out and w and all(d >= 0 for d in (*out, *w)):
+            return math.prod(out) * math.prod(w[1:]) < PARALLEL_MACS
+    return math.prod(dims) < SERIAL_BELOW
 
 
 def _openblas(n: int) -> bool:

@@ -4,20 +4,23 @@ Layout NC + 1 to 3 spatial dims. Every kernel runs on a 3-D spatial view (a 1-D 
 conv D=1), so one set of numba kernels serves 1-D, 2-D and 3-D alike.
 
 Fast paths, f32 throughout (f64 stays f64; f16 computes in f32; integers take the exact reference):
-- Convolution / GroupConvolution with Cin/G > 1: a numba im2col (prange over (n, channel), contiguous
-  inner copies) then one BLAS sgemm per sample and group through ``np.matmul``. A 1x1 unpadded
-  convolution skips im2col (the input is already the patch matrix; strides only subsample it).
-  Registered as ``gemm_blas``: ~90% of the time is the GEMM, im2col is a copy.
+- 2-D Convolution with constant weights (the models' case, specialized at load time): the direct FMA
+  kernel of ``conv_direct.py``, which reads shifted windows of the (padded, stride-split) input in
+  place, no patch matrix, on every core for layers worth it (``threads.PARALLEL_MACS``).
+- Other Convolution / GroupConvolution with Cin/G > 1: a numba im2col (prange over (n, channel),
+  contiguous inner copies) then one BLAS sgemm per sample and group through ``np.matmul``. A 1x1
+  unpadded convolution skips im2col (the input is already the patch matrix; strides only subsample it).
 - Cin/G == 1 (depthwise, any channel multiplier): a direct numba kernel, prange over (n, out channel),
-  each a few long contiguous FMA passes over an L1-resident plane. GroupConvolution is registered as
-  ``jit``: in real models it is nearly always depthwise.
+  each a few long contiguous FMA passes over an L1-resident plane; small 2-D layers take serial
+  variants specialized at load time. GroupConvolution is registered as ``jit``: in real models it is
+  nearly always depthwise.
 - ConvolutionBackpropData / GroupConvolutionBackpropData: GEMM ``W^T @ x`` (BLAS) to per-output-pixel
   contributions, then a numba col2im scatter-add (prange over (n, out channel): no write races).
   Registered as ``gemm_blas``.
 
-Three parallel numba kernels in all (im2col, depthwise, col2im), compiled lazily on first use and
-cached (each costs ~180 ms to load at start-up, only when a model uses it). Large batches run in
-chunks so that the im2col buffer stays under ``_COLS_BYTES``.
+Parallel numba kernels are compiled lazily on first use and cached (each costs ~180 ms to load at
+start-up, only when a model uses it). Large batches run in chunks so that the im2col buffer stays
+under ``_COLS_BYTES``.
 
 Each op has a short numpy reference beside it (sliding window / scatter, accumulating in f64 or i64);
 the tests hold the kernels to the references and to OpenVINO.
@@ -31,6 +34,8 @@ import numba
 import numpy as np
 
 from irtool.errors import IRFormatError
+from irtool.runtime.kernels._phases import _fill_phases, _zero
+from irtool.runtime.kernels.conv_direct import direct_plan
 from irtool.runtime.registry import kernel, specializer
 
 _COLS_BYTES = 64 << 20  # im2col buffer budget per chunk of the batch
@@ -265,44 +270,6 @@ def _col2im(cols, kd, kh, kw, Di, Hi, Wi, sd, sh, sw, dd, dh, dw, pd, ph, pw, y)
 # enough to run on one thread (see threads.SERIAL_BELOW), bias and clamp fused into the pass that
 # writes the output, no allocation per channel.
 _SERIAL = dict(cache=True, fastmath=True)
-
-
-@numba.njit(inline="always")
-def _zero(a):  # pragma: no cover (jit)
-    flat = a.reshape(a.size)
-    for t in range(flat.size):
-        flat[t] = 0
-
-
-@numba.njit(inline="always")
-def _fill_phases(plane, ph, pw, Hp, Wp, xq):  # pragma: no cover (jit)
-    """xq[q, p, i, j] = xpad[i*sh + q, j*sw + p] for the padded plane cropped to Hp x Wp, written where
-    the plane has data: the padding is the caller's to zero, once for every plane of a call (it is the
-    same cells each time). Loops index from 0 over slices: numba then drops its negative-index checks
-    and LLVM vectorizes; stride 2 splits each row into its two phases in one pass."""
-    sh, sw = xq.shape[0], xq.shape[1]
-    H, W = plane.shape
-    width = min(W, Wp - pw)
-    for y in range(min(H, Hp - ph)):
-        q, i = (y + ph) % sh, (y + ph) // sh
-        src = plane[y]
-        if sw == 1:
-            row = xq[q, 0, i, pw:]
-            for t in range(width):
-                row[t] = src[t]
-        elif sw == 2:  # even columns to phase pw % 2, odd ones to the other
-            ev, od = xq[q, pw % 2, i, pw // 2:], xq[q, (pw + 1) % 2, i, (pw + 1) // 2:]
-            for t in range(width // 2):
-                ev[t] = src[2 * t]
-                od[t] = src[2 * t + 1]
-            if width % 2:
-                ev[width // 2] = src[width - 1]
-        else:
-            for p in range(sw):  # phase p holds input columns c0, c0 + sw, ... (c0 + pw = p mod sw)
-                c0 = (p - pw) % sw
-                row, part = xq[q, p, i, (c0 + pw) // sw:], src[c0:]
-                for t in range(max(0, (width - c0 + sw - 1) // sw)):
-                    row[t] = part[t * sw]
 
 
 @numba.njit(**_SERIAL)
@@ -576,7 +543,7 @@ def _convolution(x, w, groups, strides, dilations, pads_begin, pads_end, auto_pa
     return y.reshape(N, O, *out_sp).astype(x.dtype, copy=False)
 
 
-@kernel("Convolution", versions=("opset1",), impl="gemm_blas")
+@kernel("Convolution", versions=("opset1",), impl="jit")
 def convolution(x, w, *, strides: list[int], dilations: list[int], pads_begin: list[int] | None = None,
                 pads_end: list[int] | None = None, auto_pad: str = "explicit"):
     return _convolution(x, w, 1, strides, dilations, pads_begin, pads_end, auto_pad)
@@ -632,9 +599,13 @@ def prepare_convolution(consts, grouped: bool, fallback, *, strides, dilations, 
     def plan_for(shape):
         (_, _, N, C, O_, Cg, in_sp, out_sp, pb, pe, k3, s3, d3, pb3, out3, P, kvol) = _conv_geometry(
             shape, w.shape, *attrs)
+        (_, kh, kw), (_, sh, sw), (_, dh, dw), (_, ph, pw), (_, Ho, Wo) = k3, s3, d3, pb3, out3
+        if groups == 1:
+            direct = direct_plan(w, dw_bias, lo, hi, C, in_sp[0], in_sp[1], (sh, sw), (dh, dw), (ph, pw), (Ho, Wo))
+            if direct is not None:
+                return direct
         if math.prod(shape) >= SERIAL_BELOW or (groups > 1 and Cg != 1):
             return None
-        (_, kh, kw), (_, sh, sw), (_, dh, dw), (_, ph, pw), (_, Ho, Wo) = k3, s3, d3, pb3, out3
         Hp, Wp = (Ho - 1) * sh + (kh - 1) * dh + 1, (Wo - 1) * sw + (kw - 1) * dw + 1
         Wq = -(-Wp // sw)
         if groups > 1:  # depthwise

@@ -19,7 +19,7 @@ def _epilogue(y: np.ndarray, bias: np.ndarray | None, clamp: list[float] | None)
     return y
 
 
-@kernel("Convolution", versions=(FUSED,), impl="gemm_blas")
+@kernel("Convolution", versions=(FUSED,), impl="jit")
 def convolution_fused(x, w, bias=None, *, strides: list[int], dilations: list[int], pads_begin: list[int] | None = None,
                       pads_end: list[int] | None = None, auto_pad: str = "explicit", clamp: list[float] | None = None):
     y = convolution(x, w, strides=strides, dilations=dilations, pads_begin=pads_begin, pads_end=pads_end,

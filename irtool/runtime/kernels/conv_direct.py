@@ -1,0 +1,276 @@
+"""FP32 direct convolution: an FMA micro-kernel reading shifted windows of the input, no patch matrix.
+
+The output of a 2-D convolution is computed in tiles of 4 output channels x 8/16/24 pixels (4 x NV
+vectors of 8 float32 lanes, held in registers). A pixel index ``r = oh * pitch + ow`` runs along the
+output rows at the row pitch of the input buffer the kernel reads (``ow >= Wo`` are scratch columns);
+for each kernel tap ``k = (c, b, e)`` the 8 pixels of a vector then sit at ``src[offs[k] + r : +8]``,
+contiguous, whatever the strides and dilations (see :func:`direct_geometry`). One tap step is: load NV
+pixel vectors, broadcast 4 weights, 4 x NV ``vfmadd231ps``. Written in plain LLVM IR (``llvm.fma``):
+LLVM's auto-vectorizer does not keep a 2-D accumulator block in registers.
+
+Per tile the epilogue adds the bias and clamps (the fused Add and ReLU/Clamp, the same float
+operations: ``acc + b`` then the clamp, NaN passing through as np.maximum/np.clip let it). Results
+differ from a BLAS GEMM's only in the order of the float additions (each accumulator sums its taps in
+order c, b, e; long reductions go in chunks of ``K_CHUNK`` taps, the partial sums kept in the output).
+
+Work is split over threads by (pixel tile, group of output-channel blocks); a thread walks the
+channel blocks of its tile innermost, so the input window it reads stays in L1.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numba
+import numpy as np
+from llvmlite import ir
+from numba.core import cgutils, types
+from numba.extending import intrinsic
+
+from irtool.runtime.kernels._phases import _fill_phases, _zero
+
+TILE_O = 4  # output channels per tile
+LANES = 8  # float32 lanes of an AVX2 vector
+K_CHUNK = 256  # taps per pass: 256 x 24 pixels x 4 B = 24 KB of input window, L1-resident
+
+
+# ------------------------------------------------------------------------------------ micro-kernel
+PREFETCH = {1: (8,), 2: (16,), 3: (24, 40)}  # offsets (floats) of the lines to prefetch per tap
+def _make_tile(nv: int):
+    """The micro-kernel for tiles of TILE_O channels x ``nv`` pixel vectors."""
+
+    @intrinsic
+    def fma_tile(typingctx, src, offs, w, wbase, k0, k1, r0, o0, orows, bias, lo, hi, first, last, dst, dbase,
+                 dpitch):
+        """For output channels o0 + o (o < ``orows`` <= 4) and pixels r0 + j (j < 8*nv):
+        acc = (first ? 0 : dst) + sum over taps k0 <= k < k1 of w[wbase + 4k + o] * src[offs[k] + r0 + j];
+        dst[dbase + o * dpitch + j] = last ? clamp(acc + bias[o0 + o], lo, hi) : acc."""
+        sig = types.void(src, offs, w, wbase, k0, k1, r0, o0, orows, bias, lo, hi, first, last, dst, dbase,
+                         dpitch)
+
+        def codegen(context, builder, sig, args):
+            i32, i64, f32 = ir.IntType(32), ir.IntType(64), ir.FloatType()
+            f32x8 = ir.VectorType(f32, LANES)
+            fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(f32x8, [f32x8] * 3),
+                                                 "llvm.fma.v8f32")
+            i8p = ir.IntType(8).as_pointer()
+            prefetch = cgutils.get_or_insert_function(builder.module, ir.FunctionType(
+                ir.VoidType(), [i8p, i32, i32, i32]), "llvm.prefetch.p0i8")
+            psrc, poffs, pw, pbias, pdst = (context.make_array(sig.args[i])(context, builder, args[i]).data
+                                            for i in (0, 1, 2, 9, 14))
+            wbase, k0, k1, r0, o0, orows, dbase, dpitch = (
+                context.cast(builder, args[i], sig.args[i], types.int64) for i in (3, 4, 5, 6, 7, 8, 15, 16))
+            lo, hi = (context.cast(builder, args[i], sig.args[i], types.float32) for i in (10, 11))
+            first, last = (context.cast(builder, args[i], sig.args[i], types.boolean) for i in (12, 13))
+
+            def const(v):
+                return ir.Constant(i64, v)
+
+            def splat(value):
+                v = builder.insert_element(ir.Constant(f32x8, ir.Undefined), value, ir.Constant(i32, 0))
+                return builder.shuffle_vector(v, v, ir.Constant(ir.VectorType(i32, LANES), [0] * LANES))
+
+            def vptr(base, index):
+                return builder.bitcast(builder.gep(base, [index]), f32x8.as_pointer())
+
+            rows = [builder.add(dbase, builder.mul(const(o), dpitch)) for o in range(TILE_O)]
+            real = [builder.icmp_signed("<", const(o), orows) for o in range(TILE_O)]
+
+            def at(o, v):  # dst index of vector v of row o
+                return builder.add(rows[o], const(v * LANES))
+
+            # accumulators: zero, or the partial sums of the chunks before (rows past orows stay zero)
+            accs = []
+            for o in range(TILE_O):
+                for v in range(nv):
+                    acc = cgutils.alloca_once_value(builder, ir.Constant(f32x8, None))
+                    with builder.if_then(builder.and_(builder.not_(first), real[o])):
+                        builder.store(builder.load(vptr(pdst, at(o, v)), align=4), acc)
+                    accs.append(acc)
+            with cgutils.for_range_slice(builder, k0, k1, const(1)) as (k, _):
+                off = builder.add(builder.load(builder.gep(poffs, [k])), r0)
+                xs = [builder.load(vptr(psrc, builder.add(off, const(v * LANES))), align=4) for v in range(nv)]
+                for ahead in PREFETCH[nv]:  # the next tile's window, while this one computes
+                    builder.call(prefetch, [builder.bitcast(builder.gep(psrc, [builder.add(off, const(ahead))]), i8p),
+                                            ir.Constant(i32, 0), ir.Constant(i32, 3), ir.Constant(i32, 1)])
+                wk = builder.add(wbase, builder.mul(k, const(TILE_O)))
+                for o in range(TILE_O):
+                    wb = splat(builder.load(builder.gep(pw, [builder.add(wk, const(o))])))
+                    for v in range(nv):
+                        acc = accs[o * nv + v]
+                        builder.store(builder.call(fma, [wb, xs[v], builder.load(acc)]), acc)
+            lov, hiv = splat(lo), splat(hi)
+            for o in range(TILE_O):
+                with builder.if_then(real[o]):
+                    bv = splat(builder.load(builder.gep(pbias, [builder.add(o0, const(o))])))
+                    for v in range(nv):
+                        y = builder.load(accs[o * nv + v])
+                        z = builder.fadd(y, bv)
+                        z = builder.select(builder.fcmp_ordered("<", z, lov), lov, z)
+                        z = builder.select(builder.fcmp_ordered(">", z, hiv), hiv, z)
+                        builder.store(builder.select(last, z, y), vptr(pdst, at(o, v)), align=4)
+            return context.get_dummy_value()
+        return sig, codegen
+    return fma_tile
+
+
+_tile1, _tile2, _tile3 = _make_tile(1), _make_tile(2), _make_tile(3)
+
+
+@numba.njit(inline="always")
+def _tile(nv, src, offs, w, wbase, k0, k1, r0, o0, orows, bias, lo, hi, first, last, dst, dbase,
+          dpitch):  # pragma: no cover (jit)
+    if nv == 3:
+        _tile3(src, offs, w, wbase, k0, k1, r0, o0, orows, bias, lo, hi, first, last, dst, dbase, dpitch)
+    elif nv == 2:
+        _tile2(src, offs, w, wbase, k0, k1, r0, o0, orows, bias, lo, hi, first, last, dst, dbase, dpitch)
+    else:
+        _tile1(src, offs, w, wbase, k0, k1, r0, o0, orows, bias, lo, hi, first, last, dst, dbase, dpitch)
+
+
+@numba.njit(inline="always")
+def _item(item, src, offs, w, bias, lo, hi, nv, R, nsplit, dst, dpitch):  # pragma: no cover (jit)
+    """Work item ``item``: pixel tile ``item // nsplit``, its share ``item % nsplit`` of the channel blocks.
+    The tile that would run past R is shifted back to end at R; it recomputes some pixels of the tile
+    before it, so it works in a scratch of its own and copies out only its new pixels (two threads
+    never write the same element)."""
+    nk, O = offs.size, bias.size
+    nob, tw = (O + TILE_O - 1) // TILE_O, nv * LANES
+    ntile = (R + tw - 1) // tw
+    t, g = item // nsplit, item % nsplit
+    per = (nob + nsplit - 1) // nsplit
+    b0, b1 = g * per, min(nob, (g + 1) * per)
+    if b0 >= b1:
+        return
+    tail = t * tw + tw > R
+    r0 = R - tw if tail else t * tw
+    scratch = np.empty((b1 - b0) * TILE_O * tw if tail else 0, np.float32)
+    for k0 in range(0, nk, K_CHUNK):
+        k1 = min(k0 + K_CHUNK, nk)
+        for ob in range(b0, b1):
+            o0 = ob * TILE_O
+            orows = min(TILE_O, O - o0)
+            if tail:
+                _tile(nv, src, offs, w, o0 * nk, k0, k1, r0, o0, orows, bias, lo, hi, k0 == 0, k1 == nk,
+                      scratch, (ob - b0) * TILE_O * tw, tw)
+            else:
+                _tile(nv, src, offs, w, o0 * nk, k0, k1, r0, o0, orows, bias, lo, hi, k0 == 0, k1 == nk,
+                      dst, o0 * dpitch + r0, dpitch)
+    if tail:
+        skip = t * tw - r0  # pixels the tile before has
+        for ob in range(b0, b1):
+            o0 = ob * TILE_O
+            for o in range(min(TILE_O, O - o0)):
+                part = scratch[((ob - b0) * TILE_O + o) * tw:]
+                row = dst[(o0 + o) * dpitch + r0:]
+                for j in range(skip, tw):
+                    row[j] = part[j]
+
+
+@numba.njit(parallel=True, cache=True, nogil=True)
+def _direct(src, offs, w, bias, lo, hi, nv, R, nsplit, dst, dpitch):  # pragma: no cover (jit)
+    """dst[o * dpitch + r] = clamp(sum_k w[o, k] * src[offs[k] + r] + bias[o], lo, hi) for o < bias.size,
+    r < R (R >= 8 * nv); ``w`` packed by :func:`pack_weights`."""
+    tw = nv * LANES
+    for item in numba.prange(((R + tw - 1) // tw) * nsplit):
+        _item(item, src, offs, w, bias, lo, hi, nv, R, nsplit, dst, dpitch)
+
+
+def direct_reference(src: np.ndarray, offs: np.ndarray, w: np.ndarray, bias: np.ndarray, lo, hi, R: int) -> np.ndarray:
+    """What _direct computes, as [O, R]: ``clamp(w [O, K] @ src[offs[k] + r] + bias, lo, hi)`` (f64 sums)."""
+    cols = src[offs[:, None] + np.arange(R)].astype(np.float64)
+    y = (w.astype(np.float64) @ cols).astype(np.float32) + bias[:, None]
+    return np.minimum(np.maximum(y, np.float32(lo)), np.float32(hi))
+
+
+def pack_weights(w: np.ndarray) -> np.ndarray:
+    """float32 [O, K] -> [ceil(O/4), K, 4] flat: each block of 4 output channels tap-major, zero padded."""
+    O, K = w.shape
+    nob = -(-O // TILE_O)
+    p = np.zeros((nob * TILE_O, K), np.float32)
+    p[:O] = w
+    return np.ascontiguousarray(p.reshape(nob, TILE_O, K).transpose(0, 2, 1)).reshape(-1)
+
+
+# ------------------------------------------------------------------------------------ 2-D convolution
+@numba.njit(parallel=True, cache=True, nogil=True)
+def _conv_image(x, g, offs, w, bias, lo, hi, buf, dst, y):  # pragma: no cover (jit)
+    """One image x [C, H, W] -> y [O, Ho, Wo]. ``g`` (int64): ph, pw, Hp, Wp, pitch, nv, nsplit, padded.
+    Padded: each channel first goes, zero padded and split into stride phases, into ``buf``
+    [C, sh, sw, Hq, Wq] (+ slack), which the taps then read; otherwise the taps read x in place. When
+    the row pitch is wider than the output row, the tiles go to ``dst`` and are compacted into y."""
+    ph, pw, Hp, Wp, pitch, nv, nsplit, padded = g[0], g[1], g[2], g[3], g[4], g[5], g[6], g[7]
+    C = x.shape[0]
+    O, Ho, Wo = y.shape
+    if padded:
+        for c in numba.prange(C):
+            xq = buf[c]
+            _zero(xq)
+            _fill_phases(x[c], ph, pw, Hp, Wp, xq)
+        src = buf.reshape(buf.size)
+    else:
+        src = x.reshape(x.size)
+    R = (Ho - 1) * pitch + Wo
+    compact = pitch != Wo
+    out = dst.reshape(dst.size) if compact else y.reshape(y.size)
+    dpitch = Ho * pitch if compact else R
+    tw = nv * LANES
+    for item in numba.prange(((R + tw - 1) // tw) * nsplit):
+        _item(item, src, offs, w, bias, lo, hi, nv, R, nsplit, out, dpitch)
+    if compact:
+        for o in numba.prange(O):
+            for oh in range(Ho):
+                row, yo = out[o * dpitch + oh * pitch:], y[o, oh]
+                for ow in range(Wo):
+                    yo[ow] = row[ow]
+
+
+class DirectPlan(NamedTuple):
+    """A 2-D convolution with constant weights, laid out for _conv_image (one input shape)."""
+    g: np.ndarray
+    offs: np.ndarray
+    w: np.ndarray
+    bias: np.ndarray
+    lo: np.float32
+    hi: np.float32
+    buf: tuple[int, ...]  # shape of the padded input buffer ((0,) * 5: none)
+    dst: tuple[int, int]  # shape of the pitched output scratch ((0, 0): none)
+    out: tuple[int, int, int]  # O, Ho, Wo
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        """x float32 [N, C, H, W], C-contiguous -> y [N, O, Ho, Wo]."""
+        y = np.empty((x.shape[0], *self.out), np.float32)
+        buf, dst = np.empty(self.buf, np.float32), np.empty(self.dst, np.float32)
+        for n in range(x.shape[0]):
+            _conv_image(x[n], self.g, self.offs, self.w, self.bias, self.lo, self.hi, buf, dst, y[n])
+        return y
+
+
+def direct_plan(w: np.ndarray, bias: np.ndarray, lo, hi, C: int, H: int, W: int, strides: tuple[int, int],
+                dilations: tuple[int, int], pads: tuple[int, int], out: tuple[int, int]) -> DirectPlan | None:
+    """The plan for weights ``w`` [O, C, kh, kw] on [C, H, W] inputs (pads at the beginning; the end
+    padding is implied by the output size ``out``), or None when the output is under one vector."""
+    O, _, kh, kw = w.shape
+    (sh, sw), (dh, dw), (ph, pw), (Ho, Wo) = strides, dilations, pads, out
+    padded = bool(ph or pw or sh > 1 or sw > 1 or (Ho - 1) * sh + (kh - 1) * dh >= H or
+                  (Wo - 1) * sw + (kw - 1) * dw >= W)
+    c, b, e = np.meshgrid(np.arange(C), np.arange(kh), np.arange(kw), indexing="ij")
+    if padded:
+        Hp, Wp = (Ho - 1) * sh + (kh - 1) * dh + 1, (Wo - 1) * sw + (kw - 1) * dw + 1
+        Hq, Wq = max(-(-Hp // sh), (kh - 1) * dh // sh + Ho) + 1, -(-Wp // sw)
+        q, p = (b * dh) % sh, (e * dw) % sw
+        offs = c * (sh * sw * Hq * Wq) + ((q * sw + p) * Hq + (b * dh) // sh) * Wq + (e * dw) // sw
+        pitch, buf = Wq, (C, sh, sw, Hq, Wq)
+    else:
+        Hp = Wp = 0
+        offs = c * (H * W) + b * dh * W + e * dw
+        pitch, buf = W, (0, 1, 1, 1, 1)
+    R = (Ho - 1) * pitch + Wo
+    if R < LANES:
+        return None
+    nv = min(3, R // LANES)
+    ntile, nob = -(-R // (nv * LANES)), -(-O // TILE_O)
+    nsplit = min(nob, -(-4 // ntile))  # at least 4 work items where the channels allow
+    g = np.array([ph, pw, Hp, Wp, pitch, nv, nsplit, int(padded)], np.int64)
+    return DirectPlan(g, np.ascontiguousarray(offs.reshape(-1), np.int64), pack_weights(w.reshape(O, -1)),
+                      np.ascontiguousarray(bias, np.float32), np.float32(lo), np.float32(hi), buf,
+                      (O, Ho * pitch) if pitch != Wo else (0, 0), (O, Ho, Wo))

@@ -151,6 +151,30 @@ def test_load_time_specialized_forward(case, clamp):
     assert_close(got, want, 1e-5)
 
 
+@pytest.mark.parametrize("case", [c for c in FORWARD.values() if len(c[0]) == 4 and len(c[1]) == 4],
+                         ids=[k for k, c in FORWARD.items() if len(c[0]) == 4 and len(c[1]) == 4])
+@pytest.mark.parametrize("shifted", [True, False])
+def test_direct_plan_layouts(case, shifted):
+    """Both input layouts of the direct kernel (shifted copies, padded phases) on every 2-D case, with
+    a residual: ``clamp(conv + bias + residual)``."""
+    from irtool.runtime.kernels import conv_direct as cd
+
+    x, w = _data(case[0]), _data(case[1], seed=1)
+    a = _fwd_attrs(case)
+    conv_ref = conv.convolution_reference(x, w, **a)
+    pb, _ = conv.conv_pads(x.shape[2:], w.shape[2:], a["strides"], a["dilations"], a["pads_begin"], a["pads_end"],
+                           a["auto_pad"])
+    bias, res = _data([w.shape[0]], seed=2), _data(conv_ref.shape, seed=3)
+    plan = cd.direct_plan(w, bias, -1.0, 2.0, x.shape[1], *x.shape[2:], tuple(a["strides"]), tuple(a["dilations"]),
+                          tuple(pb), conv_ref.shape[2:], shifted=shifted)
+    if plan is None:
+        assert (conv_ref.shape[2] - 1) * x.shape[3] + conv_ref.shape[3] < cd.LANES or conv_ref.shape[2:] == (1, 1)
+        return
+    want = np.clip(conv_ref.astype(np.float32) + bias[:, None, None], -1, 2)
+    assert_close(plan(x), want, 1e-5)
+    assert_close(plan(x, res), np.clip(conv_ref.astype(np.float32) + bias[:, None, None] + res, -1, 2), 1e-5)
+
+
 @pytest.mark.parametrize("O, K, R, nsplit", [(4, 9, 24, 1), (5, 300, 37, 2), (13, 40, 8, 3), (3, 600, 100, 1),
                                              (8, 1, 17, 2)])
 def test_direct_kernel_vs_reference(O, K, R, nsplit):

@@ -61,6 +61,41 @@ def test_bias_and_activation_fuse_into_the_convolution(convnet, x):
     assert all(s == "EXECUTED" for t, s in status.values() if t == "Convolution")
 
 
+def _residual_block(bias: bool, act: str | None, shortcut_first: bool, size: int = 8) -> "ov.Model":
+    """x -> conv1 -> relu -> conv2 [+ bias] -> Add(x) [-> act]: a ResNet block."""
+    from openvino import opset13 as ops
+
+    rng = np.random.default_rng(7)
+    x = ops.parameter([1, 8, size, size], np.float32, name="x")
+    w = [ops.constant(rng.standard_normal((8, 8, 3, 3)).astype(np.float32) * 0.2) for _ in range(2)]
+    y = ops.relu(ops.convolution(x, w[0], [1, 1], [1, 1], [1, 1], [1, 1]))
+    y = ops.convolution(y, w[1], [1, 1], [1, 1], [1, 1], [1, 1])
+    if bias:
+        y = ops.add(y, ops.constant(rng.standard_normal((1, 8, 1, 1)).astype(np.float32)))
+    y = ops.add(x, y) if shortcut_first else ops.add(y, x)
+    if act == "relu":
+        y = ops.relu(y)
+    elif act == "clamp":
+        y = ops.clamp(y, -0.5, 1.5)
+    return ov.Model([y], [x])
+
+
+@pytest.mark.parametrize("bias, act, shortcut_first, size", [
+    (True, "relu", False, 8), (False, "relu", True, 8), (True, None, True, 8), (True, "clamp", False, 8),
+    (True, "relu", False, 2),  # an output under one vector: the generic kernel, then numpy's Adds
+])
+def test_residual_add_fuses_into_the_convolution(tmp_path, bias, act, shortcut_first, size):
+    path = save(_residual_block(bias, act, shortcut_first, size), tmp_path / "block.xml")
+    fused, plain = irtool.compile_model(path), irtool.compile_model(path, fuse=False)
+    x = np.random.default_rng(1).standard_normal((1, 8, size, size)).astype(np.float32)
+    got = fused([x])[0]
+    np.testing.assert_array_equal(got, plain([x])[0])  # the same float operations in the same order
+    assert_close(got, ov_outputs(path, {"x": x})[0])
+    assert len(fused._steps) == 2  # the two convolutions; bias, residual Add and activation fused
+    status = {c.node_type: c.status for c in fused.get_profiling_info() if c.node_type in ("Add", "ReLU", "Clamp")}
+    assert set(status.values()) == {"NOT_RUN"}
+
+
 def test_fp16_weights_are_decompressed_at_load_time(tmp_path, x):
     path = save(build_convnet(), tmp_path / "fp16.xml", fp16=True)
     compiled = irtool.compile_model(path)

@@ -1,4 +1,5 @@
-"""Zero-padded, stride-phase-split copies of an input plane: what the convolution kernels read.
+"""Inlined helpers of the convolution kernels: zero-padded, stride-phase-split copies of an input
+plane (what the kernels read), and the fused bias + clamp step.
 
 With xq[q, p, i, j] = xpad[i*sh + q, j*sw + p], every kernel tap (b, e) over an output window is a dense
 block of xq, whatever the strides: inner loops stay contiguous and carry no bounds logic.
@@ -56,3 +57,15 @@ def _fill_phases(plane, ph, pw, Hp, Wp, xq):  # pragma: no cover (jit)
                 for t in range(max(0, (width - c0 + sw - 1) // sw)):
                     row[t] = part[t * sw]
             q, i = (0, i + 1) if q + 1 == sh else (q + 1, i)
+
+
+@numba.njit(inline="always")
+def _plus_clamped(v, b, has_bias, lo, hi):  # pragma: no cover (jit)
+    """``clamp(v (+ b), lo, hi)`` as the Add and ReLU/Clamp layers compute it (NaN passes through)."""
+    if has_bias:
+        v = v + b
+    if v < lo:
+        v = lo
+    if v > hi:
+        v = hi
+    return v

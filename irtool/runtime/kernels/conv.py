@@ -34,8 +34,8 @@ import numba
 import numpy as np
 
 from irtool.errors import IRFormatError
-from irtool.runtime.kernels._phases import _fill_phases, _zero
-from irtool.runtime.kernels.conv_direct import direct_plan
+from irtool.runtime.kernels._phases import _fill_phases, _plus_clamped, _zero
+from irtool.runtime.kernels.conv_direct import DirectPlan, direct_plan
 from irtool.runtime.registry import kernel, specializer
 
 _COLS_BYTES = 64 << 20  # im2col buffer budget per chunk of the batch
@@ -292,18 +292,6 @@ def _im2col_pitched(x, kh, kw, dh, dw, ph, pw, Ho, Wo, xq, cols):  # pragma: no 
                 src, dst = flat[base:base + L], cols[(c * kh + b) * kw + e]
                 for t in range(L):  # (a slice assignment would check overlap and run 3x slower)
                     dst[t] = src[t]
-
-
-@numba.njit(inline="always")
-def _plus_clamped(v, b, has_bias, lo, hi):  # pragma: no cover (jit)
-    """``clamp(v (+ b), lo, hi)`` as the Add and ReLU/Clamp layers compute it (NaN passes through)."""
-    if has_bias:
-        v = v + b
-    if v < lo:
-        v = lo
-    if v > hi:
-        v = hi
-    return v
 
 
 @numba.njit(cache=True)
@@ -568,18 +556,20 @@ def _channel_bias(bias, O: int) -> np.ndarray | None:
 
 def prepare_convolution(consts, grouped: bool, fallback, *, strides, dilations, pads_begin=None, pads_end=None,
                         auto_pad="explicit", clamp=None):
-    """``(x, w[, bias]) -> y`` for a 2-D float32 convolution with constant weights (and per-channel bias),
-    then ``clamp``: geometry and weight layout computed once per input shape, the serial kernels above
-    for layers under ``threads.SERIAL_BELOW`` input elements; anything else goes to ``fallback``.
+    """``(x, w[, bias[, residual]]) -> y`` for a 2-D float32 convolution with constant weights (and
+    per-channel bias; a residual tensor added after it), then ``clamp``: geometry and weight layout
+    computed once per input shape; the direct FMA kernel, or for small depthwise layers the serial
+    kernels above; anything else goes to ``fallback``.
 
-    Results are those of the generic kernel followed by numpy's bias Add and clip: the same GEMM (one
-    BLAS call over the patch matrix, here at a row pitch a few columns wider) and the same float
-    operations, in the same order.
+    Results are those of the generic kernel followed by numpy's Adds and clip, up to the order of the
+    float additions inside the convolution; the bias, residual and clamp are the same float operations
+    in the same order.
     """
     from irtool.runtime.threads import SERIAL_BELOW
 
     w = consts[1]
-    if w is None or np.asarray(w).dtype != np.float32 or any(c is None for c in consts[2:]):
+    residual = len(consts) > 3
+    if w is None or np.asarray(w).dtype != np.float32 or any(c is None for c in consts[2:3]) or grouped and residual:
         return None
     w = np.asarray(w)
     groups = w.shape[0] if grouped else 1
@@ -592,7 +582,9 @@ def prepare_convolution(consts, grouped: bool, fallback, *, strides, dilations, 
         return None
     has_bias = len(consts) > 2
     dw_bias = bias if has_bias else np.full(O, -0.0, np.float32)  # x + -0.0 == x, -0.0 included
-    lo, hi = (np.float32(clamp[0]), np.float32(clamp[1])) if clamp else (np.float32(-np.inf), np.float32(np.inf))
+    inf = np.float32(np.inf)
+    clo, chi = (np.float32(clamp[0]), np.float32(clamp[1])) if clamp else (-inf, inf)
+    lo, hi = (-inf, inf) if residual else (clo, chi)  # with a residual, the clamp comes after adding it
     attrs = (groups, _tuple(strides), _tuple(dilations), _tuple(pads_begin), _tuple(pads_end), auto_pad)
     plans: dict = {}
 
@@ -601,7 +593,7 @@ def prepare_convolution(consts, grouped: bool, fallback, *, strides, dilations, 
             shape, w.shape, *attrs)
         (_, kh, kw), (_, sh, sw), (_, dh, dw), (_, ph, pw), (_, Ho, Wo) = k3, s3, d3, pb3, out3
         if groups == 1:
-            direct = direct_plan(w, dw_bias, lo, hi, C, in_sp[0], in_sp[1], (sh, sw), (dh, dw), (ph, pw), (Ho, Wo))
+            direct = direct_plan(w, dw_bias, clo, chi, C, in_sp[0], in_sp[1], (sh, sw), (dh, dw), (ph, pw), (Ho, Wo))
             if direct is not None:
                 return direct
         if math.prod(shape) >= SERIAL_BELOW or (groups > 1 and Cg != 1):
@@ -666,8 +658,19 @@ def prepare_convolution(consts, grouped: bool, fallback, *, strides, dilations, 
             plan = plans.get(x.shape, False)
             if plan is False:
                 plan = plans[x.shape] = plan_for(x.shape)
-            if plan is not None:
+            if plan is not None and not residual:
                 return plan(x)
+            res = args[-1]
+            if plan is not None and type(res) is np.ndarray and res.dtype == np.float32 and res.flags.c_contiguous:
+                if isinstance(plan, DirectPlan):
+                    if res.shape == (x.shape[0], *plan.out):
+                        return plan(x, res)
+                else:  # the numpy Add and activation, as the unfused layers
+                    y = plan(x)
+                    if y.shape == res.shape:
+                        np.add(y, res, out=y)
+                        return y if not clamp else np.maximum(y, clo, out=y) if np.isinf(chi) else \
+                            np.clip(y, clo, chi, out=y)
         return fallback(x, *args)
     return run
 

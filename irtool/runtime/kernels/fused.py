@@ -1,5 +1,6 @@
-"""Kernels of the layers ``runtime/fusion.py`` makes: a weighted op, then ``+ bias`` and a clamp,
-in place on the product (the same float operations as the unfused layers, one pass less each)."""
+"""Kernels of the layers ``runtime/fusion.py`` makes: a weighted op, then ``+ bias`` (``+ residual``
+for a Convolution) and a clamp, in place on the product (the same float operations as the unfused
+layers, one pass less each)."""
 from __future__ import annotations
 
 import numpy as np
@@ -10,9 +11,12 @@ from irtool.runtime.kernels.matmul import matmul
 from irtool.runtime.registry import kernel, specializer
 
 
-def _epilogue(y: np.ndarray, bias: np.ndarray | None, clamp: list[float] | None) -> np.ndarray:
+def _epilogue(y: np.ndarray, bias: np.ndarray | None, clamp: list[float] | None,
+              residual: np.ndarray | None = None) -> np.ndarray:
     if bias is not None:
         np.add(y, bias, out=y)
+    if residual is not None:
+        np.add(y, residual, out=y)
     if clamp is not None:
         lo, hi = np.float32(clamp[0]), np.float32(clamp[1])
         np.maximum(y, lo, out=y) if np.isinf(hi) else np.clip(y, lo, hi, out=y)
@@ -20,11 +24,12 @@ def _epilogue(y: np.ndarray, bias: np.ndarray | None, clamp: list[float] | None)
 
 
 @kernel("Convolution", versions=(FUSED,), impl="jit")
-def convolution_fused(x, w, bias=None, *, strides: list[int], dilations: list[int], pads_begin: list[int] | None = None,
-                      pads_end: list[int] | None = None, auto_pad: str = "explicit", clamp: list[float] | None = None):
+def convolution_fused(x, w, bias=None, residual=None, *, strides: list[int], dilations: list[int],
+                      pads_begin: list[int] | None = None, pads_end: list[int] | None = None,
+                      auto_pad: str = "explicit", clamp: list[float] | None = None):
     y = convolution(x, w, strides=strides, dilations=dilations, pads_begin=pads_begin, pads_end=pads_end,
                     auto_pad=auto_pad)
-    return _epilogue(y, bias, clamp)
+    return _epilogue(y, bias, clamp, residual)
 
 
 @kernel("GroupConvolution", versions=(FUSED,), impl="jit")

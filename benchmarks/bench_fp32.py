@@ -16,9 +16,9 @@ stopped at ``MAX_S`` seconds in all), and the tables show the median / average o
 iteration of all the workers of that cell.
 
 irtool runs under several thread configurations (environment variables set for its worker; every
-other threading variable is removed from the worker's environment, so "default" means the libraries'
-defaults: numba's OpenMP layer with 2 threads, OpenBLAS with 2 pthreads). OpenVINO always runs with
-its defaults.
+other threading variable is removed from the worker's environment, so "default" means irtool's own
+defaults: numba's OpenMP layer on every core with sleeping waiters, OpenBLAS 1 thread). OpenVINO always
+runs with its defaults.
 
 Also: where irtool's time goes (per-layer counters: median over iterations of each layer's
 ``real_time``) and start-up (``irtool run samples/digits_cnn.xml`` as a subprocess with a cold and a
@@ -46,13 +46,12 @@ WORK = OUT / "fp32"
 NUMBA_CACHE = WORK / "numba_cache"  # the latency workers' numba cache (warm after the first worker)
 SAMPLES = ("digits_cnn", "resnet_mini", "mobilenetv2_mini", "transformer_mini", "ssd_digits")
 OV_CONFIG = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32"}
-# irtool's thread configurations: (label, environment variables set for the worker)
+# irtool's thread configurations: (label, environment variables set for the worker). "default" is
+# irtool's own: numba on every core with sleeping OpenMP waiters (only layers with enough work go
+# parallel), OpenBLAS 1 thread.
 CONFIGS = (
     ("default", {}),
-    ("1 thread", {"OPENBLAS_NUM_THREADS": "1", "NUMBA_NUM_THREADS": "1"}),
-    ("passive", {"OMP_WAIT_POLICY": "passive"}),
-    ("workqueue", {"NUMBA_THREADING_LAYER": "workqueue"}),
-    ("BLAS 1 thread", {"OPENBLAS_NUM_THREADS": "1"}),  # extra: numba keeps 2 threads, OpenBLAS gets 1
+    ("1 thread", {"IRTOOL_NUM_THREADS": "1"}),
 )
 # timed loop, over all the repetitions of a cell: >= MIN_ITER iterations and >= MIN_S s, stopped at MAX_S s
 MIN_ITER, MIN_S, MAX_S = 200, 0.5, 3.0

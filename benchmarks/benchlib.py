@@ -63,7 +63,7 @@ class _Step:
 THREAD_VARS = ("NUMBA_NUM_THREADS", "NUMBA_THREADING_LAYER", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
                "OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "OMP_PROC_BIND", "MKL_NUM_THREADS", "GOTO_NUM_THREADS",
                "BLIS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS",
-               "IRTOOL_NUM_THREADS", "IRTOOL_BLAS_THREADS")
+               "IRTOOL_NUM_THREADS", "IRTOOL_BLAS_THREADS", "IRTOOL_PARALLEL_MACS")
 
 
 def worker_env(env: dict[str, str] | None = None, unset: tuple[str, ...] | list[str] = ()) -> dict[str, str]:

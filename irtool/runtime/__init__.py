@@ -2,9 +2,13 @@
 import os
 
 # numba's OpenMP threads busy-wait after each parallel region by default; on a small machine they then
-# fight OpenBLAS's threads (and anything else running) for the cores: measured on 2 cores under load,
-# a ResNet-sized model went from 1.7 ms to 212 ms median. Sleeping waiters cost microseconds instead.
-# Set before the first parallel region starts the OpenMP runtime; a user's own setting wins.
+# fight anything else running for the cores: measured on 2 cores with one other busy process, a
+# ResNet-sized model went from 0.6 ms to 17 ms median with even a short spin (GOMP_SPINCOUNT=10000)
+# and to 127 ms with a long one (and on an idle machine spinning gained nothing reliable: resnet_mini
+# 0.46-0.49 ms against 0.59, the digits CNN 0.24-0.40 ms, once 24 ms, against 0.21). Sleeping waiters
+# cost ~13 us to wake per parallel region instead, so only layers with work to match go parallel
+# (threads.PARALLEL_MACS). Set before the first parallel region starts the OpenMP runtime; a user's
+# own setting wins.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 from irtool.runtime.plugin import CompiledModel, InferRequest, Outputs, TensorSpec, compile_model
 from irtool.runtime.profiling import ProfilingInfo

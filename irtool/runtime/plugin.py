@@ -81,6 +81,13 @@ class CompiledModel:
         self._isa = cpu.isa()
         self._default: InferRequest | None = None
         self._absorbed = list(absorbed)  # layers of the model that load-time transformations fused away
+        # what the run loop needs of each step, unpacked once: (step, run, input slots, the output slot
+        # or -1 for several, slots to drop after it, serial?)
+        self._plan = [(s, s.run, tuple(s.inputs), s.outputs[0] if len(s.outputs) == 1 else -1, tuple(s.frees),
+                       s.serial) for s in steps]
+        # each step's first input type (the counters' precision), recorded by the first inference: types
+        # do not change between inferences (inputs are checked against the model's)
+        self._dtypes: list[np.dtype] | None = None
 
     def create_infer_request(self, cpu_times: bool = False) -> InferRequest:
         """A request; ``cpu_times`` also measures each layer's process CPU time for the counters
@@ -120,44 +127,47 @@ class InferRequest:
         slots = c._template.copy()
         for spec, value in _match_inputs(c.inputs, inputs):
             slots[spec.slot] = value
-        dtypes, f32 = [], np.dtype(np.float32)
         perf = time.perf_counter_ns
         proc = time.process_time_ns if self._cpu_times else None
         stamps, cpu = [perf()], [proc()] if proc else None
+        stamp = stamps.append
         serial = False
+        step = None
+        dtypes = [] if c._dtypes is None else None
         try:
-            for step in c._steps:
-                args = [slots[i] for i in step.inputs]
-                if step.serial is not serial:
-                    serial = step.serial
+            for step, run, ins, out, frees, small in c._plan:  # the hot loop: nothing looked up by name
+                args = [slots[i] for i in ins]
+                if dtypes is not None:
+                    dtypes.append(args[0].dtype if args else np.dtype(np.float32))
+                if small is not serial:
+                    serial = small
                     threads.serial(serial)
-                try:
-                    result = step.run(*args)
-                except (ValueError, IndexError) as e:  # shapes the model cannot take
-                    raise InputError(f"layer '{step.layer.name}' ({step.layer.type}): {e}") from None
-                dtypes.append(args[0].dtype if args else f32)
-                outs = step.outputs
-                if len(outs) == 1:
-                    slots[outs[0]] = result
+                result = run(*args)
+                if out >= 0:
+                    slots[out] = result
                 else:
-                    for slot, value in zip(outs, result):
+                    for slot, value in zip(step.outputs, result):
                         slots[slot] = value
                 if observe is not None:
-                    for i, slot in enumerate(outs):
+                    for i, slot in enumerate(step.outputs):
                         replacement = observe(step.layer, i, slots[slot])
                         if replacement is not None:
                             slots[slot] = replacement
-                for slot in step.frees:
+                for slot in frees:
                     slots[slot] = None
-                stamps.append(perf())
+                stamp(perf())
                 if proc:
                     cpu.append(proc())
+        except (ValueError, IndexError) as e:  # shapes the model cannot take
+            raise InputError(f"layer '{step.layer.name}' ({step.layer.type}): {e}") from None
         finally:
             if serial:
                 threads.serial(False)
         real = [t1 - t0 for t0, t1 in zip(stamps, stamps[1:])]
         self._times = list(zip(real, [t1 - t0 for t0, t1 in zip(cpu, cpu[1:])] if proc else real))
-        self._dtypes = dtypes
+        if dtypes is not None:
+            c._dtypes = dtypes
+        self._dtypes = c._dtypes
         return Outputs((spec.name, np.asarray(slots[spec.slot])) for spec in c.outputs)
 
     __call__ = infer

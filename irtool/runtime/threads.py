@@ -25,9 +25,10 @@ _parallel = 1  # numba's thread count when a kernel runs in parallel
 SERIAL_BELOW = 1 << 17
 
 # A convolution is worth both cores from this many multiply-adds (its output size x taps per output):
-# the direct FMA kernel does ~25 per ns on one core, so this is ~40 us of work against a parallel
-# region's ~13 us (measured on the 2-core target with passive waiters; see runtime/__init__.py).
-PARALLEL_MACS = int(os.environ.get("IRTOOL_PARALLEL_MACS", 1 << 20))
+# the direct FMA kernel does ~30 per ns on one core and splits over cores in up to 3 parallel regions
+# of ~13 us each (sleeping OpenMP waiters, see runtime/__init__.py): measured on the 2-core target,
+# resnet_mini's 2.4M-MAC layers ran slower in parallel, so 8M (~300 us of work).
+PARALLEL_MACS = int(os.environ.get("IRTOOL_PARALLEL_MACS", 1 << 23))
 
 
 def _env_int(name: str, default: int) -> int:
@@ -75,7 +76,9 @@ def is_small(layer) -> bool:
     if layer.type == "Convolution" and len(layer.inputs) > 1 and layer.outputs:
         out, w = layer.outputs[0].dims, layer.inputs[1].dims
         if out and w and all(d >= 0 for d in (*out, *w)):
-            return math.prod(out) * math.prod(w[1:]) < PARALLEL_MACS
+            # taps per output: C x kernel; INT8 weights come packed [O/4, C/2, kh, kw, 4] (int16 pairs)
+            taps = math.prod(w[1:4]) * 2 if len(w) == 5 and layer.version == "irtool-int8" else math.prod(w[1:])
+            return math.prod(out) * taps < PARALLEL_MACS
     return math.prod(dims) < SERIAL_BELOW
 
 

@@ -32,6 +32,7 @@ TILE_O = 4  # output channels per tile
 LANES = 8  # float32 lanes of an AVX2 vector
 K_CHUNK = 256  # taps per pass: 256 x 24 pixels x 4 B = 24 KB of input window, L1-resident
 IN_PLACE, PHASES, SHIFTED = 0, 1, 2  # what the taps read: see _conv_image
+_NO_RESIDUAL = np.empty((0, 0, 0), np.float32)  # (empty: never written)
 
 
 # ------------------------------------------------------------------------------------ micro-kernel
@@ -130,41 +131,50 @@ def _tile(nv, src, offs, w, wbase, k0, k1, r0, o0, orows, bias, lo, hi, first, l
 
 @numba.njit(inline="always")
 def _item(item, src, offs, w, bias, lo, hi, nv, R, nsplit, dst, dpitch):  # pragma: no cover (jit)
-    """Work item ``item``: pixel tile ``item // nsplit``, its share ``item % nsplit`` of the channel blocks.
-    The tile that would run past R is shifted back to end at R; it recomputes some pixels of the tile
-    before it, so it works in a scratch of its own and copies out only its new pixels (two threads
-    never write the same element)."""
+    """Work item ``item``: pixel tile ``item // nsplit``, its share ``item % nsplit`` of the channel blocks,
+    written to dst. The tile that would run past R goes to _tail_item."""
     nk, O = offs.size, bias.size
     nob, tw = (O + TILE_O - 1) // TILE_O, nv * LANES
-    ntile = (R + tw - 1) // tw
     t, g = item // nsplit, item % nsplit
     per = (nob + nsplit - 1) // nsplit
     b0, b1 = g * per, min(nob, (g + 1) * per)
     if b0 >= b1:
         return
-    tail = t * tw + tw > R
-    r0 = R - tw if tail else t * tw
-    scratch = np.empty((b1 - b0) * TILE_O * tw if tail else 0, np.float32)
+    if t * tw + tw > R:
+        _tail_item(t, b0, b1, src, offs, w, bias, lo, hi, nv, R, dst, dpitch)
+        return
+    r0 = t * tw
     for k0 in range(0, nk, K_CHUNK):
         k1 = min(k0 + K_CHUNK, nk)
         for ob in range(b0, b1):
             o0 = ob * TILE_O
-            orows = min(TILE_O, O - o0)
-            if tail:
-                _tile(nv, src, offs, w, o0 * nk, k0, k1, r0, o0, orows, bias, lo, hi, k0 == 0, k1 == nk,
-                      scratch, (ob - b0) * TILE_O * tw, tw)
-            else:
-                _tile(nv, src, offs, w, o0 * nk, k0, k1, r0, o0, orows, bias, lo, hi, k0 == 0, k1 == nk,
-                      dst, o0 * dpitch + r0, dpitch)
-    if tail:
-        skip = t * tw - r0  # pixels the tile before has
+            _tile(nv, src, offs, w, o0 * nk, k0, k1, r0, o0, min(TILE_O, O - o0), bias, lo, hi, k0 == 0, k1 == nk,
+                  dst, o0 * dpitch + r0, dpitch)
+
+
+@numba.njit(cache=True, nogil=True)
+def _tail_item(t, b0, b1, src, offs, w, bias, lo, hi, nv, R, dst, dpitch):  # pragma: no cover (jit)
+    """The last pixel tile, shifted back to end at R: it recomputes some pixels of the tile before it,
+    so it works in a scratch of its own and copies out only its new pixels (two threads never write
+    the same element). A function of its own: inlined beside the main path, its scratch destination
+    made LLVM compile the main tiles' loop 20% slower."""
+    nk, O, tw = offs.size, bias.size, nv * LANES
+    r0 = R - tw
+    scratch = np.empty((b1 - b0) * TILE_O * tw, np.float32)
+    for k0 in range(0, nk, K_CHUNK):
+        k1 = min(k0 + K_CHUNK, nk)
         for ob in range(b0, b1):
             o0 = ob * TILE_O
-            for o in range(min(TILE_O, O - o0)):
-                part = scratch[((ob - b0) * TILE_O + o) * tw:]
-                row = dst[(o0 + o) * dpitch + r0:]
-                for j in range(skip, tw):
-                    row[j] = part[j]
+            _tile(nv, src, offs, w, o0 * nk, k0, k1, r0, o0, min(TILE_O, O - o0), bias, lo, hi, k0 == 0, k1 == nk,
+                  scratch, (ob - b0) * TILE_O * tw, tw)
+    skip = t * tw - r0  # pixels the tile before has
+    for ob in range(b0, b1):
+        o0 = ob * TILE_O
+        for o in range(min(TILE_O, O - o0)):
+            part = scratch[((ob - b0) * TILE_O + o) * tw:]
+            row = dst[(o0 + o) * dpitch + r0:]
+            for j in range(skip, tw):
+                row[j] = part[j]
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
@@ -211,8 +221,8 @@ def _fill_shifted(plane, ph, shift, G, out):  # pragma: no cover (jit)
             row[t] = 0
 
 
-@numba.njit(parallel=True, cache=True, nogil=True)
-def _conv_image(x, g, offs, w, bias, lo, hi, buf, dst, res, y):  # pragma: no cover (jit)
+@numba.njit(inline="always")
+def _conv_body(x, g, offs, w, bias, lo, hi, buf, dst, res, y):  # pragma: no cover (jit)
     """One image x [C, H, W] -> y [O, Ho, Wo]. ``g`` (int64): ph, pw, Hp, Wp, pitch, nv, nsplit, mode,
     then for the shifted mode G and the column shifts. Modes (what the taps read):
     IN_PLACE: x itself. PHASES: each channel zero padded and split into stride phases, in ``buf``
@@ -261,6 +271,19 @@ def _conv_image(x, g, offs, w, bias, lo, hi, buf, dst, res, y):  # pragma: no co
                         yo[ow] = row[ow]
 
 
+@numba.njit(parallel=True, cache=True, nogil=True)
+def _conv_image(x, g, offs, w, bias, lo, hi, buf, dst, res, y):  # pragma: no cover (jit)
+    """_conv_body on every thread numba has (its prange loops as parallel regions)."""
+    _conv_body(x, g, offs, w, bias, lo, hi, buf, dst, res, y)
+
+
+@numba.njit(cache=True, nogil=True)
+def _conv_image_serial(x, g, offs, w, bias, lo, hi, buf, dst, res, y):  # pragma: no cover (jit)
+    """_conv_body on the calling thread: no parallel launch (a few microseconds a region even on one
+    thread), for the layers the plugin runs serially."""
+    _conv_body(x, g, offs, w, bias, lo, hi, buf, dst, res, y)
+
+
 class DirectPlan(NamedTuple):
     """A 2-D convolution with constant weights, laid out for _conv_image (one input shape)."""
     g: np.ndarray
@@ -282,10 +305,10 @@ class DirectPlan(NamedTuple):
             x = np.ascontiguousarray(x[:, :, ::sh, ::sw][:, :, :self.out[1], :self.out[2]])
         y = np.empty((x.shape[0], *self.out), np.float32)
         buf, dst = np.empty(self.buf, np.float32), np.empty(self.dst, np.float32)
-        none = np.empty((0, 0, 0), np.float32)
+        run = _conv_image if numba.get_num_threads() > 1 else _conv_image_serial
         for n in range(x.shape[0]):
-            _conv_image(x[n], self.g, self.offs, self.w, self.bias, self.lo, self.hi, buf, dst,
-                        none if residual is None else residual[n], y[n])
+            run(x[n], self.g, self.offs, self.w, self.bias, self.lo, self.hi, buf, dst,
+                _NO_RESIDUAL if residual is None else residual[n], y[n])
         return y
 
 

@@ -174,3 +174,54 @@ def test_softmax_and_mvn_fast_paths_match_their_references(shape):
     for inside in (True, False):
         got = mvn_v6(x, axes, eps=1e-5, eps_mode="inside_sqrt" if inside else "outside_sqrt")
         np.testing.assert_allclose(got, mvn_reference(x, (x.ndim - 1,), True, 1e-5, inside), rtol=1e-4, atol=1e-5)
+
+
+def test_specialized_reshape_transpose_concat_match_their_kernels():
+    """The load-time specializations (constant shape / order) compute what the kernels do."""
+    from irtool.runtime.kernels import shape as S
+
+    x = np.arange(2 * 3 * 4 * 5, dtype=F).reshape(2, 3, 4, 5)
+    for target, special_zero in [([0, -1], True), ([0, 0, 20], True), ([6, 4, -1], False), ([-1], False)]:
+        shape = np.array(target, np.int64)
+        run = S._prepare_reshape([None, shape], special_zero=special_zero)
+        got = run(x, shape)
+        np.testing.assert_array_equal(got, S.reshape(x, shape, special_zero=special_zero))
+        assert got.base is not None  # a view: nothing copied
+    with pytest.raises(ValueError):
+        S._prepare_reshape([None, np.array([7, -1])], special_zero=False)(x, None)
+    for order in ([0, 2, 3, 1], [-1, 0, 1, 2], []):
+        order = np.array(order, np.int64)
+        run = S._prepare_transpose([None, order])
+        for v in (x, x[:, :2]):  # contiguous and not
+            got = run(v, order)
+            np.testing.assert_array_equal(got, S.transpose(v, order))
+            assert got.flags.c_contiguous
+    assert S._prepare_transpose([None, None]) is None
+    run = S._prepare_concat([None, None], axis=-1)
+    np.testing.assert_array_equal(run(x, x[..., :2]), S.concat(x, x[..., :2], axis=-1))
+
+
+@pytest.mark.parametrize("masks", [dict(begin_mask=[0, 0, 0], end_mask=[0, 0, 0]),
+                                   dict(begin_mask=[1, 0, 0], end_mask=[0, 1, 0], shrink_axis_mask=[0, 0, 1]),
+                                   dict(begin_mask=[0, 0, 0], end_mask=[0, 0, 0], new_axis_mask=[1, 0, 0]),
+                                   dict(begin_mask=[0, 0, 0], end_mask=[0, 0, 0], ellipsis_mask=[0, 1, 0])])
+def test_specialized_strided_slice_unsqueeze_shape_of_match_their_kernels(masks):
+    from irtool.runtime.kernels import shape as S
+
+    x = np.arange(3 * 4 * 5 * 6, dtype=F).reshape(3, 4, 5, 6)
+    begin, end = np.array([1, -3, 4], np.int64), np.array([3, 4, 0], np.int64)
+    for strides in (None, np.array([1, 2, -2], np.int64)):
+        consts = [None, begin, end] + ([] if strides is None else [strides])
+        run = S._prepare_strided_slice(consts, **masks)
+        args = consts[1:]
+        np.testing.assert_array_equal(run(x, *args), S.strided_slice(x, *args, **masks))
+    assert S._prepare_strided_slice([None, begin, None], **masks) is None
+    for axes in ([0], [-1, 1], [4, 0]):
+        axes = np.array(axes, np.int64)
+        run = S._prepare_unsqueeze([None, axes])
+        for v in (x, x[0]):
+            np.testing.assert_array_equal(run(v, axes), S.unsqueeze(v, axes))
+    for output_type in ("i32", "i64"):
+        got = S._prepare_shape_of([None], output_type=output_type)(x)
+        ref = S.shape_of(x, output_type=output_type)
+        assert got.dtype == ref.dtype and got.tolist() == ref.tolist()

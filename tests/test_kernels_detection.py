@@ -2,12 +2,15 @@
 an SSD head whose prior boxes fold at load time.
 
 Each case builds a one-op model, has OpenVINO save it, and compares OpenVINO's CPU results with
-irtool's: the same shape, every value within 1e-5 (boxes, scores, labels and the -1 end marker).
+irtool's: the same shape, every value within 1e-5 (boxes, scores, labels and the -1 end marker). The
+numba DetectionOutput kernel is also held to its numpy reference bit for bit, on more cases.
 PriorBox takes its two shapes as Parameters, so OpenVINO's CPU node runs it, except where that node
 refuses the op (opset8 with ``min_max_aspect_ratios_order=false``) or differs from OpenVINO's
 constant folding (odd fixed sizes): there the shapes are constants, folded by both.
 """
 from __future__ import annotations
+
+import warnings
 
 import numpy as np
 import pytest
@@ -196,30 +199,133 @@ def test_detection_output_matches_openvino(name, tmp_path):
 
 
 # ------------------------------------------------------------------------------------------ numba vs numpy
-@pytest.mark.parametrize("seed", range(3))
-def test_nms_jit_matches_numpy_reference(seed):
-    rng = np.random.default_rng(seed)
-    boxes = rng.random((300, 4)).astype(np.float32)
-    boxes[:, 2:] = boxes[:, :2] + rng.random((300, 2)).astype(np.float32) * 0.4
-    boxes[::7] = boxes[1::7][: len(boxes[::7])]  # identical boxes
-    sizes = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    group = np.sort(rng.integers(0, 6, 500))
-    idx = rng.integers(0, 300, 500)
-    for threshold in (np.float32(0.3), np.float32(0.7)):
-        np.testing.assert_array_equal(D._nms_fast(boxes, sizes, idx, group, threshold),
-                                      D.nms_ref(boxes, sizes, idx, group, threshold))
+# name: (DetectionAttrs changes, detection_inputs arguments: N, P, C, options)
+JIT = {
+    "ssd": ({}, (2, 400, 8), {}),
+    "corner": (dict(center_size=False), (1, 300, 5), {}),
+    "no-share": (dict(share_location=False), (2, 200, 6), dict(share=False, prior_batch=2)),
+    "variance-in-target": (dict(variance_encoded_in_target=True), (1, 300, 5), dict(venc=True)),
+    "corner-variance-in-target-no-share": (dict(center_size=False, variance_encoded_in_target=True,
+                                                share_location=False), (1, 100, 4), dict(venc=True, share=False)),
+    "no-background": (dict(background_label_id=-1), (1, 200, 4), {}),
+    "background-3": (dict(background_label_id=3), (1, 200, 5), {}),
+    "top-k-all": (dict(top_k=-1, keep_top_k=-1), (1, 150, 4), {}),
+    "top-k-over-priors": (dict(top_k=1000, keep_top_k=-2), (1, 150, 4), {}),
+    "top-k-0": (dict(top_k=0), (1, 100, 4), {}),
+    "keep-top-k-0": (dict(keep_top_k=0), (1, 100, 4), {}),
+    "keep-top-k-1": (dict(keep_top_k=1), (2, 100, 4), {}),
+    "keep-all-top-k-rows": (dict(keep_top_k=-1, top_k=7), (2, 100, 4), {}),
+    "ties": (dict(keep_top_k=15, top_k=12, confidence_threshold=np.float32(0.1)), (2, 80, 5), dict(ties=True)),
+    "ties-no-share": (dict(keep_top_k=25, confidence_threshold=np.float32(0.1), share_location=False),
+                      (1, 60, 4), dict(ties=True, share=False)),
+    "duplicate-boxes": (dict(keep_top_k=10, confidence_threshold=np.float32(0)), (1, 20, 3), dict(duplicates=True)),
+    "unnormalized-with-end": (dict(normalized=False, input_height=300, input_width=200), (2, 120, 4),
+                              dict(normalized=False, end=77)),
+    "unnormalized-own-priors": (dict(normalized=False, input_height=300, input_width=300, center_size=False),
+                                (2, 100, 3), dict(normalized=False, prior_batch=2)),
+    "clip-before-and-after": (dict(clip_before_nms=True, clip_after_nms=True, nms_threshold=np.float32(0.3)),
+                              (1, 200, 4), {}),
+    "mxnet": (dict(decrease_label_id=True, top_k=40), (2, 300, 6), {}),
+    "mxnet-all-no-share": (dict(decrease_label_id=True, top_k=-1, share_location=False), (1, 100, 4),
+                           dict(share=False)),
+    "mxnet-top-k-0": (dict(decrease_label_id=True, top_k=0), (1, 50, 3), {}),
+    "mxnet-ties": (dict(decrease_label_id=True, keep_top_k=9, confidence_threshold=np.float32(0.1)), (1, 80, 5),
+                   dict(ties=True)),
+    "arm": (dict(objectness_score=np.float32(0.3)), (2, 150, 4), dict(arm=True)),
+    "arm-no-share-unnormalized-clip": (dict(objectness_score=np.float32(0.4), share_location=False,
+                                            normalized=False, input_height=300, input_width=300,
+                                            clip_before_nms=True), (2, 80, 3),
+                                       dict(arm=True, share=False, normalized=False, end=50)),
+    "arm-mxnet-corner": (dict(objectness_score=np.float32(0.5), decrease_label_id=True, center_size=False),
+                         (1, 100, 4), dict(arm=True)),
+    "large": (dict(top_k=400, keep_top_k=200), (1, 5000, 30), {}),  # quickselect of the top_k
+    "large-mxnet-no-share": (dict(decrease_label_id=True, share_location=False, top_k=300), (1, 2000, 70),
+                             dict(share=False)),
+}
 
 
-@pytest.mark.parametrize("share,decrease", [(True, False), (False, False), (True, True)])
-def test_detection_output_kernel_matches_reference(share, decrease):
-    inputs = detection_inputs(5, 2, 400, 8, share=share, prior_batch=2)
-    attrs = D.DetectionAttrs(keep_top_k=100, nms_threshold=np.float32(0.5), top_k=60, center_size=True,
-                             share_location=share, confidence_threshold=np.float32(0.05), decrease_label_id=decrease,
-                             normalized=True)
-    fast = D.detect(*inputs.values(), attrs=attrs)
-    ref = D.detect(*inputs.values(), attrs=attrs, nms=D.nms_ref)
-    np.testing.assert_array_equal(fast, ref)
-    assert (fast[0, 0, :, 0] >= 0).sum() > 50
+def jit_case(name: str) -> tuple[dict[str, np.ndarray], "D.DetectionAttrs"]:
+    changes, (N, P, C_), options = JIT[name]
+    attrs = dict(keep_top_k=100, nms_threshold=np.float32(0.5), top_k=60, center_size=True,
+                 confidence_threshold=np.float32(0.05), normalized=True)
+    return detection_inputs(list(JIT).index(name), N, P, C_, **options), D.DetectionAttrs(**{**attrs, **changes})
+
+
+def assert_same_bits(got: np.ndarray, ref: np.ndarray) -> None:
+    assert got.shape == ref.shape and got.dtype == ref.dtype == np.float32
+    np.testing.assert_array_equal(got.view(np.uint32), ref.view(np.uint32))
+
+
+@pytest.mark.parametrize("name", JIT)
+def test_detection_kernel_matches_numpy_reference(name):
+    inputs, attrs = jit_case(name)
+    fast = D.detect_jit(*inputs.values(), attrs=attrs)
+    assert_same_bits(fast, D.detect(*inputs.values(), attrs=attrs))
+    if name not in ("top-k-0", "keep-top-k-0", "mxnet-top-k-0"):
+        assert found(fast) > 0, "a case that finds nothing checks little"
+
+
+@pytest.mark.parametrize("pattern", ["random", "ascending", "descending", "organ-pipe", "one"])
+def test_smallest_keys_match_numpy(pattern):
+    """The quickselect behind top_k and keep_top_k: the k smallest distinct keys, in order."""
+    n = 1 if pattern == "one" else 301
+    keys = {"random": np.random.default_rng(0).permutation(n), "ascending": np.arange(n),
+            "descending": np.arange(n)[::-1], "organ-pipe": np.r_[np.arange(0, n, 2), np.arange(n - 2, 0, -2)],
+            "one": np.arange(n)}[pattern].astype(np.int64) * 7 - 1000
+    for k in (-1, 0, 1, 2, n // 2, n - 1, n, n + 3):
+        np.testing.assert_array_equal(D._smallest(keys.copy(), k), np.sort(keys)[:k] if k >= 0 else np.sort(keys))
+
+
+def found(out: np.ndarray) -> int:
+    """Detections before the -1 end marker."""
+    end = np.flatnonzero(out[0, 0, :, 0] == -1)
+    return int(end[0]) if len(end) else out.shape[2]
+
+
+@pytest.mark.parametrize("decrease", [False, True])
+def test_detection_kernel_keep_top_k_ties_across_classes(decrease):
+    """Every score equal: keep_top_k keeps the lower prior, then the lower class."""
+    inputs, attrs = jit_case("ssd")
+    inputs["conf"][:] = 0.5
+    a = D.DetectionAttrs(**{**attrs.__dict__, "keep_top_k": 13, "nms_threshold": np.float32(0.9),
+                            "decrease_label_id": decrease})
+    fast = D.detect_jit(*inputs.values(), attrs=a)
+    assert_same_bits(fast, D.detect(*inputs.values(), attrs=a))
+    assert found(fast) == 26
+
+
+def test_detection_kernel_on_odd_values():
+    """NaN scores never pass; -0.0 and 0.0 tie (ordered by prior); logits whose exp overflows give inf
+    boxes, without a warning; NaN logits give NaN boxes."""
+    inputs, attrs = jit_case("ssd")
+    conf = inputs["conf"].reshape(2, 400, 8)
+    conf[0, ::3, 2] = np.nan
+    conf[0, ::2, 3] = -0.0  # class 3: ties only, kept in prior order
+    conf[0, 1::2, 3] = 0.0
+    loc = inputs["loc"].reshape(2, 400, 4)
+    loc[0, :50, 2] = 500  # exp overflows
+    loc[1, :20, 1] = np.nan
+    for threshold in (-0.5, 0.05):
+        a = D.DetectionAttrs(**{**attrs.__dict__, "confidence_threshold": np.float32(threshold), "top_k": -1,
+                                "keep_top_k": -1})
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            fast = D.detect_jit(*inputs.values(), attrs=a)
+        assert_same_bits(fast, D.detect(*inputs.values(), attrs=a))
+        assert np.isinf(fast).any() and np.isnan(fast).any()
+
+
+def test_specialized_detection_output_takes_new_shapes():
+    """The load-time specialization keeps one checked layout per input shape."""
+    run = D._prepare_detection_output([None] * 3, keep_top_k=[50], nms_threshold=0.45, top_k=30,
+                                      code_type=CENTER, confidence_threshold=0.1, normalized=True)
+    attrs = D.DetectionAttrs(keep_top_k=50, nms_threshold=np.float32(0.45), top_k=30, center_size=True,
+                             confidence_threshold=np.float32(0.1), normalized=True)
+    for seed, (N, P, C_) in enumerate([(1, 60, 4), (2, 60, 4), (1, 90, 3), (1, 60, 4)]):
+        inputs = detection_inputs(seed, N, P, C_)
+        assert_same_bits(run(*inputs.values()), D.detect(*inputs.values(), attrs=attrs))
+    with pytest.raises(ValueError, match="do not match"):
+        run(inputs["loc"][:, :-4], inputs["conf"], inputs["priors"])
 
 
 # ------------------------------------------------------------------------------------------ errors
@@ -282,6 +388,34 @@ def test_prior_boxes_fold_at_load_time(tmp_path):
     for op in ("ShapeOf", "StridedSlice", "PriorBox", "PriorBoxClustered", "Unsqueeze"):
         assert status[op] == {"NOT_RUN"}, op  # folded: nothing of the prior boxes runs per inference
     assert status["DetectionOutput"] == {"EXECUTED"}
+
+
+def test_prior_boxes_of_a_reshaped_model_are_computed_once(tmp_path):
+    """Reshaped at load time, the model keeps its ShapeOf -> PriorBox subgraphs: the boxes are then
+    computed at the first inference and shared, read-only, by the next ones."""
+    path = save(build_ssd_head(), tmp_path / "ssd.xml")
+    image = np.random.default_rng(4).standard_normal((1, 3, 32, 32)).astype(np.float32)
+    [ref] = compile_model(path)({"image": image}).values()
+    compiled = compile_model(path, shapes={"image": [1, 3, 32, 32]})
+    for _ in range(2):
+        [got] = compiled({"image": image}).values()
+        np.testing.assert_array_equal(got, ref)
+    status = {p.node_type: p.status for p in compiled.get_profiling_info()}
+    assert status["PriorBox"] == status["PriorBoxClustered"] == "EXECUTED"
+
+    attrs = PRIOR_BOX["ssd"][1]
+    run = D._prepare_prior_box([None, None], **attrs)
+    for fm, im in [([5, 5], [40, 40]), ([3, 4], [30, 40]), ([5, 5], [40, 40])]:
+        fm, im = np.array(fm, np.int64), np.array(im, np.int64)
+        boxes = run(fm, im)
+        np.testing.assert_array_equal(boxes, D.prior_box(fm, im, **attrs))
+        assert not boxes.flags.writeable and run(fm.copy(), im.copy()) is boxes
+    with pytest.raises(IRFormatError, match="2 integers"):
+        run(np.array([5.0, 5.0]), np.array([40, 40]))
+    clustered = PRIOR_BOX_CLUSTERED["steps-variance4"][0]
+    run = D._prepare_prior_box_clustered([None, None], **clustered)
+    fm, im = np.array([4, 5], np.int32), np.array([24, 40], np.int32)
+    np.testing.assert_array_equal(run(fm, im), D.prior_box_clustered(fm, im, **clustered))
 
 
 # ------------------------------------------------------------------------------------------ IR

@@ -291,24 +291,70 @@ def test_global_mean_is_numpys_mean_bit_for_bit(rows, n):
     np.testing.assert_array_equal(run(x, axes), R._KERNELS["ReduceMean"](x, axes, keep_dims=True))
 
 
-@pytest.mark.parametrize("shape,kernel,strides", [((1, 16, 32, 32), [2, 2], [2, 2]), ((2, 3, 9, 7), [3, 2], [2, 3]),
-                                                   ((1, 4, 8, 8), [3, 3], [1, 1])])
-def test_max_values_fast_path_matches_the_general_kernel(shape, kernel, strides):
-    x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
-    x[0, 0, :2, :2] = np.nan  # NaN never wins
-    x[0, -1] = -np.inf  # a window of -inf gives lowest(), as the general kernel does
-    st, dil, pb, pe, out = P._geometry(shape[2:], kernel, strides, [], [0, 0], [0, 0], "explicit", "floor")
-    fast = P.max_values(x, kernel, st, dil, pb, out)
-    np.testing.assert_array_equal(fast, P._pool(x, kernel, st, dil, pb, pe, out, True)[0])
+# (input shape, kernel, strides, dilations, pads_begin, pads_end, rounding_type): windows inside the input,
+# reaching into the padding, past the end (ceil), dilated, 1-D
+MAX_GEOMS = [
+    ((1, 16, 32, 32), [2, 2], [2, 2], [1, 1], [0, 0], [0, 0], "floor"),
+    ((2, 3, 9, 7), [3, 2], [2, 3], [1, 1], [0, 0], [0, 0], "floor"),
+    ((2, 3, 9, 7), [3, 3], [2, 2], [1, 1], [1, 1], [1, 1], "ceil"),
+    ((1, 4, 8, 8), [3, 3], [1, 1], [1, 1], [1, 1], [1, 1], "floor"),
+    ((1, 4, 8, 8), [2, 2], [2, 2], [1, 1], [0, 1], [1, 0], "ceil"),
+    ((1, 2, 7, 9), [2, 3], [1, 2], [2, 1], [0, 1], [1, 0], "floor"),
+    ((1, 2, 3, 4), [3, 3], [3, 3], [1, 1], [2, 2], [2, 2], "ceil"),  # windows of padding only
+    ((2, 2, 11), [3], [2], [1], [1], [0], "ceil"),
+    ((1, 64, 48, 48), [2, 2], [2, 2], [1, 1], [0, 0], [0, 0], "floor"),  # over SERIAL_BELOW: the parallel copy
+]
+
+
+def _max_input(shape, seed=0):
+    x = np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
+    x.flat[::7] = 0.5  # ties: the first maximum wins
+    x.flat[::11], x.flat[1::11] = -0.0, 0.0  # so does the first of -0.0 and 0.0
+    return x
+
+
+@pytest.mark.parametrize("geom", MAX_GEOMS, ids=lambda g: f"{g[0]}-k{g[1]}s{g[2]}d{g[3]}-{g[4]}{g[5]}-{g[6]}")
+def test_max_pool_kernel_matches_the_general_kernel_and_numpy(geom):
+    shape, k, s, d, pb, pe, rt = geom
+    x = _max_input(shape)
+    st, dil, b, e, out = P._geometry(shape[2:], k, s, d, pb, pe, "explicit", rt)
+    v = P.max_pool_jit(x, k, st, dil, b, out)
+    np.testing.assert_array_equal(v.view(np.uint32), P.pool_jit(x, k, st, dil, b, e, out, True)[0].view(np.uint32))
+    np.testing.assert_array_equal(v, P.pool_ref(x, k, st, dil, b, e, out, True)[0])  # bit for bit above: -0.0 too
+    x.flat[::3] = np.nan  # NaN never wins (pool_ref's argmax would pick it: the general kernel is the reference)
+    x[0, 0] = -np.inf  # a window of -inf gives lowest()
+    v = P.max_pool_jit(x, k, st, dil, b, out)
+    np.testing.assert_array_equal(v.view(np.uint32), P.pool_jit(x, k, st, dil, b, e, out, True)[0].view(np.uint32))
 
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.int8])
-@pytest.mark.parametrize("shape,kernel,strides", [((1, 16, 32, 32), [2, 2], [2, 2]), ((2, 3, 9, 7), [3, 2], [2, 3])])
-def test_max_values_fast_path_on_int8_codes(dtype, shape, kernel, strides):
+@pytest.mark.parametrize("geom", MAX_GEOMS[:4], ids=lambda g: f"{g[0]}-k{g[1]}s{g[2]}-{g[4]}{g[5]}")
+def test_max_pool_kernel_on_int8_codes(dtype, geom):
+    shape, k, s, d, pb, pe, rt = geom
     info = np.iinfo(dtype)
     x = np.random.default_rng(1).integers(info.min, info.max + 1, shape).astype(dtype)
     x[0, 0] = info.min  # a window of the lowest code only
-    st, dil, pb, pe, out = P._geometry(shape[2:], kernel, strides, [], [0, 0], [0, 0], "explicit", "floor")
-    fast = P.max_values(x, kernel, st, dil, pb, out)
-    assert fast.dtype == dtype
-    np.testing.assert_array_equal(fast, P.pool_ref(x, kernel, st, dil, pb, pe, out, True)[0])
+    st, dil, b, e, out = P._geometry(shape[2:], k, s, d, pb, pe, "explicit", rt)
+    v = P.max_pool_jit(x, k, st, dil, b, out)
+    assert v.dtype == dtype
+    np.testing.assert_array_equal(v, P.pool_ref(x, k, st, dil, b, e, out, True)[0])
+
+
+def test_specialized_max_pool_takes_new_shapes():
+    """The load-time specialization keeps one plan per input shape and type; values alone when nobody
+    reads the indices."""
+    attrs = dict(kernel=[3, 3], strides=[2, 2], pads_begin=[1, 1], pads_end=[1, 1], rounding_type="ceil")
+    run = P._prepare_max_pool_v8([None], **attrs, axis=2, outputs_used=(True, False))
+    run_idx = P._prepare_max_pool_v8([None], **attrs, axis=2, outputs_used=(True, True))
+    run_v1 = P._prepare_max_pool_v1([None], **attrs)
+    for shape, dtype in [((1, 3, 9, 9), np.float32), ((2, 3, 6, 10), np.float32), ((1, 3, 9, 9), np.uint8),
+                         ((1, 3, 9, 9), np.float32)]:
+        x = np.abs(_max_input(shape) * 50).astype(dtype)
+        st, dil, b, e, out = P._geometry(shape[2:], [3, 3], [2, 2], [], [1, 1], [1, 1], "explicit", "ceil")
+        values, local = P.pool_ref(x, [3, 3], st, dil, b, e, out, True)
+        np.testing.assert_array_equal(run(x)[0], values)
+        assert run(x)[1] is None
+        np.testing.assert_array_equal(run_v1(x), values)
+        got = run_idx(x)
+        np.testing.assert_array_equal(got[0], values)
+        np.testing.assert_array_equal(got[1], P._indices(x, local, 2, "i64"))

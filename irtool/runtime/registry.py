@@ -118,6 +118,13 @@ def specializer(*fns: Callable):
     return register
 
 
+def keyword_defaults(fn: Callable) -> dict[str, object]:
+    """The attributes of kernel ``fn`` that have defaults, with them: a specializer gets only the
+    attributes a layer states, and passes these to the kernel's helpers for the rest."""
+    return {p.name: p.default for p in inspect.signature(fn).parameters.values()
+            if p.kind is inspect.Parameter.KEYWORD_ONLY and p.default is not inspect.Parameter.empty}
+
+
 def find_kernel(layer: Layer) -> Kernel:
     """The kernel for ``layer``'s type and opset; a clear error when irtool has none."""
     _load_all()

@@ -1,9 +1,11 @@
 """Detection heads: PriorBox (opset1, opset8), PriorBoxClustered (opset1), DetectionOutput (opset1, opset8).
 
 PriorBox and PriorBoxClustered read nothing but two shapes, so in a model (ShapeOf -> StridedSlice ->
-PriorBox) they fold at load time; plain numpy is their kernel and their reference. DetectionOutput
-runs at every inference: numpy decodes the boxes and picks the candidates, and one numba kernel,
-``_nms_jit``, runs the greedy NMS of every class (``nms_ref`` is its numpy reference).
+PriorBox) they fold at load time; plain numpy is their kernel and their reference. (Where they cannot
+fold, in a model reshaped at load time, they compute their boxes once per pair of shapes.) DetectionOutput
+runs at every inference: its attributes are checked and converted once at load time, numpy takes the
+exponentials of the size logits, and one numba kernel, ``_detect_jit``, does the rest (candidates,
+decoding of those boxes only, NMS, keep_top_k, rows); ``detect`` is its numpy reference.
 
 OpenVINO's CPU plugin is the oracle; the semantics kept here are its own:
 
@@ -58,7 +60,6 @@ DetectionOutput
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -67,7 +68,7 @@ import numpy as np
 
 from irtool.errors import IRFormatError
 from irtool.ir.graph import Layer
-from irtool.runtime.registry import kernel
+from irtool.runtime.registry import keyword_defaults, kernel, specializer
 
 F32 = np.float32
 
@@ -235,70 +236,33 @@ def prior_box_clustered(output_size, image_size, *, width: list[float], height: 
         boxes = np.clip(boxes, F32(0), F32(1))
     return np.stack([boxes, np.resize(var, boxes.size)]).astype(F32)
 
+def _once_per_shape(fn, attrs: dict):
+    """``fn(output_size, image_size, **attrs)`` computed once per pair of input values, and shared
+    (read-only, as the IR's constants are) by every inference after. PriorBox reads nothing but two
+    shapes: a model reshaped at load time keeps its ShapeOf -> PriorBox subgraphs (the plugin cannot
+    trust the IR's ShapeOf dims then), which would otherwise redo the same boxes at every inference."""
+    done: dict[tuple, np.ndarray] = {}
 
-# ------------------------------------------------------------------------------------------ NMS
-@numba.njit(cache=True, inline="always")
-def _iou(boxes, sizes, a, b):  # pragma: no cover (jit)
-    """OpenVINO's JaccardOverlap, float32."""
-    if (boxes[b, 0] > boxes[a, 2] or boxes[b, 2] < boxes[a, 0] or boxes[b, 1] > boxes[a, 3]
-            or boxes[b, 3] < boxes[a, 1]):
-        return np.float32(0.0)
-    w = min(boxes[a, 2], boxes[b, 2]) - max(boxes[a, 0], boxes[b, 0])
-    h = min(boxes[a, 3], boxes[b, 3]) - max(boxes[a, 1], boxes[b, 1])
-    if w <= 0 or h <= 0:
-        return np.float32(0.0)
-    inter = w * h
-    return inter / (sizes[a] + sizes[b] - inter)
-
-
-@numba.njit(parallel=True, cache=True)
-def _nms_jit(boxes, sizes, idx, starts, threshold):  # pragma: no cover (jit)
-    """Greedy NMS over candidates ``idx`` (rows of ``boxes``), best first; the runs
-    ``idx[starts[s]:starts[s + 1]]`` (classes) are independent and run in parallel."""
-    keep = np.zeros(idx.size, np.bool_)
-    for s in numba.prange(starts.size - 1):
-        lo, hi = starts[s], starts[s + 1]
-        kept = np.empty(hi - lo, np.int64)
-        n = 0
-        for i in range(lo, hi):
-            ok = True
-            for j in range(n):
-                if _iou(boxes, sizes, idx[i], kept[j]) > threshold:
-                    ok = False
-                    break
-            if ok:
-                kept[n] = idx[i]
-                n += 1
-                keep[i] = True
-    return keep
+    def run(output_size, image_size):
+        a, b = np.asarray(output_size), np.asarray(image_size)
+        key = (a.dtype.str, a.shape, a.tobytes(), b.dtype.str, b.shape, b.tobytes())
+        boxes = done.get(key)
+        if boxes is None:
+            boxes = fn(a, b, **attrs)
+            boxes.flags.writeable = False
+            done[key] = boxes
+        return boxes
+    return run
 
 
-def nms_ref(boxes: np.ndarray, sizes: np.ndarray, idx: np.ndarray, group: np.ndarray,
-            threshold: np.float32) -> np.ndarray:
-    """numpy reference of ``_nms_jit``: which candidates survive."""
-    keep = np.zeros(idx.size, bool)
-    kept: list[int] = []
-    for i, b in enumerate(idx):
-        if i and group[i] != group[i - 1]:
-            kept = []
-        k = np.array(kept, np.int64)
-        A, B = boxes[b], boxes[k]
-        apart = (B[:, 0] > A[2]) | (B[:, 2] < A[0]) | (B[:, 1] > A[3]) | (B[:, 3] < A[1])
-        w = np.minimum(A[2], B[:, 2]) - np.maximum(A[0], B[:, 0])
-        h = np.minimum(A[3], B[:, 3]) - np.maximum(A[1], B[:, 1])
-        inter = w * h
-        with np.errstate(divide="ignore", invalid="ignore"):
-            iou = np.where(apart | (w <= 0) | (h <= 0), F32(0), inter / (sizes[b] + sizes[k] - inter))
-        if not np.any(iou > threshold):
-            kept.append(int(b))
-            keep[i] = True
-    return keep
+@specializer(prior_box)
+def _prepare_prior_box(consts, **attrs):
+    return _once_per_shape(prior_box, attrs)
 
 
-def _nms_fast(boxes, sizes, idx, group, threshold):
-    """``nms_ref`` through ``_nms_jit``: runs of equal ``group`` as segments."""
-    starts = np.concatenate([[0], np.flatnonzero(np.diff(group)) + 1, [len(group)]]).astype(np.int64)
-    return _nms_jit(np.ascontiguousarray(boxes), sizes, idx.astype(np.int64), starts, threshold)
+@specializer(prior_box_clustered)
+def _prepare_prior_box_clustered(consts, **attrs):
+    return _once_per_shape(prior_box_clustered, attrs)
 
 
 # ------------------------------------------------------------------------------------------ DetectionOutput
@@ -324,6 +288,60 @@ class DetectionAttrs:
     input_height: int = 1
     input_width: int = 1
     objectness_score: np.float32 = F32(0)
+
+
+class _Layout(NamedTuple):
+    N: int  # images
+    P: int  # priors
+    C: int  # classes
+    L: int  # boxes per prior: 1 with share_location, else C
+    size: int  # numbers per prior: 4, or 5 (an image id first) when unnormalized
+    R: int  # output rows
+
+
+def _layout(loc: np.ndarray, conf: np.ndarray, priors: np.ndarray, arm_conf, arm_loc, a: DetectionAttrs) -> _Layout:
+    """The sizes DetectionOutput's inputs imply; ValueError when they do not fit each other."""
+    N = conf.shape[0]
+    size = 4 if a.normalized else 5
+    rows = 1 if a.variance_encoded_in_target else 2
+    if priors.ndim != 3 or priors.shape[0] not in (1, N) or priors.shape[1] != rows or priors.shape[2] % size:
+        raise ValueError(f"priors have shape {list(priors.shape)}, expected [1 or {N}, {rows}, P*{size}]")
+    P = priors.shape[2] // size
+    C = conf.shape[1] // P if conf.ndim == 2 and P else 0
+    L = 1 if a.share_location else C
+    if C == 0 or conf.shape[1] != P * C or loc.shape != (N, P * L * 4):
+        raise ValueError(f"box logits {list(loc.shape)} and confidences {list(conf.shape)} do not match "
+                         f"{P} priors")
+    if arm_conf is not None and (np.shape(arm_conf) != (N, P * 2) or np.shape(arm_loc) != loc.shape):
+        raise ValueError(f"ARM inputs {list(np.shape(arm_conf))}, {list(np.shape(arm_loc))} do not match "
+                         f"{P} priors and box logits {list(loc.shape)}")
+    k = a.keep_top_k
+    R = N * k if k > 0 else N * a.top_k * C if k == -1 and a.top_k > 0 else N * P * C
+    return _Layout(N, P, C, L, size, R)
+
+
+# ------------------------------------------------------------------------------------------ numpy reference
+def nms_ref(boxes: np.ndarray, sizes: np.ndarray, idx: np.ndarray, group: np.ndarray,
+            threshold: np.float32) -> np.ndarray:
+    """Greedy NMS over candidates ``idx`` (rows of ``boxes``), best first, each run of equal ``group``
+    (a class) on its own: which candidates survive."""
+    keep = np.zeros(idx.size, bool)
+    kept: list[int] = []
+    for i, b in enumerate(idx):
+        if i and group[i] != group[i - 1]:
+            kept = []
+        k = np.array(kept, np.int64)
+        A, B = boxes[b], boxes[k]
+        apart = (B[:, 0] > A[2]) | (B[:, 2] < A[0]) | (B[:, 1] > A[3]) | (B[:, 3] < A[1])
+        w = np.minimum(A[2], B[:, 2]) - np.maximum(A[0], B[:, 0])
+        h = np.minimum(A[3], B[:, 3]) - np.maximum(A[1], B[:, 1])
+        inter = w * h
+        with np.errstate(divide="ignore", invalid="ignore"):
+            iou = np.where(apart | (w <= 0) | (h <= 0), F32(0), inter / (sizes[b] + sizes[k] - inter))
+        if not np.any(iou > threshold):
+            kept.append(int(b))
+            keep[i] = True
+    return keep
 
 
 def _decode(prior: np.ndarray, loc: np.ndarray, var: np.ndarray | None, a: DetectionAttrs) -> np.ndarray:
@@ -391,7 +409,7 @@ def _keep_top_k(cls: np.ndarray, pr: np.ndarray, score: np.ndarray, k: int) -> n
     return best[np.argsort(cls[best], kind="stable")]
 
 
-def _image_detections(loc, conf, prior, var, n_priors, arm_conf, arm_loc, a: DetectionAttrs, nms) -> np.ndarray:
+def _image_detections(loc, conf, prior, var, n_priors, arm_conf, arm_loc, a: DetectionAttrs) -> np.ndarray:
     """The detections of one image as rows [label, conf, xmin, ymin, xmax, ymax]."""
     C, P = conf.shape
     if arm_conf is not None:
@@ -405,7 +423,7 @@ def _image_detections(loc, conf, prior, var, n_priors, arm_conf, arm_loc, a: Det
     sizes = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
     cls, pr = (_candidates_mx if a.decrease_label_id else _candidates_caffe)(conf, n_priors, a)
     box = pr if a.share_location else cls * P + pr
-    keep = nms(boxes, sizes, box, cls, a.nms_threshold)
+    keep = nms_ref(boxes, sizes, box, cls, a.nms_threshold)
     cls, pr, box = cls[keep], pr[keep], box[keep]
     score = conf[cls, pr]
     if -1 < a.keep_top_k < len(cls):
@@ -423,25 +441,12 @@ def _per_class(logits: np.ndarray, P: int, L: int) -> np.ndarray:
     return np.asarray(logits, F32).reshape(P, L, 4).transpose(1, 0, 2)
 
 
-def detect(loc, conf, priors, arm_conf=None, arm_loc=None, *, attrs: DetectionAttrs,
-           nms: Callable = _nms_fast) -> np.ndarray:
-    """DetectionOutput: [1, 1, R, 7] f32 (see the module docstring)."""
+def detect(loc, conf, priors, arm_conf=None, arm_loc=None, *, attrs: DetectionAttrs) -> np.ndarray:
+    """DetectionOutput in numpy: [1, 1, R, 7] f32 (see the module docstring); the reference of
+    ``detect_jit``."""
     a = attrs
     loc, conf, priors = (np.asarray(v, F32) for v in (loc, conf, priors))
-    N = conf.shape[0]
-    size = 4 if a.normalized else 5
-    rows = 1 if a.variance_encoded_in_target else 2
-    if priors.ndim != 3 or priors.shape[0] not in (1, N) or priors.shape[1] != rows or priors.shape[2] % size:
-        raise ValueError(f"priors have shape {list(priors.shape)}, expected [1 or {N}, {rows}, P*{size}]")
-    P = priors.shape[2] // size
-    C = conf.shape[1] // P if conf.ndim == 2 and P else 0
-    L = 1 if a.share_location else C
-    if C == 0 or conf.shape[1] != P * C or loc.shape != (N, P * L * 4):
-        raise ValueError(f"box logits {list(loc.shape)} and confidences {list(conf.shape)} do not match "
-                         f"{P} priors")
-    if arm_conf is not None and (np.shape(arm_conf) != (N, P * 2) or np.shape(arm_loc) != loc.shape):
-        raise ValueError(f"ARM inputs {list(np.shape(arm_conf))}, {list(np.shape(arm_loc))} do not match "
-                         f"{P} priors and box logits {list(loc.shape)}")
+    N, P, C, L, size, R = _layout(loc, conf, priors, arm_conf, arm_loc, a)
     dets = []
     for n in range(N):  # priors past an image's end may decode to inf: nothing reads them
         pn = priors[n if priors.shape[0] > 1 else 0]
@@ -452,16 +457,387 @@ def detect(loc, conf, priors, arm_conf=None, arm_loc=None, *, attrs: DetectionAt
         arm = (None, None) if arm_conf is None else (np.asarray(arm_conf[n], F32), _per_class(arm_loc[n], P, L))
         with np.errstate(over="ignore", invalid="ignore"):
             d = _image_detections(_per_class(loc[n], P, L), conf[n].reshape(P, C).T.copy(), coords[:, size - 4:],
-                                  var, n_priors, *arm, a, nms)
+                                  var, n_priors, *arm, a)
         dets.append(np.column_stack([np.full(len(d), n, F32), d]))
-    k = a.keep_top_k
-    R = N * k if k > 0 else N * a.top_k * C if k == -1 and a.top_k > 0 else N * P * C
     out = np.zeros((R, 7), F32)
     found = np.concatenate(dets)[:R]
     out[:len(found)] = found
     if len(found) < R:
         out[len(found), 0] = -1
     return out.reshape(1, 1, R, 7)
+
+
+# ------------------------------------------------------------------------------------------ numba
+# One kernel does an image's work after the exponentials: the candidates of each class (a sort of
+# integer keys: the score's bits ordered best first, then the prior), the decoding of those boxes
+# alone, greedy NMS, keep_top_k and the output rows. The exponentials of CENTER_SIZE stay numpy's
+# (``_exps``): numpy's vectorized float32 exp and the libm one numba would call can differ in the
+# last bit, and the reference's boxes come from numpy's.
+_ZERO, _ONE, _TWO = F32(0), F32(1), F32(2)
+_LOW31 = (1 << 31) - 1  # the key's index bits: prior, or class * P + prior
+
+
+@numba.njit(cache=True, inline="always")
+def _iou(boxes, sizes, a, b):  # pragma: no cover (jit)
+    """OpenVINO's JaccardOverlap, float32."""
+    if (boxes[b, 0] > boxes[a, 2] or boxes[b, 2] < boxes[a, 0] or boxes[b, 1] > boxes[a, 3]
+            or boxes[b, 3] < boxes[a, 1]):
+        return np.float32(0.0)
+    w = min(boxes[a, 2], boxes[b, 2]) - max(boxes[a, 0], boxes[b, 0])
+    h = min(boxes[a, 3], boxes[b, 3]) - max(boxes[a, 1], boxes[b, 1])
+    if w <= 0 or h <= 0:
+        return np.float32(0.0)
+    inter = w * h
+    return inter / (sizes[a] + sizes[b] - inter)
+
+
+@numba.njit(cache=True)
+def _best_first(bits, v):  # pragma: no cover (jit)
+    """A 32-bit key of float32 score ``v`` (``bits`` its bit pattern, NaN excluded) that sorts
+    higher scores first, -0.0 and 0.0 alike (numpy's sorts compare them equal)."""
+    b = np.int64(bits) & 0xFFFFFFFF
+    if v == 0:
+        b = 0
+    ascending = 0xFFFFFFFF - b if b >= 0x80000000 else b + 0x80000000
+    return 0xFFFFFFFF - ascending
+
+
+@numba.njit(cache=True)
+def _select(a, k):  # pragma: no cover (jit)
+    """Reorder distinct ``a`` (0 < k <= a.size) so that ``a[:k]`` holds its ``k`` smallest: quickselect
+    (Hoare partitions, median-of-three pivots). np.partition does the same, but takes numba six
+    seconds to compile."""
+    t, lo, hi = k - 1, 0, a.size - 1
+    while lo < hi:
+        x, y, z = a[lo], a[(lo + hi) >> 1], a[hi]
+        pivot = max(min(x, y), min(max(x, y), z))
+        i, j = lo, hi
+        while i <= j:
+            while a[i] < pivot:
+                i += 1
+            while a[j] > pivot:
+                j -= 1
+            if i <= j:
+                a[i], a[j] = a[j], a[i]
+                i += 1
+                j -= 1
+        if t <= j:  # a[lo:j + 1] <= pivot <= a[i:hi + 1], and a[j + 1:i] == pivot
+            hi = j
+        elif t >= i:
+            lo = i
+        else:
+            break
+
+
+@numba.njit(cache=True)
+def _smallest(keys, k):  # pragma: no cover (jit)
+    """The ``k`` smallest of distinct ``keys`` in order (all of them when k < 0 or k >= their number);
+    ``keys`` is scratch."""
+    if k < 0 or k >= keys.size:
+        return np.sort(keys)
+    if k == 0:
+        return np.empty(0, np.int64)
+    _select(keys, k)
+    return np.sort(keys[:k])
+
+
+@numba.njit(cache=True)
+def _clip01(v):  # pragma: no cover (jit)
+    """np.clip(v, 0, 1): NaN and -0.0 stay as they are, as in numpy."""
+    if v < 0:
+        return _ZERO
+    if v > 1:
+        return _ONE
+    return v
+
+
+@numba.njit(cache=True)
+def _decode_jit(x0, y0, x1, y1, loc, exps, priors, n, pi, p, l, L, center, venc, normalized, iw, ih,
+                clip):  # pragma: no cover (jit)
+    """``_decode`` of box ``l`` of prior ``p`` in image ``n`` from the prior corners given; ``exps``
+    holds exp(variance * logit) of the size logits for CENTER_SIZE."""
+    o = (p * L + l) * 4
+    a0, a1, a2, a3 = loc[n, o], loc[n, o + 1], loc[n, o + 2], loc[n, o + 3]
+    if not venc:
+        a0, a1 = priors[pi, 1, 4 * p] * a0, priors[pi, 1, 4 * p + 1] * a1
+        a2, a3 = priors[pi, 1, 4 * p + 2] * a2, priors[pi, 1, 4 * p + 3] * a3
+    if not normalized:
+        x0, x1 = x0 / iw, x1 / iw
+        y0, y1 = y0 / ih, y1 / ih
+    if center:
+        pw, ph = x1 - x0, y1 - y0
+        cx = a0 * pw + (x0 + x1) / _TWO
+        cy = a1 * ph + (y0 + y1) / _TWO
+        w, h = exps[n, p, l, 0] * pw, exps[n, p, l, 1] * ph
+        b0, b1, b2, b3 = cx - w / _TWO, cy - h / _TWO, cx + w / _TWO, cy + h / _TWO
+    else:
+        b0, b1, b2, b3 = x0 + a0, y0 + a1, x1 + a2, y1 + a3
+    if clip:
+        b0, b1, b2, b3 = _clip01(b0), _clip01(b1), _clip01(b2), _clip01(b3)
+    return b0, b1, b2, b3
+
+
+@numba.njit(cache=True)
+def _box_jit(loc, exps, arm, arm_loc, arm_exps, priors, n, pi, p, l, L, size, center, venc, normalized, iw, ih, clip,
+             box):  # pragma: no cover (jit)
+    """Decode box ``l`` of prior ``p`` into ``box`` (4 values): from the ARM box when there are ARM
+    logits, else from the prior."""
+    o = p * size + size - 4
+    x0, y0, x1, y1 = priors[pi, 0, o], priors[pi, 0, o + 1], priors[pi, 0, o + 2], priors[pi, 0, o + 3]
+    if arm:
+        x0, y0, x1, y1 = _decode_jit(x0, y0, x1, y1, arm_loc, arm_exps, priors, n, pi, p, l, L, center, venc,
+                                     normalized, iw, ih, clip)
+    box[0], box[1], box[2], box[3] = _decode_jit(x0, y0, x1, y1, loc, exps, priors, n, pi, p, l, L, center, venc,
+                                                 normalized, iw, ih, clip)
+
+
+@numba.njit(cache=True)
+def _detect_jit(loc, conf, priors, exps, arm, arm_conf, arm_loc, arm_exps, C, L, size, ip, fp,
+                out):  # pragma: no cover (jit)
+    """``detect`` from ``_image_detections`` on, for every image, into ``out`` [R, 7] (zeros on entry).
+    ``ip``: keep_top_k, top_k, background_label_id and the flags variance_encoded_in_target,
+    normalized, clip_before_nms, clip_after_nms, decrease_label_id, CENTER_SIZE; ``fp``:
+    confidence_threshold, nms_threshold, objectness_score, input_width, input_height. The arrays a
+    layer lacks (``exps`` for CORNER, the ARM ones without ``arm``) come empty: one signature, one
+    compilation. One thread: the plugin runs heads with
+    fewer than threads.SERIAL_BELOW box logits on one anyway, and little work is left after the selection."""
+    keep_top_k, top_k, bg = ip[0], ip[1], ip[2]
+    venc, normalized, clip_before, clip_after = ip[3] != 0, ip[4] != 0, ip[5] != 0, ip[6] != 0
+    decrease, center = ip[7] != 0, ip[8] != 0
+    thr, nms_thr, objectness, iw, ih = fp[0], fp[1], fp[2], fp[3], fp[4]
+    N, Np, P, R = conf.shape[0], priors.shape[0], priors.shape[2] // size, out.shape[0]
+    row = 0
+    for n in range(N):
+        pi = n if Np > 1 else 0
+        n_priors = P
+        if not normalized:  # image id -1 ends the priors
+            for p in range(P):
+                if priors[pi, 0, p * size] == -1:
+                    n_priors = p
+                    break
+        score = conf[n]
+        if arm:  # weak ARM objectness: background only
+            score = score.copy()
+            for p in range(P):
+                if arm_conf[n, 2 * p + 1] < objectness:
+                    for c in range(C):
+                        score[p * C + c] = _ONE if c == bg else _ZERO
+        bits = score.view(np.int32)
+
+        # candidates: cand[c, :count[c]] the priors of class c, best first (ties: lower prior)
+        cap = top_k if 0 <= top_k < n_priors else n_priors
+        cand = np.empty((C, max(cap, 1)), np.int64)
+        count = np.zeros(C, np.int64)
+        if decrease:  # MXNet: each prior's best class but 0, the image's top_k best
+            keys = np.empty(n_priors, np.int64)
+            m = 0
+            for p in range(n_priors):
+                best, bv = -1, _ZERO
+                for c in range(1, C):
+                    v = score[p * C + c]
+                    if v >= thr and v > -1 and (best < 0 or v > bv):
+                        best, bv = c, v
+                if best >= 0:
+                    keys[m] = (_best_first(bits[p * C + best], bv) << 31) | (best * P + p)
+                    m += 1
+            for key in _smallest(keys[:m], top_k):
+                i = key & _LOW31
+                c = i // P
+                cand[c, count[c]] = i - c * P
+                count[c] += 1
+        else:  # Caffe: per class but the background, confidence > threshold, top_k best
+            keys2 = np.empty((C, max(n_priors, 1)), np.int64)
+            m2 = np.zeros(C, np.int64)
+            if top_k != 0:
+                # which confidences pass, a byte each (a loop that vectorizes), the background's
+                # cleared; then read 8 at a time, so that a run of weak ones costs little
+                nv = n_priors * C
+                passed = np.zeros((nv + 7) // 8 * 8, np.uint8)
+                for i in range(nv):
+                    passed[i] = score[i] > thr
+                if 0 <= bg < C:
+                    for p in range(n_priors):
+                        passed[p * C + bg] = 0
+                words = passed.view(np.uint64)
+                for w in range(words.size):
+                    if words[w] != 0:
+                        for i in range(8 * w, 8 * w + 8):
+                            if passed[i]:  # in memory order: each class's priors ascending
+                                p = i // C
+                                c = i - p * C
+                                keys2[c, m2[c]] = (_best_first(bits[i], score[i]) << 31) | p
+                                m2[c] += 1
+            for c in range(C):
+                if m2[c] > 0:
+                    best_keys = _smallest(keys2[c, :m2[c]], top_k)
+                    for j in range(best_keys.size):
+                        cand[c, j] = best_keys[j] & _LOW31
+                    count[c] = best_keys.size
+
+        # greedy NMS per class, decoding only the candidates; the kept ones move to the front of cand
+        boxes = np.empty((C, max(cap, 1), 4), np.float32)
+        sizes = np.empty((C, max(cap, 1)), np.float32)
+        kept = np.zeros(C, np.int64)
+        for c in range(C):
+            k = 0
+            for i in range(count[c]):
+                p = cand[c, i]
+                b = boxes[c, k]
+                _box_jit(loc, exps, arm, arm_loc, arm_exps, priors, n, pi, p, 0 if L == 1 else c, L, size, center,
+                         venc, normalized, iw, ih, clip_before, b)
+                sizes[c, k] = (b[2] - b[0]) * (b[3] - b[1])
+                ok = True
+                for j in range(k):
+                    if _iou(boxes[c], sizes[c], k, j) > nms_thr:
+                        ok = False
+                        break
+                if ok:
+                    cand[c, k] = p
+                    k += 1
+            kept[c] = k
+
+        # keep_top_k: the best by (score, lower prior, lower class); rows class by class, best first
+        total = 0
+        for c in range(C):
+            total += kept[c]
+        limit = 0 <= keep_top_k < total
+        kth, need = np.int64(0), 0
+        if limit and keep_top_k > 0:
+            keys = np.empty(total, np.int64)
+            i = 0
+            for c in range(C):
+                for j in range(kept[c]):
+                    p = cand[c, j]
+                    keys[i] = (_best_first(bits[p * C + c], score[p * C + c]) << 31) | p
+                    i += 1
+            best = keys.copy()
+            _select(best, keep_top_k)
+            kth = best[:keep_top_k].max()
+            need = keep_top_k
+            for i in range(total):
+                if keys[i] < kth:
+                    need -= 1
+        for c in range(C):
+            for j in range(kept[c]):
+                p = cand[c, j]
+                s = score[p * C + c]
+                take = not limit
+                if limit and keep_top_k > 0:
+                    key = (_best_first(bits[p * C + c], s) << 31) | p
+                    if key < kth:
+                        take = True
+                    elif key == kth and need > 0:  # equal keys: the lower class first
+                        take = True
+                        need -= 1
+                if take and row < R:
+                    out[row, 0] = n
+                    out[row, 1] = c - 1 if decrease else c
+                    out[row, 2] = s
+                    for t in range(4):
+                        v = boxes[c, j, t]
+                        out[row, 3 + t] = _clip01(v) if clip_after else v
+                    row += 1
+    if row < R:
+        out[row, 0] = -1
+
+
+@numba.njit(cache=True)
+def _size_logits(logits, priors, venc, P, L, t):  # pragma: no cover (jit)
+    """t[n, p, l] = variance * size logits of box l of prior p (the reference's product); True when
+    exp(t) may overflow to inf (some t > 88)."""
+    N, Np = t.shape[0], priors.shape[0]
+    big = False
+    for n in range(N):
+        pi = n if Np > 1 else 0
+        for p in range(P):
+            for l in range(L):
+                for j in range(2):
+                    v = logits[n, (p * L + l) * 4 + 2 + j]
+                    if not venc:
+                        v = priors[pi, 1, 4 * p + 2 + j] * v
+                    t[n, p, l, j] = v
+                    big |= v > 88
+    return big
+
+
+_NONE2, _NONE4 = np.empty((0, 0), F32), np.empty((0, 0, 0, 0), F32)  # the arrays a layer lacks
+
+
+def _exps(logits: np.ndarray, priors: np.ndarray, lay: _Layout, a: DetectionAttrs) -> np.ndarray:
+    """exp(variance * size logit) [N, P, L, 2] of CENTER_SIZE: numpy's exp of a contiguous array, as
+    the reference takes it (numpy's float32 exp gives each value the same result however it is laid out)."""
+    if not a.center_size:
+        return _NONE4
+    t = np.empty((lay.N, lay.P, lay.L, 2), F32)
+    if _size_logits(logits, priors, a.variance_encoded_in_target, lay.P, lay.L, t):
+        with np.errstate(over="ignore"):  # priors past an image's end may decode to inf
+            return np.exp(t)
+    return np.exp(t)
+
+
+def _jit_params(a: DetectionAttrs) -> tuple[np.ndarray, np.ndarray]:
+    """The attributes as ``_detect_jit`` takes them."""
+    ip = np.array([a.keep_top_k, a.top_k, a.background_label_id, a.variance_encoded_in_target, a.normalized,
+                   a.clip_before_nms, a.clip_after_nms, a.decrease_label_id, a.center_size], np.int64)
+    fp = np.array([a.confidence_threshold, a.nms_threshold, a.objectness_score, a.input_width, a.input_height], F32)
+    return ip, fp
+
+
+def detect_jit(loc, conf, priors, arm_conf=None, arm_loc=None, *, attrs: DetectionAttrs,
+               params: tuple[np.ndarray, np.ndarray] | None = None, layouts: dict | None = None) -> np.ndarray:
+    """DetectionOutput through ``_detect_jit``: what ``detect`` computes, bit for bit. ``params``
+    (``_jit_params(attrs)``) and ``layouts`` (input shapes -> checked ``_Layout``) let a caller that
+    runs often do that work once."""
+    a = attrs
+    loc, conf, priors = (np.ascontiguousarray(v, F32) for v in (loc, conf, priors))
+    if arm_conf is not None:
+        arm_conf, arm_loc = np.ascontiguousarray(arm_conf, F32), np.ascontiguousarray(arm_loc, F32)
+    shapes = (loc.shape, conf.shape, priors.shape, None if arm_conf is None else (arm_conf.shape, arm_loc.shape))
+    lay = layouts.get(shapes) if layouts is not None else None
+    if lay is None:
+        lay = _layout(loc, conf, priors, arm_conf, arm_loc, a)
+        if layouts is not None:
+            layouts[shapes] = lay
+    if lay.P * lay.C >= 1 << 31:  # beyond the 31 index bits of the sort keys
+        return detect(loc, conf, priors, arm_conf, arm_loc, attrs=a)
+    exps = _exps(loc, priors, lay, a)
+    arm = arm_conf is not None
+    arm_exps = _exps(arm_loc, priors, lay, a) if arm else _NONE4
+    if not arm:
+        arm_conf = arm_loc = _NONE2
+    out = np.zeros((lay.R, 7), F32)
+    _detect_jit(loc, conf, priors, exps, arm, arm_conf, arm_loc, arm_exps, lay.C, lay.L, lay.size,
+                *(params or _jit_params(a)), out)
+    return out.reshape(1, 1, lay.R, 7)
+
+
+# ------------------------------------------------------------------------------------------ kernel
+def _detection_attrs(layer: Layer | None, *, keep_top_k, nms_threshold, background_label_id, top_k, code_type,
+                     share_location, variance_encoded_in_target, confidence_threshold, clip_after_nms,
+                     clip_before_nms, decrease_label_id, normalized, input_height, input_width,
+                     objectness_score) -> DetectionAttrs:
+    """The checked attributes; IRFormatError naming the layer for those OpenVINO refuses."""
+    if code_type.lower() not in (c.lower() for c in _CODE_TYPES):
+        raise _error(layer, f"code_type '{code_type}' is not one of {', '.join(_CODE_TYPES)} "
+                            "(OpenVINO supports no other)")
+    if not keep_top_k:
+        raise _error(layer, "keep_top_k is empty")
+    if decrease_label_id and background_label_id != 0:
+        raise _error(layer, "decrease_label_id needs background_label_id 0")
+    return DetectionAttrs(
+        keep_top_k=keep_top_k[0], nms_threshold=F32(nms_threshold), background_label_id=background_label_id,
+        top_k=top_k, center_size=code_type.lower() == _CODE_TYPES[0].lower(), share_location=share_location,
+        variance_encoded_in_target=variance_encoded_in_target, confidence_threshold=F32(confidence_threshold),
+        clip_after_nms=clip_after_nms, clip_before_nms=clip_before_nms, decrease_label_id=decrease_label_id,
+        normalized=normalized, input_height=input_height, input_width=input_width,
+        objectness_score=F32(objectness_score))
+
+
+def _check_classes(num_classes: int, conf, priors, normalized: bool, layer: Layer | None) -> None:
+    P = np.shape(priors)[-1] // (4 if normalized else 5)
+    if num_classes > 0 and np.shape(conf)[-1] != P * num_classes:  # opset1 states it; opset8 infers it
+        raise _error(layer, f"num_classes={num_classes} does not match confidences {list(np.shape(conf))} "
+                            f"for {P} priors")
 
 
 @kernel("DetectionOutput", versions=("opset1", "opset8"), impl="jit")
@@ -472,22 +848,28 @@ def detection_output(loc, conf, priors, arm_conf=None, arm_loc=None, *, keep_top
                      clip_after_nms: bool = False, clip_before_nms: bool = False, decrease_label_id: bool = False,
                      normalized: bool = False, input_height: int = 1, input_width: int = 1,
                      objectness_score: float = 0.0, layer: Layer | None = None):
-    if code_type.lower() not in (c.lower() for c in _CODE_TYPES):
-        raise _error(layer, f"code_type '{code_type}' is not one of {', '.join(_CODE_TYPES)} "
-                            "(OpenVINO supports no other)")
-    if not keep_top_k:
-        raise _error(layer, "keep_top_k is empty")
-    if decrease_label_id and background_label_id != 0:
-        raise _error(layer, "decrease_label_id needs background_label_id 0")
-    P = np.shape(priors)[-1] // (4 if normalized else 5)
-    if num_classes > 0 and np.shape(conf)[-1] != P * num_classes:  # opset1 states it; opset8 infers it
-        raise _error(layer, f"num_classes={num_classes} does not match confidences {list(np.shape(conf))} "
-                            f"for {P} priors")
-    attrs = DetectionAttrs(
-        keep_top_k=keep_top_k[0], nms_threshold=F32(nms_threshold), background_label_id=background_label_id,
-        top_k=top_k, center_size=code_type.lower() == _CODE_TYPES[0].lower(), share_location=share_location,
-        variance_encoded_in_target=variance_encoded_in_target, confidence_threshold=F32(confidence_threshold),
+    attrs = _detection_attrs(
+        layer, keep_top_k=keep_top_k, nms_threshold=nms_threshold, background_label_id=background_label_id,
+        top_k=top_k, code_type=code_type, share_location=share_location,
+        variance_encoded_in_target=variance_encoded_in_target, confidence_threshold=confidence_threshold,
         clip_after_nms=clip_after_nms, clip_before_nms=clip_before_nms, decrease_label_id=decrease_label_id,
-        normalized=normalized, input_height=input_height, input_width=input_width,
-        objectness_score=F32(objectness_score))
-    return detect(loc, conf, priors, arm_conf, arm_loc, attrs=attrs)
+        normalized=normalized, input_height=input_height, input_width=input_width, objectness_score=objectness_score)
+    _check_classes(num_classes, conf, priors, normalized, layer)
+    return detect_jit(loc, conf, priors, arm_conf, arm_loc, attrs=attrs)
+
+
+@specializer(detection_output)
+def _prepare_detection_output(consts, **kwargs):
+    """The attributes checked and converted once (a bad one fails the load, naming the layer)."""
+    kwargs = keyword_defaults(detection_output) | kwargs
+    num_classes, layer = kwargs.pop("num_classes"), kwargs.pop("layer")
+    attrs = _detection_attrs(layer, **kwargs)
+    params, layouts, checked = _jit_params(attrs), {}, set()
+
+    def run(loc, conf, priors, arm_conf=None, arm_loc=None):
+        key = (np.shape(conf), np.shape(priors))
+        if key not in checked:
+            _check_classes(num_classes, conf, priors, attrs.normalized, layer)
+            checked.add(key)
+        return detect_jit(loc, conf, priors, arm_conf, arm_loc, attrs=attrs, params=params, layouts=layouts)
+    return run

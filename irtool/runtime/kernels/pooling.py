@@ -1,8 +1,11 @@
 """Pooling: MaxPool (opset1, opset8/14 with indices), AvgPool (opset1/14), AdaptiveAvg/MaxPool (opset8).
 
-2-D (and 1-D, run as 2-D with H=1) f32 pooling goes through one parallel numba kernel,
-``_pool2d_jit``, that does both max and average; ``pool_ref`` is its short numpy reference and the
-path for 3-D and other element types.
+2-D (and 1-D, run as 2-D with H=1) f32 pooling goes through one numba kernel, ``_pool2d``, that
+does both max and average; ``pool_ref`` is its short numpy reference and the path for 3-D and other
+element types. MaxPool values, the common case, have their own: ``_max_kernel`` compiles a copy per
+window, stride and dilation (the taps unroll, the output columns vectorize; f32 and INT8 codes), and
+the MaxPool layers work out their geometry and pick that copy once per input shape (load-time
+specialization); it computes the values ``_pool2d`` does, bit for bit.
 
 OpenVINO semantics kept here:
 - output size: ``floor`` / ``ceil`` of ``(in + pads - dilated_kernel) / stride + 1``; ``ceil_torch``
@@ -20,10 +23,14 @@ OpenVINO semantics kept here:
 """
 from __future__ import annotations
 
+import functools
+import math
+from collections.abc import Callable
+
 import numba
 import numpy as np
 
-from irtool.runtime.registry import kernel
+from irtool.runtime.registry import keyword_defaults, kernel, specializer
 from irtool.runtime.threads import SERIAL_BELOW
 
 _I64 = np.int64
@@ -76,107 +83,159 @@ def _divisors(spatial, kernel_, strides, pb, pe, out, exclude_pad):
 
 
 # ------------------------------------------------------------------------------------------ numba
-@numba.njit(parallel=True, cache=True)
-def _pool2d_jit(x, kh, kw, sh, sw, dh, dw, ph, pw, is_max, div_h, div_w, out, idx):  # pragma: no cover
-    nc, H, W = x.shape
-    OH, OW = out.shape[1], out.shape[2]
-    # the kernel rows/cols of each output row/col that fall inside the input (no divisions in the loops)
-    rows = np.empty((OH, 2), np.int64)
-    cols = np.empty((OW, 2), np.int64)
-    for o in range(OH):
-        h0 = o * sh - ph
-        rows[o, 0] = 0 if h0 >= 0 else (-h0 + dh - 1) // dh
-        rows[o, 1] = min(kh, (H - h0 + dh - 1) // dh) if H > h0 else 0
-    for o in range(OW):
-        w0 = o * sw - pw
-        cols[o, 0] = 0 if w0 >= 0 else (-w0 + dw - 1) // dw
-        cols[o, 1] = min(kw, (W - w0 + dw - 1) // dw) if W > w0 else 0
-    for c in numba.prange(nc):
-        xc = x[c]
-        for oh in range(OH):
-            h0 = oh * sh - ph
-            for ow in range(OW):
-                w0 = ow * sw - pw
-                if is_max:
-                    best = np.float32(-3.4028234663852886e38)  # lowest(); padding never wins
-                    bi = 0
-                    for i in range(rows[oh, 0], rows[oh, 1]):
-                        h = h0 + i * dh
-                        for j in range(cols[ow, 0], cols[ow, 1]):
-                            v = xc[h, w0 + j * dw]
-                            if v > best:
-                                best = v
-                                bi = h * W + w0 + j * dw
-                    out[c, oh, ow] = best
-                    idx[c, oh, ow] = bi
+def _pool2d_kernel(parallel: bool):
+    """The generic 2-D pooling kernel, over channels in parallel or on the calling thread. Two closures
+    (``channels`` differs): numba's cache keys a function by its code and closure alone, so a serial
+    copy made from the parallel one's ``py_func`` would load the parallel one's cached code."""
+    channels = numba.prange if parallel else range
+
+    def pool2d(x, kh, kw, sh, sw, dh, dw, ph, pw, is_max, div_h, div_w, out, idx):  # pragma: no cover
+        nc, H, W = x.shape
+        OH, OW = out.shape[1], out.shape[2]
+        # the kernel rows/cols of each output row/col that fall inside the input (no divisions in the loops)
+        rows = np.empty((OH, 2), np.int64)
+        cols = np.empty((OW, 2), np.int64)
+        for o in range(OH):
+            h0 = o * sh - ph
+            rows[o, 0] = 0 if h0 >= 0 else (-h0 + dh - 1) // dh
+            rows[o, 1] = min(kh, (H - h0 + dh - 1) // dh) if H > h0 else 0
+        for o in range(OW):
+            w0 = o * sw - pw
+            cols[o, 0] = 0 if w0 >= 0 else (-w0 + dw - 1) // dw
+            cols[o, 1] = min(kw, (W - w0 + dw - 1) // dw) if W > w0 else 0
+        for c in channels(nc):
+            xc = x[c]
+            for oh in range(OH):
+                h0 = oh * sh - ph
+                for ow in range(OW):
+                    w0 = ow * sw - pw
+                    if is_max:
+                        best = np.float32(-3.4028234663852886e38)  # lowest(); padding never wins
+                        bi = 0
+                        for i in range(rows[oh, 0], rows[oh, 1]):
+                            h = h0 + i * dh
+                            for j in range(cols[ow, 0], cols[ow, 1]):
+                                v = xc[h, w0 + j * dw]
+                                if v > best:
+                                    best = v
+                                    bi = h * W + w0 + j * dw
+                        out[c, oh, ow] = best
+                        idx[c, oh, ow] = bi
+                    else:
+                        acc = np.float32(0.0)
+                        for i in range(rows[oh, 0], rows[oh, 1]):
+                            h = h0 + i * dh
+                            for j in range(cols[ow, 0], cols[ow, 1]):
+                                acc += xc[h, w0 + j * dw]
+                        d = div_h[oh] * div_w[ow]
+                        out[c, oh, ow] = acc / d if d != 0 else np.float32(np.nan)  # OpenVINO: 0/0
+
+    return numba.njit(parallel=parallel, cache=True)(pool2d)
+
+
+# serial for small layers: a parallel region costs more than their pooling itself
+_pool2d_jit, _pool2d_serial = _pool2d_kernel(True), _pool2d_kernel(False)
+
+_MAX_TAPS = 64  # MaxPool windows up to this many taps get a compiled copy of their own (_max_kernel)
+
+
+@numba.njit(cache=True)
+def _max_window(xc, h0, w0, kh, kw, dh, dw, lowest):  # pragma: no cover (jit)
+    """The max of the window of channel ``xc`` [H, W] starting at (h0, w0), over its taps inside
+    ``xc``, as ``_pool2d`` takes it: taps in window order, each kept only when strictly greater."""
+    H, W = xc.shape
+    best = lowest
+    for i in range(kh):
+        h = h0 + i * dh
+        if 0 <= h < H:
+            for j in range(kw):
+                w = w0 + j * dw
+                if 0 <= w < W:
+                    v = xc[h, w]
+                    if v > best:
+                        best = v
+    return best
+
+
+@functools.cache
+def _max_kernel(kh: int, kw: int, sh: int, sw: int, dh: int, dw: int, borders: bool, parallel: bool):
+    """MaxPool values of [C, H, W] with this window, stride and dilation compiled in, so that the taps
+    unroll and the output columns vectorize: ``run(x, ph, pw, lowest, out)``. As in ``_pool2d``, the
+    taps run in window order, each kept only when strictly greater than the best so far, which
+    starts at ``lowest``: NaN never wins, padding neither, and of -0.0 and 0.0 the first. With
+    ``borders``, windows that reach into the padding take ``_max_window`` (without, every window must
+    lie inside: the row loops then have constant bounds, which measured 1.5x faster on small planes).
+    f32 or INT8 codes."""
+    channels = numba.prange if parallel else range
+
+    def max_pool(x, ph, pw, lowest, out):  # pragma: no cover (jit)
+        nc, H, W = x.shape
+        OH, OW = out.shape[1], out.shape[2]
+        # the outputs whose windows lie inside x: rows [oh0, oh1), columns [ow0, ow1)
+        oh0 = min(OH, (ph + sh - 1) // sh)
+        last = H - 1 - (kh - 1) * dh + ph  # the last window start (padded coordinates) inside x
+        oh1 = max(oh0, min(OH, last // sh + 1)) if last >= 0 else oh0
+        ow0 = min(OW, (pw + sw - 1) // sw)
+        last = W - 1 - (kw - 1) * dw + pw
+        ow1 = max(ow0, min(OW, last // sw + 1)) if last >= 0 else ow0
+        for c in channels(nc):
+            for oh in range(OH):
+                h0 = oh * sh - ph
+                if borders:
+                    lo, hi = (ow0, ow1) if oh0 <= oh < oh1 else (0, 0)
                 else:
-                    acc = np.float32(0.0)
-                    for i in range(rows[oh, 0], rows[oh, 1]):
-                        h = h0 + i * dh
-                        for j in range(cols[ow, 0], cols[ow, 1]):
-                            acc += xc[h, w0 + j * dw]
-                    d = div_h[oh] * div_w[ow]
-                    out[c, oh, ow] = acc / d if d != 0 else np.float32(np.nan)  # OpenVINO: 0/0
+                    lo, hi = 0, OW
+                for ow in range(lo, hi):  # windows inside x: no bounds to check
+                    w0 = ow * sw - pw
+                    best = lowest
+                    for i in range(kh):
+                        for j in range(kw):
+                            # unsigned indices (these are >= 0): numba then adds no wraparound select,
+                            # and the loads stay strided ones the loop vectorizer takes
+                            v = x[c, np.uint64(h0 + i * dh), np.uint64(w0 + j * dw)]
+                            best = v if v > best else best  # a select (vmaxps): the loop vectorizes
+                    out[c, oh, ow] = best
+                for k in range(lo + OW - hi if borders else 0):  # windows reaching into the padding
+                    ow = k if k < lo else hi + k - lo
+                    out[c, oh, ow] = _max_window(x[c], h0, ow * sw - pw, kh, kw, dh, dw, lowest)
 
-
-# the same kernel for one thread: a parallel region costs more than small layers' pooling itself
-_pool2d_serial = numba.njit(cache=True)(_pool2d_jit.py_func)
-
-
-@numba.njit(cache=True)
-def _max_inside(x, kh, kw, sh, sw, lowest, out):  # pragma: no cover (jit)
-    """MaxPool values where every window lies inside the input (no padding, no dilation): tap by tap
-    over whole output rows, keeping a value only when strictly greater (so, as in _pool2d_jit, the
-    result starts at the type's lowest value and NaN never wins). f32, or INT8 codes as they are."""
-    nc, OH, OW = out.shape
-    for c in range(nc):
-        for oh in range(OH):
-            best = out[c, oh]
-            for ow in range(OW):
-                best[ow] = lowest
-            for i in range(kh):
-                row = x[c, oh * sh + i]
-                for j in range(kw):
-                    src = row[j:]
-                    for ow in range(OW):
-                        v = src[ow * sw]
-                        if v > best[ow]:
-                            best[ow] = v
-
-
-@numba.njit(cache=True)
-def _max_inside_codes(x, kh, kw, sh, sw, lowest, out):  # pragma: no cover (jit)
-    """_max_inside for integer codes: no NaN to keep out, so a plain max, which vectorizes."""
-    nc, OH, OW = out.shape
-    for c in range(nc):
-        for oh in range(OH):
-            best = out[c, oh]
-            best[:] = lowest
-            for i in range(kh):
-                row = x[c, oh * sh + i]
-                for j in range(kw):
-                    src = row[j:]
-                    for ow in range(OW):
-                        best[ow] = max(best[ow], src[ow * sw])
+    return numba.njit(parallel=parallel, cache=True)(max_pool)
 
 
 _LOWEST = {np.dtype(np.float32): np.float32(np.finfo(np.float32).min), np.dtype(np.uint8): np.uint8(0),
            np.dtype(np.int8): np.int8(-128)}
 
 
-def max_values(x, kernel_, strides, dilations, pb, out_sp):
-    """MaxPool values alone (no argmax) of a small f32 or INT8-code [N, C, H, W] input, or None where
-    the windows are not all inside the input (then _pool gives values and indices)."""
-    if x.dtype not in _LOWEST or x.ndim != 4 or x.size >= SERIAL_BELOW or any(pb) or any(d != 1 for d in dilations):
+def max_pool_plan(shape: tuple[int, ...], dtype: np.dtype, kernel_, strides, dilations, pb,
+                  out_sp) -> Callable | None:
+    """MaxPool values of 1-D/2-D [N, C, (H,) W] inputs of this shape and type through
+    ``_max_kernel``: ``pool(x) -> values``, or None where that kernel does not apply (other ranks or
+    types, windows over _MAX_TAPS taps). What depends on the shape alone is worked out here, once.
+    (Indices, which models rarely read, come from ``_pool2d``.)"""
+    if len(shape) not in (3, 4) or dtype not in _LOWEST or math.prod(kernel_) > _MAX_TAPS:
         return None
-    if any((o - 1) * s + k > n for o, s, k, n in zip(out_sp, strides, kernel_, x.shape[2:])):
-        return None
-    n, c, h, w = x.shape
-    out = np.empty((n * c, *out_sp), x.dtype)
-    run = _max_inside if x.dtype == np.float32 else _max_inside_codes
-    run(np.ascontiguousarray(x).reshape(n * c, h, w), kernel_[0], kernel_[1], strides[0], strides[1],
-        _LOWEST[x.dtype], out)
-    return out.reshape(n, c, *out_sp)
+    if len(shape) == 3:  # 1-D as 2-D with H=1
+        kernel_, strides, dilations, out_sp = ([1, *v] for v in (kernel_, strides, dilations, out_sp))
+        pb = [0, *pb]
+    plane = (shape[0] * shape[1], *(shape[2:] if len(shape) == 4 else (1, shape[2])))
+    res = (plane[0], *out_sp)
+    final = shape[:2] + tuple(out_sp[-(len(shape) - 2):])
+    borders = any(pb) or any((o - 1) * s + (k - 1) * d >= n
+                             for o, s, k, d, n in zip(out_sp, strides, kernel_, dilations, plane[1:]))
+    run = _max_kernel(*kernel_, *strides, *dilations, borders, math.prod(shape) >= SERIAL_BELOW)
+    ph, pw, lowest = pb[0], pb[1], _LOWEST[dtype]
+
+    def pool(x):
+        out = np.empty(res, dtype)
+        run(np.ascontiguousarray(x).reshape(plane), ph, pw, lowest, out)
+        return out.reshape(final)
+    return pool
+
+
+def max_pool_jit(x, kernel_, strides, dilations, pb, out_sp):
+    """``max_pool_plan`` for ``x``, run on it: the values; None where it does not apply."""
+    pool = max_pool_plan(x.shape, x.dtype, kernel_, strides, dilations, pb, out_sp)
+    return None if pool is None else pool(x)
 
 
 def pool_jit(x, kernel_, strides, dilations, pb, pe, out_sp, is_max, divs=None):
@@ -191,8 +250,8 @@ def pool_jit(x, kernel_, strides, dilations, pb, pe, out_sp, is_max, divs=None):
     idx = np.empty((n * c, *out_sp) if is_max else (1, 1, 1), _I64)
     dh_, dw_ = (divs if divs is not None else [np.ones(out_sp[0], np.float32), np.ones(out_sp[1], np.float32)])
     run = _pool2d_serial if xs.size < SERIAL_BELOW else _pool2d_jit
-    run(xs, kernel_[0], kernel_[1], strides[0], strides[1], dilations[0], dilations[1], pb[0], pb[1],
-                is_max, dh_, dw_, out, idx)
+    run(xs, kernel_[0], kernel_[1], strides[0], strides[1], dilations[0], dilations[1], pb[0], pb[1], is_max, dh_, dw_,
+        out, idx)
     return out.reshape(n, c, *out_sp), (idx.reshape(n, c, *out_sp) if is_max else None)
 
 
@@ -259,25 +318,72 @@ def _indices(x, local, axis, index_element_type):
 
 
 # ------------------------------------------------------------------------------------------ kernels
+def _max_pool(kernel, strides, dilations, pads_begin, pads_end, rounding_type, auto_pad):
+    """``pool(x, indices) -> (values, flat spatial argmax within each channel or None)``, with what
+    depends on the input's shape and type (geometry, compiled kernel) worked out once for each."""
+    plans: dict[tuple, Callable] = {}
+
+    def plan_for(shape, dtype, indices):
+        st, dil, pb, pe, out = _geometry(shape[2:], kernel, strides, dilations, pads_begin, pads_end, auto_pad,
+                                         rounding_type)
+        fast = None if indices else max_pool_plan(shape, dtype, kernel, st, dil, pb, out)
+        if fast is not None:
+            return lambda x: (fast(x), None)
+
+        def pool(x):
+            values, local = _pool(x, kernel, st, dil, pb, pe, out, True)
+            return values, (local if indices else None)
+        return pool
+
+    def pool(x, indices: bool):
+        key = (x.shape, x.dtype, indices)
+        plan = plans.get(key)
+        if plan is None:
+            plan = plans[key] = plan_for(x.shape, x.dtype, indices)
+        return plan(x)
+    return pool
+
+
+def _max_pool_v1(kernel, strides, pads_begin, pads_end, rounding_type, auto_pad):
+    pool = _max_pool(kernel, strides, (), pads_begin, pads_end, rounding_type, auto_pad)
+    return lambda x: pool(x, False)[0]
+
+
+def _max_pool_v8(kernel, strides, dilations, pads_begin, pads_end, rounding_type, auto_pad, index_element_type, axis,
+                 outputs_used):
+    pool = _max_pool(kernel, strides, dilations, pads_begin, pads_end, rounding_type, auto_pad)
+    indices = outputs_used[1]  # nobody reads the indices: values alone
+
+    def run(x):
+        values, local = pool(x, indices)
+        return values, (_indices(x, local, axis, index_element_type) if indices else None)
+    return run
+
+
 @kernel("MaxPool", versions=("opset1",), impl="jit")
 def max_pool_v1(x, *, kernel: list[int], strides: list[int], pads_begin: list[int] = (), pads_end: list[int] = (),
                 rounding_type: str = "floor", auto_pad: str = "explicit"):
-    st, dil, pb, pe, out = _geometry(x.shape[2:], kernel, strides, [], pads_begin, pads_end, auto_pad, rounding_type)
-    values = max_values(x, kernel, st, dil, pb, out)
-    return values if values is not None else _pool(x, kernel, st, dil, pb, pe, out, True)[0]
+    return _max_pool_v1(kernel, strides, pads_begin, pads_end, rounding_type, auto_pad)(x)
 
 
 @kernel("MaxPool", versions=("opset8", "opset14"), impl="jit")
 def max_pool_v8(x, *, kernel: list[int], strides: list[int], dilations: list[int] = (), pads_begin: list[int] = (),
                 pads_end: list[int] = (), rounding_type: str = "floor", auto_pad: str = "explicit",
                 index_element_type: str = "i64", axis: int = 0, outputs_used: tuple[bool, ...] = (True, True)):
-    st, dil, pb, pe, out = _geometry(x.shape[2:], kernel, strides, dilations, pads_begin, pads_end, auto_pad,
-                                     rounding_type)
-    if not outputs_used[1]:  # nobody reads the indices: values alone, or skip their flat form
-        values = max_values(x, kernel, st, dil, pb, out)
-        return (values if values is not None else _pool(x, kernel, st, dil, pb, pe, out, True)[0]), None
-    values, local = _pool(x, kernel, st, dil, pb, pe, out, True)
-    return values, _indices(x, local, axis, index_element_type)
+    return _max_pool_v8(kernel, strides, dilations, pads_begin, pads_end, rounding_type, auto_pad, index_element_type,
+                        axis, outputs_used)(x)
+
+
+@specializer(max_pool_v1)
+def _prepare_max_pool_v1(consts, **attrs):
+    """The attributes bound once, the geometry once per input shape."""
+    return _max_pool_v1(**(keyword_defaults(max_pool_v1) | attrs))
+
+
+@specializer(max_pool_v8)
+def _prepare_max_pool_v8(consts, **attrs):
+    """The attributes bound once, the geometry once per input shape."""
+    return _max_pool_v8(**(keyword_defaults(max_pool_v8) | attrs))
 
 
 @kernel("AvgPool", versions=("opset1", "opset14"), impl="jit")

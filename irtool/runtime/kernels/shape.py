@@ -1,14 +1,18 @@
 """Data movement: Reshape, Squeeze/Unsqueeze, Transpose, Concat, Split, slicing, Gather, Broadcast,
 Tile, Pad, Range, ShapeOf, DepthToSpace/SpaceToDepth, ShuffleChannels, Scatter*, OneHot.
 
-No arithmetic happens here, so numpy views and copies are both the kernel and the reference.
+No arithmetic happens here, so numpy views and copies are both the kernel and the reference. Reshape,
+Transpose, Concat, Unsqueeze, StridedSlice and ShapeOf, which run between the layers of many models
+(the last three in the ShapeOf -> PriorBox subgraphs of a model reshaped at load time, which the
+plugin then cannot fold), convert their constant inputs and attributes once at load time (their
+specializers): the per-inference work is then numpy's alone.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from irtool.ir.element_types import element_type
-from irtool.runtime.registry import kernel
+from irtool.runtime.registry import kernel, specializer
 
 
 def _ints(a) -> list[int]:
@@ -25,6 +29,24 @@ def reshape(x, shape, *, special_zero: bool):
     if special_zero:  # 0 copies the input's dim at that position
         target = [x.shape[i] if d == 0 else d for i, d in enumerate(target)]
     return x.reshape(target)
+
+
+@specializer(reshape)
+def _prepare_reshape(consts, *, special_zero: bool):
+    """A constant target shape, converted once; dims 0 of ``special_zero`` copied from each input."""
+    if consts[1] is None:
+        return None
+    target = tuple(_ints(consts[1]))
+    copied = [i for i, d in enumerate(target) if d == 0] if special_zero else []
+    if not copied:
+        return lambda x, shape: x.reshape(target)
+
+    def run(x, shape):
+        dims = list(target)
+        for i in copied:
+            dims[i] = x.shape[i]
+        return x.reshape(dims)
+    return run
 
 
 @kernel("Squeeze")
@@ -44,15 +66,51 @@ def unsqueeze(x, axes):
     return x.reshape(shape)
 
 
+@specializer(unsqueeze)
+def _prepare_unsqueeze(consts):
+    """Constant axes: the output shape worked out once per input shape."""
+    if consts[1] is None:
+        return None
+    axes, shapes = consts[1], {}
+
+    def run(x, _axes):
+        shape = shapes.get(x.shape)
+        if shape is None:
+            shape = shapes[x.shape] = unsqueeze(x, axes).shape
+        return x.reshape(shape)
+    return run
+
+
 @kernel("Transpose")
 def transpose(x, order):
     perm = _axes(order, x.ndim) or list(range(x.ndim))[::-1]  # empty order reverses the axes
     return np.ascontiguousarray(x.transpose(perm))
 
 
+@specializer(transpose)
+def _prepare_transpose(consts):
+    """A constant order: the permutation worked out once per input rank."""
+    if consts[1] is None:
+        return None
+    order, perms = consts[1], {}
+
+    def run(x, _order):
+        perm = perms.get(x.ndim)
+        if perm is None:
+            perm = perms[x.ndim] = tuple(_axes(order, x.ndim) or range(x.ndim)[::-1])
+        return np.ascontiguousarray(x.transpose(perm))
+    return run
+
+
 @kernel("Concat")
 def concat(*xs, axis: int):
     return np.concatenate(xs, axis=axis)
+
+
+@specializer(concat)
+def _prepare_concat(consts, *, axis: int):
+    """numpy's concatenate alone: no keyword arguments to bind per call."""
+    return lambda *xs: np.concatenate(xs, axis=axis)
 
 
 @kernel("Split")
@@ -69,10 +127,9 @@ def variadic_split(x, axis, split_lengths):
     return tuple(np.split(x, np.cumsum(lengths)[:-1], axis=ax))
 
 
-@kernel("StridedSlice")
-def strided_slice(x, begin, end, strides=None, *, begin_mask: list[int], end_mask: list[int],
-                  new_axis_mask: list[int] | None = None, shrink_axis_mask: list[int] | None = None,
-                  ellipsis_mask: list[int] | None = None):
+def _strided_index(begin, end, strides, begin_mask, end_mask, new_axis_mask, shrink_axis_mask,
+                   ellipsis_mask) -> tuple:
+    """StridedSlice as a numpy index."""
     b, e = _ints(begin), _ints(end)
     s = _ints(strides) if strides is not None else [1] * len(b)
 
@@ -89,7 +146,28 @@ def strided_slice(x, begin, end, strides=None, *, begin_mask: list[int], end_mas
             index.append(b[i])
         else:
             index.append(slice(None if bit(begin_mask, i) else b[i], None if bit(end_mask, i) else e[i], s[i]))
-    return np.ascontiguousarray(x[tuple(index)])
+    return tuple(index)
+
+
+@kernel("StridedSlice")
+def strided_slice(x, begin, end, strides=None, *, begin_mask: list[int], end_mask: list[int],
+                  new_axis_mask: list[int] | None = None, shrink_axis_mask: list[int] | None = None,
+                  ellipsis_mask: list[int] | None = None):
+    index = _strided_index(begin, end, strides, begin_mask, end_mask, new_axis_mask, shrink_axis_mask,
+                           ellipsis_mask)
+    return np.ascontiguousarray(x[index])
+
+
+@specializer(strided_slice)
+def _prepare_strided_slice(consts, *, begin_mask: list[int], end_mask: list[int],
+                           new_axis_mask: list[int] | None = None, shrink_axis_mask: list[int] | None = None,
+                           ellipsis_mask: list[int] | None = None):
+    """Constant begin, end and strides: the numpy index built once."""
+    if any(c is None for c in consts[1:]):
+        return None
+    index = _strided_index(*consts[1:3], consts[3] if len(consts) > 3 else None, begin_mask, end_mask,
+                           new_axis_mask, shrink_axis_mask, ellipsis_mask)
+    return lambda x, *_: np.ascontiguousarray(x[index])
 
 
 @kernel("Slice")
@@ -138,6 +216,12 @@ def gather_nd(x, indices, *, batch_dims: int = 0):
 @kernel("ShapeOf")
 def shape_of(x, *, output_type: str = "i64"):
     return np.array(x.shape, dtype=np.int32 if output_type == "i32" else np.int64)
+
+
+@specializer(shape_of)
+def _prepare_shape_of(consts, *, output_type: str = "i64"):
+    dtype = np.int32 if output_type == "i32" else np.int64
+    return lambda x: np.array(x.shape, dtype=dtype)
 
 
 @kernel("Broadcast")

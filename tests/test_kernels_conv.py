@@ -57,6 +57,7 @@ FORWARD = {
     "2d-one-vector": ([1, 2, 3, 6], [3, 2, 2, 2], [1, 1], [1, 1], [0, 0], [0, 0], E),
     "2d-two-vectors-many-outputs": ([1, 8, 4, 4], [20, 8, 3, 3], [1, 1], [1, 1], [1, 1], [1, 1], E),
     "2d-stride3-dilated": ([2, 5, 17, 19], [7, 5, 3, 3], [3, 2], [2, 3], [2, 1], [1, 2], E),
+    "2d-1x1-1kb-planes": ([1, 12, 16, 16], [10, 12, 1, 1], [1, 1], [1, 1], [0, 0], [0, 0], E),
 }
 
 # id: (x shape, w shape, strides, dilations, pads_begin, pads_end, auto_pad, output_padding, output_shape)
@@ -155,8 +156,8 @@ def test_load_time_specialized_forward(case, clamp):
                          ids=[k for k, c in FORWARD.items() if len(c[0]) == 4 and len(c[1]) == 4])
 @pytest.mark.parametrize("shifted", [True, False])
 def test_direct_plan_layouts(case, shifted):
-    """Both input layouts of the direct kernel (shifted copies, padded phases) on every 2-D case, with
-    a residual: ``clamp(conv + bias + residual)``."""
+    """The input layouts of the direct kernel (shifted copies or padded phases, or planes read in
+    place) on every 2-D case, with a residual: ``clamp(conv + bias + residual)``."""
     from irtool.runtime.kernels import conv_direct as cd
 
     x, w = _data(case[0]), _data(case[1], seed=1)

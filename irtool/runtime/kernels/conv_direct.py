@@ -31,7 +31,7 @@ from irtool.runtime.kernels._phases import _fill_phases, _plus_clamped, _zero
 TILE_O = 4  # output channels per tile
 LANES = 8  # float32 lanes of an AVX2 vector
 K_CHUNK = 256  # taps per pass: 256 x 24 pixels x 4 B = 24 KB of input window, L1-resident
-IN_PLACE, PHASES, SHIFTED = 0, 1, 2  # what the taps read: see _conv_image
+IN_PLACE, PHASES, SHIFTED = 0, 1, 2  # what the taps read: see _conv_body
 _NO_RESIDUAL = np.empty((0, 0, 0), np.float32)  # (empty: never written)
 
 
@@ -295,14 +295,11 @@ class DirectPlan(NamedTuple):
     buf: tuple[int, ...]  # shape of the padded input buffer ((0,) * 5: none)
     dst: tuple[int, int]  # shape of the pitched output scratch ((0, 0): none)
     out: tuple[int, int, int]  # O, Ho, Wo
-    subsample: tuple[int, int] = (1, 1)  # a strided 1x1 convolution: its input subsampled first
+    takes_residual = True
 
     def __call__(self, x: np.ndarray, residual: np.ndarray | None = None) -> np.ndarray:
         """x float32 [N, C, H, W], C-contiguous -> y [N, O, Ho, Wo]; with ``residual`` (float32, y's
         shape), ``clamp(conv + bias + residual)``: the clamp moves after the residual Add."""
-        sh, sw = self.subsample
-        if sh > 1 or sw > 1:  # the only input pixels a strided 1x1 convolution reads, as one plane
-            x = np.ascontiguousarray(x[:, :, ::sh, ::sw][:, :, :self.out[1], :self.out[2]])
         y = np.empty((x.shape[0], *self.out), np.float32)
         buf, dst = np.empty(self.buf, np.float32), np.empty(self.dst, np.float32)
         run = _conv_image if numba.get_num_threads() > 1 else _conv_image_serial
@@ -319,9 +316,6 @@ def direct_plan(w: np.ndarray, bias: np.ndarray, lo, hi, C: int, H: int, W: int,
     padding is implied by the output size ``out``), or None when the output is under one vector."""
     O, _, kh, kw = w.shape
     (sh, sw), (dh, dw), (ph, pw), (Ho, Wo) = strides, dilations, pads, out
-    if kh == kw == 1 and not ph and not pw and (sh > 1 or sw > 1):
-        plan = direct_plan(w, bias, lo, hi, C, Ho, Wo, (1, 1), (1, 1), (0, 0), out)
-        return None if plan is None else plan._replace(subsample=(sh, sw))
     c, b, e = np.meshgrid(np.arange(C), np.arange(kh), np.arange(kw), indexing="ij")
     extra: list[int] = []
     # 'same' width at stride 1: shifted copies (a row pitch of W) where the padded pitch would waste

@@ -129,8 +129,9 @@ def latency_worker(tool: str, spec: dict) -> None:
     for job in jobs:
         stem, precision = job["stem"], job.get("precision")
         key = f"{stem}:{precision}" if precision else stem
-        xml = SAMPLES_DIR / f"{stem}.xml"
-        feed = {"input": _input_for(stem)}
+        xml = Path(job["xml"]) if "xml" in job else SAMPLES_DIR / f"{stem}.xml"
+        feed = {"input": (np.random.default_rng(0).standard_normal(job["shape"]).astype(np.float32) if "shape" in job
+                          else _input_for(stem))}
         try:
             t = time.perf_counter()
             if tool == "irtool":
@@ -145,7 +146,7 @@ def latency_worker(tool: str, spec: dict) -> None:
                 return request.infer(feed)
 
             # the first output: logits of the classifiers, DetectionOutput rows of the SSD
-            logits = np.asarray(infer()[0], dtype=np.float64).ravel()
+            logits = np.asarray(infer()[0], dtype=np.float64).ravel()[:4096]  # (the large layer's: its start)
             res = {"first_s": time.perf_counter() - t, **_time_loop(infer, *loop), "logits": logits.tolist()}
             if tool == "irtool":
                 res["profile"] = _profile(request, infer)
@@ -254,6 +255,27 @@ def _short(name: str, width: int = 30) -> str:
     return name if len(name) <= width else "…" + name[-(width - 1):]
 
 
+BIG_CONV = "conv64_112x112"
+
+
+def _big_conv(path: Path) -> Path:
+    """A one-layer IR (Convolution 64->64 3x3, pad 1, on 1x64x112x112, + bias + ReLU), written by
+    OpenVINO's serializer: a ResNet-50-stage-sized layer, where kernels rather than dispatch decide."""
+    import numpy as np
+    import openvino as ov
+    from openvino import opset13 as ops
+
+    rng = np.random.default_rng(0)
+    x = ops.parameter([1, 64, 112, 112], np.float32, name="input")
+    w = ops.constant((rng.standard_normal((64, 64, 3, 3)) * 0.05).astype(np.float32))
+    b = ops.constant(rng.standard_normal((1, 64, 1, 1)).astype(np.float32))
+    y = ops.relu(ops.add(ops.convolution(x, w, [1, 1], [1, 1], [1, 1], [1, 1]), b))
+    y.output(0).get_tensor().set_names({"logits"})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ov.save_model(ov.Model([y], [x]), str(path), compress_to_fp16=False)
+    return path
+
+
 def main(report) -> None:
     t_start = time.perf_counter()
     report.note(f"machine load at start: {load_line()}")
@@ -265,9 +287,10 @@ def main(report) -> None:
     import irtool
 
     int8_modes = ["fp32"] + (["int8"] if "precision" in inspect.signature(irtool.compile_model).parameters else [])
-    irtool_jobs = ([{"stem": s} for s in fp32] +
+    big = {"stem": BIG_CONV, "xml": str(_big_conv(WORK / f"{BIG_CONV}.xml")), "shape": [1, 64, 112, 112]}
+    irtool_jobs = ([{"stem": s} for s in fp32] + [big] +
                    [{"stem": f"{s}_int8", "precision": m} for m in int8_modes for s in int8])
-    ov_jobs = [{"stem": s} for s in fp32] + [{"stem": f"{s}_int8"} for s in int8]
+    ov_jobs = [{"stem": s} for s in fp32] + [big] + [{"stem": f"{s}_int8"} for s in int8]
     NUMBA_CACHE.mkdir(parents=True, exist_ok=True)
     reps = max(1, report.repeat)
     loop = [math.ceil(MIN_ITER / reps), MIN_S / reps, MAX_S / reps]
@@ -337,6 +360,10 @@ def main(report) -> None:
               "ratio = irtool/OpenVINO (< 1: irtool faster). max|Δlogit|: irtool vs OpenVINO outputs on the "
               "benchmark input (the first output: logits; for ssd_digits its DetectionOutput rows).")
     latency_table("FP32 IRs, batch 1", [(s, s, s) for s in fp32], "fp32", common)
+    latency_table("one large layer: Convolution 64->64 3x3 on 112x112 + bias + ReLU (462M multiply-adds)",
+                  [(BIG_CONV, BIG_CONV, BIG_CONV)], "large layer",
+                  "the kernels without the samples' per-layer overheads; an IR written by OpenVINO's serializer, "
+                  "random weights and input. " + common)
     if int8:
         latency_table("NNCF INT8 IRs (samples/*_int8.xml), batch 1: irtool emulates FakeQuantize in FP32, "
                       "OpenVINO runs INT8", [(s, f"{s}_int8:fp32", f"{s}_int8") for s in int8], "int8 emul.",

@@ -179,9 +179,61 @@ def latency_worker(tool: str, spec: dict) -> None:
     emit({"info": info, "results": results})
 
 
+PAIRED_S, PAIRED_BLOCK = 3.0, 15  # per model: seconds of alternating blocks, inferences per block
+
+
+def paired_worker(spec: dict) -> None:
+    """``--worker paired SPEC``: OpenVINO and irtool in one process, timed in alternating blocks of
+    PAIRED_BLOCK inferences; each round's ratio compares the two under the same machine state (this
+    2-vCPU VM switches between a fast and a ~1.5x slower state every few seconds, which pooled
+    medians of separate workers only average over)."""
+    import numpy as np
+    import openvino as ov
+
+    import irtool
+
+    core = ov.Core()
+    results = {}
+    for job in spec["jobs"]:
+        stem, precision = job["stem"], job.get("precision")
+        feed = {"input": _input_for(stem)}
+        xml = SAMPLES_DIR / f"{stem}.xml"
+        try:
+            o = core.compile_model(str(xml), "CPU", OV_CONFIG).create_infer_request()
+            i = (irtool.compile_model(xml, precision=precision) if precision else irtool.compile_model(xml)
+                 ).create_infer_request()
+            for _ in range(WARMUP_ITER * 3):
+                o.infer(feed)
+                i.infer(feed)
+            ov_ms, ir_ms, ratios = [], [], []
+            t0 = time.perf_counter()
+            while time.perf_counter() - t0 < PAIRED_S:
+                a, b = [], []
+                for _ in range(PAIRED_BLOCK):
+                    t = time.perf_counter()
+                    o.infer(feed)
+                    a.append(time.perf_counter() - t)
+                for _ in range(PAIRED_BLOCK):
+                    t = time.perf_counter()
+                    i.infer(feed)
+                    b.append(time.perf_counter() - t)
+                ov_ms.append(statistics.median(a) * 1e3)
+                ir_ms.append(statistics.median(b) * 1e3)
+                ratios.append(ir_ms[-1] / ov_ms[-1])
+            q = statistics.quantiles(ratios, n=4)
+            results[f"{stem}:{precision}" if precision else stem] = {
+                "ov_ms": statistics.median(ov_ms), "irtool_ms": statistics.median(ir_ms),
+                "ratio": statistics.median(ratios), "ratio_q1": q[0], "ratio_q3": q[2], "rounds": len(ratios)}
+        except Exception as e:
+            results[stem] = {"error": f"{type(e).__name__}: {e}"[:500]}
+    emit({"results": results})
+
+
 def worker(argv: list[str]) -> None:
     if argv[0] == "latency":
         latency_worker(argv[1], json.loads(argv[2]))
+    elif argv[0] == "paired":
+        paired_worker(json.loads(argv[1]))
     else:
         raise SystemExit(f"unknown worker {argv[0]}")
 
@@ -374,6 +426,31 @@ def main(report) -> None:
                           "irtool: compile_model(xml, precision='int8') (low-precision transformations, integer "
                           "kernels). " + common)
     report.metric("latency", latency_metrics)
+
+    # ---- paired: both tools in one process, alternating, so that both see the same machine state
+    t = time.perf_counter()
+    jobs = [{"stem": s} for s in fp32] + ([{"stem": f"{s}_int8", "precision": "int8"} for s in int8]
+                                          if "int8" in int8_modes else [])
+    paired = run_worker(HERE, ["paired", json.dumps({"jobs": jobs})], timeout=900,
+                        env=thread_env({"NUMBA_CACHE_DIR": str(NUMBA_CACHE)}))["results"]
+    rows = []
+    for job in jobs:
+        key = f"{job['stem']}:int8" if job.get("precision") else job["stem"]
+        r = paired.get(key) or paired.get(job["stem"]) or {}
+        if "error" in r:
+            report.note(f"[red]paired {key}: {r['error']}[/]")
+        rows.append([key.replace(":int8", " (irtool int8 path vs OV INT8)"), r.get("ov_ms"), r.get("irtool_ms"),
+                     r.get("ratio"), r.get("ratio_q1"), r.get("ratio_q3"), r.get("rounds")])
+    report.table("paired: OpenVINO and irtool (default env) in one process, alternating blocks of "
+                 f"{PAIRED_BLOCK} inferences for {PAIRED_S:.0f} s per model",
+                 ["model", ("OV ms", ms), ("irtool ms", ms), ("ratio", x), ("ratio q1", x), ("ratio q3", x),
+                  "rounds"], rows,
+                 caption="ms: median over rounds of each block's median; ratio: median over rounds of irtool/OV "
+                         "in the same round (q1..q3: its interquartile range). The most robust ratio here: "
+                         "this VM's speed changes by ~1.5x every few seconds (a numpy GEMM too), which the "
+                         "separate workers above catch at different moments.")
+    report.metric("paired", paired)
+    report.log(f"paired: {time.perf_counter() - t:.0f} s")
 
     # ---- which thread configuration is best
     keys = sorted({k for c in labels for k in cells[c]})

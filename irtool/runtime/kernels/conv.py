@@ -599,8 +599,7 @@ def prepare_convolution(consts, grouped: bool, fallback, *, strides, dilations, 
     clo, chi = (np.float32(clamp[0]), np.float32(clamp[1])) if clamp else (-inf, inf)
     lo, hi = (-inf, inf) if residual else (clo, chi)  # with a residual, the clamp comes after adding it
     attrs = (groups, _tuple(strides), _tuple(dilations), _tuple(pads_begin), _tuple(pads_end), auto_pad)
-    plans: dict = {}
-    out_hw: dict = {}  # input shape -> (Ho, Wo)
+    plans: dict = {}  # input shape -> (plan or None, output shape)
 
     def plan_for(shape):
         (_, _, N, C, O_, Cg, in_sp, out_sp, pb, pe, k3, s3, d3, pb3, out3, P, kvol) = _conv_geometry(
@@ -676,23 +675,19 @@ def prepare_convolution(consts, grouped: bool, fallback, *, strides, dilations, 
 
     def run(x, *args):
         if type(x) is np.ndarray and x.dtype == np.float32 and x.ndim == 4 and x.flags.c_contiguous:
-            plan = plans.get(x.shape, False)
-            if plan is False:
-                plan = plans[x.shape] = plan_for(x.shape)
-                out_hw[x.shape] = _conv_geometry(x.shape, w.shape, *attrs)[14][1:]
+            entry = plans.get(x.shape)
+            if entry is None:
+                out = (x.shape[0], O, *_conv_geometry(x.shape, w.shape, *attrs)[14][1:])
+                entry = plans[x.shape] = (plan_for(x.shape), out)
+            plan, out = entry
             if plan is not None and not residual:
                 return plan(x)
             res = args[-1]
-            if plan is not None and type(res) is np.ndarray and res.dtype == np.float32 and res.flags.c_contiguous:
+            if plan is not None and type(res) is np.ndarray and res.dtype == np.float32 and \
+                    res.flags.c_contiguous and res.shape == out:
                 if getattr(plan, "takes_residual", False):
-                    if res.shape == (x.shape[0], O, *out_hw[x.shape]):
-                        return plan(x, res)
-                else:  # the numpy Add and activation, as the unfused layers
-                    y = plan(x)
-                    if y.shape == res.shape:
-                        np.add(y, res, out=y)
-                        return y if not clamp else np.maximum(y, clo, out=y) if np.isinf(chi) else \
-                            np.clip(y, clo, chi, out=y)
+                    return plan(x, res)
+                return numpy_epilogue(plan(x), None, clamp, res)  # the numpy Add and activation, as unfused
         return fallback(x, *args)
     return run
 
@@ -705,6 +700,20 @@ def _prepare_convolution(consts, **attrs):
 @specializer(group_convolution)
 def _prepare_group_convolution(consts, **attrs):
     return prepare_convolution(consts, True, lambda *a: group_convolution(*a, **attrs), **attrs)
+
+
+def numpy_epilogue(y: np.ndarray, bias: np.ndarray | None, clamp: list[float] | None,
+                   residual: np.ndarray | None = None) -> np.ndarray:
+    """In place on ``y``: ``+ bias``, ``+ residual``, then the clamp, with numpy's float operations: what
+    the separate Add and ReLU/Clamp layers compute."""
+    if bias is not None:
+        np.add(y, bias, out=y)
+    if residual is not None:
+        np.add(y, residual, out=y)
+    if clamp is not None:
+        lo, hi = np.float32(clamp[0]), np.float32(clamp[1])
+        np.maximum(y, lo, out=y) if np.isinf(hi) else np.clip(y, lo, hi, out=y)
+    return y
 
 
 # --------------------------------------------------------------------------------- transposed conv

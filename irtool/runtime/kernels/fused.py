@@ -3,24 +3,10 @@ for a Convolution) and a clamp, in place on the product (the same float operatio
 layers, one pass less each)."""
 from __future__ import annotations
 
-import numpy as np
-
 from irtool.runtime.fusion import FUSED
-from irtool.runtime.kernels.conv import convolution, group_convolution, prepare_convolution
+from irtool.runtime.kernels.conv import convolution, group_convolution, numpy_epilogue, prepare_convolution
 from irtool.runtime.kernels.matmul import matmul
 from irtool.runtime.registry import kernel, specializer
-
-
-def _epilogue(y: np.ndarray, bias: np.ndarray | None, clamp: list[float] | None,
-              residual: np.ndarray | None = None) -> np.ndarray:
-    if bias is not None:
-        np.add(y, bias, out=y)
-    if residual is not None:
-        np.add(y, residual, out=y)
-    if clamp is not None:
-        lo, hi = np.float32(clamp[0]), np.float32(clamp[1])
-        np.maximum(y, lo, out=y) if np.isinf(hi) else np.clip(y, lo, hi, out=y)
-    return y
 
 
 @kernel("Convolution", versions=(FUSED,), impl="jit")
@@ -29,7 +15,7 @@ def convolution_fused(x, w, bias=None, residual=None, *, strides: list[int], dil
                       auto_pad: str = "explicit", clamp: list[float] | None = None):
     y = convolution(x, w, strides=strides, dilations=dilations, pads_begin=pads_begin, pads_end=pads_end,
                     auto_pad=auto_pad)
-    return _epilogue(y, bias, clamp, residual)
+    return numpy_epilogue(y, bias, clamp, residual)
 
 
 @kernel("GroupConvolution", versions=(FUSED,), impl="jit")
@@ -38,7 +24,7 @@ def group_convolution_fused(x, w, bias=None, *, strides: list[int], dilations: l
                             auto_pad: str = "explicit", clamp: list[float] | None = None):
     y = group_convolution(x, w, strides=strides, dilations=dilations, pads_begin=pads_begin, pads_end=pads_end,
                           auto_pad=auto_pad)
-    return _epilogue(y, bias, clamp)
+    return numpy_epilogue(y, bias, clamp)
 
 
 @specializer(convolution_fused)
@@ -57,4 +43,4 @@ def matmul_fused(a, b, bias=None, *, transpose_a: bool = False, transpose_b: boo
     y = matmul(a, b, transpose_a=transpose_a, transpose_b=transpose_b)
     if not (y.flags.writeable and y.flags.owndata):
         y = y.copy()
-    return _epilogue(y, bias, clamp)
+    return numpy_epilogue(y, bias, clamp)

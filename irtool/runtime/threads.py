@@ -18,6 +18,7 @@ _SETTERS = ("scipy_openblas_set_num_threads64_", "scipy_openblas_set_num_threads
 
 _configured = False
 _parallel = 1  # numba's thread count when a kernel runs in parallel
+_now = 0  # numba's thread count as this module last set it (0: not set yet); see current()
 
 # A parallel region costs tens of microseconds to wake the other threads; below this many elements
 # in its first input a kernel runs its numba parts on the calling thread alone (measured on the 2-core target:
@@ -52,8 +53,8 @@ def set_num_threads(n: int, blas: int | None = None) -> None:
     """Use ``n`` threads in numba's parallel kernels and ``blas`` (default 1) in OpenBLAS."""
     import numba
 
-    global _configured, _parallel
-    _parallel = max(1, min(n, numba.config.NUMBA_NUM_THREADS))
+    global _configured, _parallel, _now
+    _now = _parallel = max(1, min(n, numba.config.NUMBA_NUM_THREADS))
     numba.set_num_threads(_parallel)
     _openblas(max(1, blas or 1))
     _configured = True
@@ -63,7 +64,19 @@ def serial(on: bool) -> None:
     """Run the next numba kernels on the calling thread only (``on``), or on the configured count."""
     import numba
 
-    numba.set_num_threads(1 if on else _parallel)
+    global _now
+    _now = 1 if on else _parallel
+    numba.set_num_threads(_now)
+
+
+def current() -> int:
+    """numba's thread count for the next kernel, without asking numba (``numba.get_num_threads`` costs
+    about 1 us, a fifth of a small layer's run): the count this module last set, else numba's."""
+    if _now:
+        return _now
+    import numba
+
+    return numba.get_num_threads()
 
 
 def is_small(layer) -> bool:

@@ -18,15 +18,14 @@ channel blocks of its tile innermost, so the input window it reads stays in L1.
 """
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import numba
 import numpy as np
 from llvmlite import ir
 from numba.core import cgutils, types
 from numba.extending import intrinsic
 
-from irtool.runtime.kernels._phases import _fill_phases, _plus_clamped, _zero
+from irtool.runtime import threads
+from irtool.runtime.kernels._phases import _fill_phases, _plus_clamped
 
 TILE_O = 4  # output channels per tile
 LANES = 8  # float32 lanes of an AVX2 vector
@@ -204,47 +203,38 @@ def pack_weights(w: np.ndarray) -> np.ndarray:
 
 # ------------------------------------------------------------------------------------ 2-D convolution
 @numba.njit(inline="always")
-def _fill_shifted(plane, ph, shift, G, out):  # pragma: no cover (jit)
-    """out[G + (y + ph) * W + x] = plane[y, x], zero elsewhere, and zero in the columns a tap shifted
-    by ``shift`` columns would read across a row end: [W + shift, W) for shift < 0, [0, shift) for > 0."""
-    H, W = plane.shape
+def _fill_masked(plane, keep, out):  # pragma: no cover (jit)
+    """out[t] = plane[t] where keep[t], else 0, over the flat plane: one vectorized pass (a loop per
+    row costs more than the copy itself on the 4x4 and 8x8 planes this mode serves)."""
     img = plane.reshape(plane.size)
-    _zero(out)
-    rows = min(H, (out.size - 2 * G) // W - ph)
-    for y in range(rows):
-        src, row = img[y * W:y * W + W], out[G + (y + ph) * W:]
-        for t in range(W):
-            row[t] = src[t]
-        for t in range(max(0, W + shift), W):
-            row[t] = 0
-        for t in range(min(shift, W)):
-            row[t] = 0
+    for t in range(img.size):
+        out[t] = img[t] if keep[t] else np.float32(0)
 
 
 @numba.njit(inline="always")
-def _conv_body(x, g, offs, w, bias, lo, hi, buf, dst, res, y):  # pragma: no cover (jit)
+def _conv_body(x, g, offs, w, bias, lo, hi, buf, keep, dst, res, y):  # pragma: no cover (jit)
     """One image x [C, H, W] -> y [O, Ho, Wo]. ``g`` (int64): ph, pw, Hp, Wp, pitch, nv, nsplit, mode,
-    then for the shifted mode G and the column shifts. Modes (what the taps read):
+    then for the shifted mode the offset of the plane in each copy. Modes (what the taps read):
     IN_PLACE: x itself. PHASES: each channel zero padded and split into stride phases, in ``buf``
     [C, sh, sw, Hq, Wq]. SHIFTED (stride 1, output as wide as the input): per channel, one zero-padded
-    copy per column shift of the taps, its wrapping columns zeroed, in ``buf`` [C, shifts, 1, 1, L]:
-    the row pitch is then the output's. When the row pitch is wider than the output row, the tiles go
-    to ``dst`` and are compacted into y. A residual ``res`` (y's shape; empty: none) is added after
-    the bias, and the clamp after it."""
+    copy per column shift of the taps, in ``buf`` [C, shifts, 1, 1, L], with the columns a shifted tap
+    would read across a row's end zeroed (``keep`` [shifts, H*W] says which elements stay): the row
+    pitch is then the output's. ``buf`` comes zeroed and the fills write only the same data cells
+    each time, so its padding stays zero from call to call. When the row pitch is wider than the
+    output row, the tiles go to ``dst`` and are compacted into y. A residual ``res`` (y's shape;
+    empty: none) is added after the bias, and the clamp after it."""
     ph, pw, Hp, Wp, pitch, nv, nsplit, mode = g[0], g[1], g[2], g[3], g[4], g[5], g[6], g[7]
     C = x.shape[0]
     O, Ho, Wo = y.shape
     if mode == PHASES:
         for c in numba.prange(C):
-            xq = buf[c]
-            _zero(xq)
-            _fill_phases(x[c], ph, pw, Hp, Wp, xq)
+            _fill_phases(x[c], ph, pw, Hp, Wp, buf[c])
         src = buf.reshape(buf.size)
     elif mode == SHIFTED:
-        n, G = buf.shape[1], g[8]
+        n, at, HW = buf.shape[1], g[8], x.shape[1] * x.shape[2]
         for cj in numba.prange(C * n):
             c, j = cj // n, cj % n
-            _fill_shifted(x[c], ph, g[9 + j], G, buf[c, j, 0, 0])
+            _fill_masked(x[c], keep[j], buf[c, j, 0, 0, at:at + HW])
         src = buf.reshape(buf.size)
     else:
         src = x.reshape(x.size)
@@ -272,40 +262,49 @@ def _conv_body(x, g, offs, w, bias, lo, hi, buf, dst, res, y):  # pragma: no cov
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
-def _conv_image(x, g, offs, w, bias, lo, hi, buf, dst, res, y):  # pragma: no cover (jit)
+def _conv_image(x, g, offs, w, bias, lo, hi, buf, keep, dst, res, y):  # pragma: no cover (jit)
     """_conv_body on every thread numba has (its prange loops as parallel regions)."""
-    _conv_body(x, g, offs, w, bias, lo, hi, buf, dst, res, y)
+    _conv_body(x, g, offs, w, bias, lo, hi, buf, keep, dst, res, y)
 
 
 @numba.njit(cache=True, nogil=True)
-def _conv_image_serial(x, g, offs, w, bias, lo, hi, buf, dst, res, y):  # pragma: no cover (jit)
+def _conv_image_serial(x, g, offs, w, bias, lo, hi, buf, keep, dst, res, y):  # pragma: no cover (jit)
     """_conv_body on the calling thread: no parallel launch (a few microseconds a region even on one
     thread), for the layers the plugin runs serially."""
-    _conv_body(x, g, offs, w, bias, lo, hi, buf, dst, res, y)
+    _conv_body(x, g, offs, w, bias, lo, hi, buf, keep, dst, res, y)
 
 
-class DirectPlan(NamedTuple):
-    """A 2-D convolution with constant weights, laid out for _conv_image (one input shape)."""
-    g: np.ndarray
-    offs: np.ndarray
-    w: np.ndarray
-    bias: np.ndarray
-    lo: np.float32
-    hi: np.float32
-    buf: tuple[int, ...]  # shape of the padded input buffer ((0,) * 5: none)
-    dst: tuple[int, int]  # shape of the pitched output scratch ((0, 0): none)
-    out: tuple[int, int, int]  # O, Ho, Wo
+class DirectPlan:
+    """A 2-D convolution with constant weights, laid out for _conv_image (one input shape). Calling it
+    is safe from several threads at once: each call takes a scratch (padded input, pitched output)
+    from a pool, or makes one."""
+
     takes_residual = True
+    __slots__ = ("g", "offs", "w", "bias", "lo", "hi", "keep", "buf", "dst", "out", "_pool")
+
+    def __init__(self, g: np.ndarray, offs: np.ndarray, w: np.ndarray, bias: np.ndarray, lo, hi, keep: np.ndarray,
+                 buf: tuple[int, ...], dst: tuple[int, int], out: tuple[int, int, int]):
+        self.g, self.offs, self.w, self.bias = g, offs, w, bias
+        self.lo, self.hi = np.float32(lo), np.float32(hi)
+        self.keep = keep  # SHIFTED: which elements of each column shift's copy stay (uint8 [shifts, H*W])
+        self.buf = buf  # shape of the padded input buffer ((0,) * 5: none)
+        self.dst = dst  # shape of the pitched output scratch ((0, 0): none)
+        self.out = out  # O, Ho, Wo
+        # scratches between calls: the padding of a buffer, zeroed once, is never written again, so
+        # a reused one saves zeroing it per call (list.pop/append are atomic: no lock)
+        self._pool: list[tuple[np.ndarray, np.ndarray]] = []
 
     def __call__(self, x: np.ndarray, residual: np.ndarray | None = None) -> np.ndarray:
         """x float32 [N, C, H, W], C-contiguous -> y [N, O, Ho, Wo]; with ``residual`` (float32, y's
         shape), ``clamp(conv + bias + residual)``: the clamp moves after the residual Add."""
         y = np.empty((x.shape[0], *self.out), np.float32)
-        buf, dst = np.empty(self.buf, np.float32), np.empty(self.dst, np.float32)
-        run = _conv_image if numba.get_num_threads() > 1 else _conv_image_serial
+        pool = self._pool
+        buf, dst = pool.pop() if pool else (np.zeros(self.buf, np.float32), np.empty(self.dst, np.float32))
+        run = _conv_image if threads.current() > 1 else _conv_image_serial
         for n in range(x.shape[0]):
-            run(x[n], self.g, self.offs, self.w, self.bias, self.lo, self.hi, buf, dst,
+            run(x[n], self.g, self.offs, self.w, self.bias, self.lo, self.hi, buf, self.keep, dst,
                 _NO_RESIDUAL if residual is None else residual[n], y[n])
+        pool.append((buf, dst))
         return y
 
 
@@ -318,18 +317,23 @@ def direct_plan(w: np.ndarray, bias: np.ndarray, lo, hi, C: int, H: int, W: int,
     (sh, sw), (dh, dw), (ph, pw), (Ho, Wo) = strides, dilations, pads, out
     c, b, e = np.meshgrid(np.arange(C), np.arange(kh), np.arange(kw), indexing="ij")
     extra: list[int] = []
+    keep = np.zeros((0, 0), np.uint8)
     # 'same' width at stride 1: shifted copies (a row pitch of W) where the padded pitch would waste
     # over 15% of the tiles and the copies' footprint stays in cache (measured: 8x8 and 4x4 planes
     # 8-30% faster, 16x16 and 32x32 10% slower, 300 channels 50% slower)
     waste = (kw - 1) * dw / (W + (kw - 1) * dw)
     if shifted and sh == sw == 1 and Wo == W and (ph or pw or Ho + (kh - 1) * dh > H) and waste > 0.15 and \
-            C * kh * kw <= 1152:
+            C * kh * kw <= 1152 and Ho + (kh - 1) * dh >= H + ph:
         shifts = sorted({int(e_ * dw - pw) for e_ in range(kw)})
         G, Hr = max(map(abs, shifts)), Ho + (kh - 1) * dh
         L = G + Hr * W + G
         j = np.searchsorted(shifts, e * dw - pw)
         offs = (c * len(shifts) + j) * L + G + b * dh * W + (e * dw - pw)
-        mode, pitch, buf, extra = SHIFTED, W, (C, len(shifts), 1, 1, L), [G, *shifts]
+        # a tap shifted by s columns reads past a row's end into the next row (s > 0: its first s
+        # columns) or the previous one (s < 0: its last -s columns): those read zero
+        col = np.arange(H * W) % W
+        keep = np.stack([(col >= s) & (col < W + s) for s in shifts]).astype(np.uint8)
+        mode, pitch, buf, extra = SHIFTED, W, (C, len(shifts), 1, 1, L), [G + ph * W]
         Hp = Wp = 0
     elif ph or pw or sh > 1 or sw > 1 or (Ho - 1) * sh + (kh - 1) * dh >= H or (Wo - 1) * sw + (kw - 1) * dw >= W:
         Hp, Wp = (Ho - 1) * sh + (kh - 1) * dh + 1, (Wo - 1) * sw + (kw - 1) * dw + 1
@@ -349,5 +353,5 @@ def direct_plan(w: np.ndarray, bias: np.ndarray, lo, hi, C: int, H: int, W: int,
     nsplit = min(nob, -(-4 // ntile))  # at least 4 work items where the channels allow
     g = np.array([ph, pw, Hp, Wp, pitch, nv, nsplit, mode, *extra], np.int64)
     return DirectPlan(g, np.ascontiguousarray(offs.reshape(-1), np.int64), pack_weights(w.reshape(O, -1)),
-                      np.ascontiguousarray(bias, np.float32), np.float32(lo), np.float32(hi), buf,
+                      np.ascontiguousarray(bias, np.float32), lo, hi, keep, buf,
                       (O, Ho * pitch) if pitch != Wo else (0, 0), (O, Ho, Wo))

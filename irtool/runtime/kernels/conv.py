@@ -36,6 +36,7 @@ import numpy as np
 from irtool.errors import IRFormatError
 from irtool.runtime.kernels._phases import _fill_phases, _plus_clamped, _zero
 from irtool.runtime.kernels.conv_direct import direct_plan
+from irtool.runtime.kernels.depthwise import stride_two_depthwise_plan, tiny_depthwise_plan
 from irtool.runtime.registry import kernel, specializer
 
 _COLS_BYTES = 64 << 20  # im2col buffer budget per chunk of the batch
@@ -628,24 +629,35 @@ def prepare_convolution(consts, grouped: bool, fallback, *, strides, dilations, 
                     for n in range(N):
                         _depthwise_same(x[n], w3, mult, dh, dw, ph, pw, G, dw_bias, lo, hi, bufs, y[n])
                     return y
-                return depthwise_same
+                general = depthwise_same
 
-            if sh == sw == 2 and kh == kw == 3 and dh == dw == 1 and Wo <= 8:  # small planes: no copy
+            elif sh == sw == 2 and kh == kw == 3 and dh == dw == 1 and Wo >= 8 and (
+                    halves := stride_two_depthwise_plan(w3, dw_bias, lo, hi, C, *in_sp, (ph, pw), (Ho, Wo))):
+                general = halves  # even and odd columns split in one pass (64x32x32: 54 -> 37 us)
+
+            elif sh == sw == 2 and kh == kw == 3 and dh == dw == 1 and Wo <= 8:  # small planes: no copy
 
                 def depthwise_s2(x):
                     y, acc = np.empty((N, O, Ho, Wo), np.float32), np.empty(Wo, np.float32)
                     for n in range(N):
                         _depthwise_s2(x[n], w3, mult, ph, pw, dw_bias, lo, hi, acc, y[n])
                     return y
-                return depthwise_s2
+                general = depthwise_s2
 
-            def depthwise(x):
-                y = np.empty((N, O, Ho, Wo), np.float32)
-                xq, flat = np.empty((sh, sw, Hq, Wq), np.float32), np.empty((Ho - 1) * Wq + Wo, np.float32)
-                for n in range(N):
-                    _depthwise_fused(x[n], w3, mult, dh, dw, ph, pw, dw_bias, lo, hi, xq, flat, y[n])
-                return y
-            return depthwise
+            else:
+                def depthwise(x):
+                    y = np.empty((N, O, Ho, Wo), np.float32)
+                    xq, flat = np.empty((sh, sw, Hq, Wq), np.float32), np.empty((Ho - 1) * Wq + Wo, np.float32)
+                    for n in range(N):
+                        _depthwise_fused(x[n], w3, mult, dh, dw, ph, pw, dw_bias, lo, hi, xq, flat, y[n])
+                    return y
+                general = depthwise
+            if sh == sw == 1:  # tiny planes: every channel in one flat pass (the others for non-finite inputs)
+                tiny = tiny_depthwise_plan(w3, dw_bias, lo, hi, C, *in_sp, (sh, sw), (dh, dw), (ph, pw), (Ho, Wo),
+                                           exact=general)
+                if tiny is not None:
+                    return tiny
+            return general
         wm = np.ascontiguousarray(w.reshape(O, C * kvol))
         if pointwise_layer:  # 1x1: the (subsampled) input is the patch matrix; BLAS beats the direct
             # kernel here (its short tap loops: 1.1-1.6x on the samples' 1x1 layers, measured)

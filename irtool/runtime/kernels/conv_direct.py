@@ -18,6 +18,8 @@ channel blocks of its tile innermost, so the input window it reads stays in L1.
 """
 from __future__ import annotations
 
+import math
+
 import numba
 import numpy as np
 from llvmlite import ir
@@ -214,7 +216,7 @@ def _fill_masked(plane, keep, out):  # pragma: no cover (jit)
 @numba.njit(inline="always")
 def _conv_body(x, g, offs, w, bias, lo, hi, buf, keep, dst, res, y):  # pragma: no cover (jit)
     """One image x [C, H, W] -> y [O, Ho, Wo]. ``g`` (int64): ph, pw, Hp, Wp, pitch, nv, nsplit, mode,
-    then for the shifted mode the offset of the plane in each copy. Modes (what the taps read):
+    the pixels the tiles cover, then for the shifted mode the offset of the plane in each copy. Modes (what the taps read):
     IN_PLACE: x itself. PHASES: each channel zero padded and split into stride phases, in ``buf``
     [C, sh, sw, Hq, Wq]. SHIFTED (stride 1, output as wide as the input): per channel, one zero-padded
     copy per column shift of the taps, in ``buf`` [C, shifts, 1, 1, L], with the columns a shifted tap
@@ -231,17 +233,17 @@ def _conv_body(x, g, offs, w, bias, lo, hi, buf, keep, dst, res, y):  # pragma: 
             _fill_phases(x[c], ph, pw, Hp, Wp, buf[c])
         src = buf.reshape(buf.size)
     elif mode == SHIFTED:
-        n, at, HW = buf.shape[1], g[8], x.shape[1] * x.shape[2]
+        n, at, HW = buf.shape[1], g[9], x.shape[1] * x.shape[2]
         for cj in numba.prange(C * n):
             c, j = cj // n, cj % n
             _fill_masked(x[c], keep[j], buf[c, j, 0, 0, at:at + HW])
         src = buf.reshape(buf.size)
     else:
         src = x.reshape(x.size)
-    R = (Ho - 1) * pitch + Wo
     compact = pitch != Wo
     out = dst.reshape(dst.size) if compact else y.reshape(y.size)
-    dpitch = Ho * pitch if compact else R
+    R = g[8]  # the pixels the tiles cover: up to the last one, or past it to whole tiles (see direct_plan)
+    dpitch = dst.shape[1] if compact else R
     tw = nv * LANES
     fused = res.size > 0
     inf = np.float32(np.inf)
@@ -349,9 +351,20 @@ def direct_plan(w: np.ndarray, bias: np.ndarray, lo, hi, C: int, H: int, W: int,
     if R < LANES:
         return None
     nv = min(3, R // LANES)
+    offs = offs.reshape(-1)
+    if pitch != Wo:  # the tiles go to a pitched scratch: they may run on past R into its padding, with
+        # no last tile shifted back, when the input has room for their reads too (a 4x4 output at pitch
+        # 5, R = 19: one tile of 24 instead of two of 16)
+        v = min((3, 2, 1), key=lambda v: -(-R // (v * LANES)) * (v + 0.5))  # vectors + a tile's fixed cost
+        whole = -(-R // (v * LANES)) * v * LANES
+        reach = int(offs.max()) + whole  # elements the reads need
+        if mode == PHASES:  # room: more zero channels at the end of the buffer
+            buf = (C + -(-max(0, reach - math.prod(buf)) // math.prod(buf[1:])), *buf[1:])
+        if reach <= (math.prod(buf) if mode == PHASES else C * H * W):
+            R, nv = whole, v
     ntile, nob = -(-R // (nv * LANES)), -(-O // TILE_O)
     nsplit = min(nob, -(-4 // ntile))  # at least 4 work items where the channels allow
-    g = np.array([ph, pw, Hp, Wp, pitch, nv, nsplit, mode, *extra], np.int64)
-    return DirectPlan(g, np.ascontiguousarray(offs.reshape(-1), np.int64), pack_weights(w.reshape(O, -1)),
+    g = np.array([ph, pw, Hp, Wp, pitch, nv, nsplit, mode, R, *extra], np.int64)
+    return DirectPlan(g, np.ascontiguousarray(offs, np.int64), pack_weights(w.reshape(O, -1)),
                       np.ascontiguousarray(bias, np.float32), lo, hi, keep, buf,
-                      (O, Ho * pitch) if pitch != Wo else (0, 0), (O, Ho, Wo))
+                      (O, max(Ho * pitch, R)) if pitch != Wo else (0, 0), (O, Ho, Wo))

@@ -19,6 +19,7 @@ _SETTERS = ("scipy_openblas_set_num_threads64_", "scipy_openblas_set_num_threads
 _configured = False
 _parallel = 1  # numba's thread count when a kernel runs in parallel
 _now = 0  # numba's thread count as this module last set it (0: not set yet); see current()
+_set = None  # numba's thread-count setter, once its threading layer runs (see serial)
 
 # A parallel region costs tens of microseconds to wake the other threads; below this many elements
 # in its first input a kernel runs its numba parts on the calling thread alone (measured on the 2-core target:
@@ -62,11 +63,19 @@ def set_num_threads(n: int, blas: int | None = None) -> None:
 
 def serial(on: bool) -> None:
     """Run the next numba kernels on the calling thread only (``on``), or on the configured count."""
-    import numba
+    global _now, _set
+    n = 1 if on else _parallel
+    if _set is None:
+        import numba
+        from numba.np.ufunc import parallel
 
-    global _now
-    _now = 1 if on else _parallel
-    numba.set_num_threads(_now)
+        numba.set_num_threads(n)  # starts the threading layer, checks n
+        # then numba's own setter directly: set_num_threads re-checks its locks and argument each time
+        # (~1.5 us, twice an inference); the public call where a numba lacks it
+        _set = getattr(parallel, "_set_num_threads", None) or numba.set_num_threads
+    else:
+        _set(n)
+    _now = n
 
 
 def current() -> int:

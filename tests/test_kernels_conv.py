@@ -173,8 +173,16 @@ def test_direct_plan_layouts(case, shifted):
         assert (conv_ref.shape[2] - 1) * x.shape[3] + conv_ref.shape[3] < cd.LANES or conv_ref.shape[2:] == (1, 1)
         return
     want = np.clip(conv_ref.astype(np.float32) + bias[:, None, None], -1, 2)
-    assert_close(plan(x), want, 1e-5)
-    assert_close(plan(x, res), np.clip(conv_ref.astype(np.float32) + bias[:, None, None] + res, -1, 2), 1e-5)
+    from irtool.runtime import threads
+
+    threads.configure()
+    try:
+        for serial in (True, False):  # the serial kernel and the one-region parallel one
+            threads.serial(serial)
+            assert_close(plan(x), want, 1e-5)
+            assert_close(plan(x, res), np.clip(conv_ref.astype(np.float32) + bias[:, None, None] + res, -1, 2), 1e-5)
+    finally:
+        threads.serial(False)
 
 
 @pytest.mark.parametrize("C, mult, H, W, strides, dilations, pads, end", [

@@ -214,66 +214,94 @@ def _fill_masked(plane, keep, out):  # pragma: no cover (jit)
 
 
 @numba.njit(inline="always")
-def _conv_body(x, g, offs, w, bias, lo, hi, buf, keep, dst, res, y):  # pragma: no cover (jit)
-    """One image x [C, H, W] -> y [O, Ho, Wo]. ``g`` (int64): ph, pw, Hp, Wp, pitch, nv, nsplit, mode,
-    the pixels the tiles cover, then for the shifted mode the offset of the plane in each copy. Modes (what the taps read):
-    IN_PLACE: x itself. PHASES: each channel zero padded and split into stride phases, in ``buf``
-    [C, sh, sw, Hq, Wq]. SHIFTED (stride 1, output as wide as the input): per channel, one zero-padded
-    copy per column shift of the taps, in ``buf`` [C, shifts, 1, 1, L], with the columns a shifted tap
-    would read across a row's end zeroed (``keep`` [shifts, H*W] says which elements stay): the row
-    pitch is then the output's. ``buf`` comes zeroed and the fills write only the same data cells
-    each time, so its padding stays zero from call to call. When the row pitch is wider than the
-    output row, the tiles go to ``dst`` and are compacted into y. A residual ``res`` (y's shape;
-    empty: none) is added after the bias, and the clamp after it."""
-    ph, pw, Hp, Wp, pitch, nv, nsplit, mode = g[0], g[1], g[2], g[3], g[4], g[5], g[6], g[7]
+def _source(x, g, buf, keep):  # pragma: no cover (jit)
+    """What the taps read (see _conv_body), filled on the calling thread: the flat input itself, or
+    ``buf`` holding its padded phases / masked shifted copies."""
+    ph, pw, Hp, Wp, mode = g[0], g[1], g[2], g[3], g[7]
     C = x.shape[0]
-    O, Ho, Wo = y.shape
     if mode == PHASES:
-        for c in numba.prange(C):
+        for c in range(C):
             _fill_phases(x[c], ph, pw, Hp, Wp, buf[c])
-        src = buf.reshape(buf.size)
-    elif mode == SHIFTED:
+        return buf.reshape(buf.size)
+    if mode == SHIFTED:
         n, at, HW = buf.shape[1], g[9], x.shape[1] * x.shape[2]
-        for cj in numba.prange(C * n):
+        for cj in range(C * n):
             c, j = cj // n, cj % n
             _fill_masked(x[c], keep[j], buf[c, j, 0, 0, at:at + HW])
-        src = buf.reshape(buf.size)
-    else:
-        src = x.reshape(x.size)
-    compact = pitch != Wo
-    out = dst.reshape(dst.size) if compact else y.reshape(y.size)
-    R = g[8]  # the pixels the tiles cover: up to the last one, or past it to whole tiles (see direct_plan)
-    dpitch = dst.shape[1] if compact else R
-    tw = nv * LANES
+        return buf.reshape(buf.size)
+    return x.reshape(x.size)
+
+
+@numba.njit(inline="always")
+def _finish(out, dpitch, pitch, res, lo, hi, o0, o1, y):  # pragma: no cover (jit)
+    """Channels o0 <= o < o1 of y from the pitched tiles in ``out``, plus the residual and the clamp
+    when ``res`` is not empty."""
+    Ho, Wo = y.shape[1], y.shape[2]
     fused = res.size > 0
-    inf = np.float32(np.inf)
-    tlo, thi = (-inf, inf) if fused else (lo, hi)
-    for item in numba.prange(((R + tw - 1) // tw) * nsplit):
-        _item(item, src, offs, w, bias, tlo, thi, nv, R, nsplit, out, dpitch)
-    if compact or fused:
-        for o in numba.prange(O):
-            for oh in range(Ho):
-                row, yo = out[o * dpitch + oh * pitch:], y[o, oh]
-                if fused:
-                    ro = res[o, oh]
-                    for ow in range(Wo):
-                        yo[ow] = _plus_clamped(row[ow], ro[ow], True, lo, hi)
-                else:
-                    for ow in range(Wo):
-                        yo[ow] = row[ow]
-
-
-@numba.njit(parallel=True, cache=True, nogil=True)
-def _conv_image(x, g, offs, w, bias, lo, hi, buf, keep, dst, res, y):  # pragma: no cover (jit)
-    """_conv_body on every thread numba has (its prange loops as parallel regions)."""
-    _conv_body(x, g, offs, w, bias, lo, hi, buf, keep, dst, res, y)
+    for o in range(o0, o1):
+        for oh in range(Ho):
+            row, yo = out[o * dpitch + oh * pitch:], y[o, oh]
+            if fused:
+                ro = res[o, oh]
+                for ow in range(Wo):
+                    yo[ow] = _plus_clamped(row[ow], ro[ow], True, lo, hi)
+            else:
+                for ow in range(Wo):
+                    yo[ow] = row[ow]
 
 
 @numba.njit(cache=True, nogil=True)
 def _conv_image_serial(x, g, offs, w, bias, lo, hi, buf, keep, dst, res, y):  # pragma: no cover (jit)
-    """_conv_body on the calling thread: no parallel launch (a few microseconds a region even on one
-    thread), for the layers the plugin runs serially."""
-    _conv_body(x, g, offs, w, bias, lo, hi, buf, keep, dst, res, y)
+    """One image x [C, H, W] -> y [O, Ho, Wo], on the calling thread. ``g`` (int64): ph, pw, Hp, Wp,
+    pitch, nv, nsplit, mode, the pixels the tiles cover (up to the last one, or past it to whole tiles:
+    see direct_plan), then for the shifted mode the offset of the plane in each copy. Modes (what the
+    taps read): IN_PLACE: x itself. PHASES: each channel zero padded and split into stride phases, in
+    ``buf`` [C, sh, sw, Hq, Wq]. SHIFTED (stride 1, output as wide as the input): per channel, one
+    zero-padded copy per column shift of the taps, in ``buf`` [C, shifts, 1, 1, L], with the columns a
+    shifted tap would read across a row's end zeroed (``keep`` [shifts, H*W] says which elements
+    stay): the row pitch is then the output's. ``buf`` comes zeroed and the fills write only the same
+    data cells each time, so its padding stays zero from call to call. When the row pitch is wider
+    than the output row, the tiles go to ``dst`` and are compacted into y. A residual ``res`` (y's
+    shape; empty: none) is added after the bias, and the clamp after it."""
+    pitch, nv, nsplit = g[4], g[5], g[6]
+    O, Ho, Wo = y.shape
+    src = _source(x, g, buf, keep)
+    compact, fused = pitch != Wo, res.size > 0
+    out = dst.reshape(dst.size) if compact else y.reshape(y.size)
+    R = g[8]
+    dpitch = dst.shape[1] if compact else R
+    tw = nv * LANES
+    inf = np.float32(np.inf)
+    tlo, thi = (-inf, inf) if fused else (lo, hi)
+    for item in range(((R + tw - 1) // tw) * nsplit):
+        _item(item, src, offs, w, bias, tlo, thi, nv, R, nsplit, out, dpitch)
+    if compact or fused:
+        _finish(out, dpitch, pitch, res, lo, hi, 0, O, y)
+
+
+@numba.njit(parallel=True, cache=True, nogil=True)
+def _conv_image(x, g, offs, w, bias, lo, hi, buf, keep, dst, res, y, nthreads):  # pragma: no cover (jit)
+    """_conv_image_serial on every thread numba has, in one parallel region (each costs ~13 us to wake
+    the sleeping threads): the input is laid out first on the calling thread, then each thread's group
+    of output-channel blocks runs every pixel tile and finishes its own channels."""
+    pitch, nv = g[4], g[5]
+    O, Ho, Wo = y.shape
+    src = _source(x, g, buf, keep)
+    compact, fused = pitch != Wo, res.size > 0
+    out = dst.reshape(dst.size) if compact else y.reshape(y.size)
+    R = g[8]
+    dpitch = dst.shape[1] if compact else R
+    tw = nv * LANES
+    ntile, nob = (R + tw - 1) // tw, (O + TILE_O - 1) // TILE_O
+    nsplit = min(nob, nthreads)  # a group per thread (numba.get_num_threads() here would block caching)
+    per = (nob + nsplit - 1) // nsplit
+    inf = np.float32(np.inf)
+    tlo, thi = (-inf, inf) if fused else (lo, hi)
+    for grp in numba.prange(nsplit):
+        for t in range(ntile):
+            _item(t * nsplit + grp, src, offs, w, bias, tlo, thi, nv, R, nsplit, out, dpitch)
+        if compact or fused:
+            _finish(out, dpitch, pitch, res, lo, hi, min(O, grp * per * TILE_O), min(O, (grp + 1) * per * TILE_O), y)
 
 
 class DirectPlan:
@@ -302,10 +330,15 @@ class DirectPlan:
         y = np.empty((x.shape[0], *self.out), np.float32)
         pool = self._pool
         buf, dst = pool.pop() if pool else (np.zeros(self.buf, np.float32), np.empty(self.dst, np.float32))
-        run = _conv_image if threads.current() > 1 else _conv_image_serial
+        nthreads = threads.current()
         for n in range(x.shape[0]):
-            run(x[n], self.g, self.offs, self.w, self.bias, self.lo, self.hi, buf, self.keep, dst,
-                _NO_RESIDUAL if residual is None else residual[n], y[n])
+            res = _NO_RESIDUAL if residual is None else residual[n]
+            if nthreads > 1:
+                _conv_image(x[n], self.g, self.offs, self.w, self.bias, self.lo, self.hi, buf, self.keep, dst, res,
+                            y[n], nthreads)
+            else:
+                _conv_image_serial(x[n], self.g, self.offs, self.w, self.bias, self.lo, self.hi, buf, self.keep, dst,
+                                   res, y[n])
         pool.append((buf, dst))
         return y
 
@@ -362,8 +395,7 @@ def direct_plan(w: np.ndarray, bias: np.ndarray, lo, hi, C: int, H: int, W: int,
             buf = (C + -(-max(0, reach - math.prod(buf)) // math.prod(buf[1:])), *buf[1:])
         if reach <= (math.prod(buf) if mode == PHASES else C * H * W):
             R, nv = whole, v
-    ntile, nob = -(-R // (nv * LANES)), -(-O // TILE_O)
-    nsplit = min(nob, -(-4 // ntile))  # at least 4 work items where the channels allow
+    nsplit = 1  # on one thread, each pixel tile runs every channel block: its input window stays in L1
     g = np.array([ph, pw, Hp, Wp, pitch, nv, nsplit, mode, R, *extra], np.int64)
     return DirectPlan(g, np.ascontiguousarray(offs, np.int64), pack_weights(w.reshape(O, -1)),
                       np.ascontiguousarray(bias, np.float32), lo, hi, keep, buf,

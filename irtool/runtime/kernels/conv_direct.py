@@ -231,17 +231,17 @@ def _finish(out, dpitch, pitch, res, lo, hi, o0, o1, y):  # pragma: no cover (ji
     """Channels o0 <= o < o1 of y from the pitched tiles in ``out``, plus the residual and the clamp
     when ``res`` is not empty."""
     Ho, Wo = y.shape[1], y.shape[2]
+    yf, rf = y.reshape(y.size), res.reshape(res.size)
     fused = res.size > 0
     for o in range(o0, o1):
-        for oh in range(Ho):
-            row, yo = out[o * dpitch + oh * pitch:], y[o, oh]
+        for oh in range(Ho):  # unsigned flat offsets: no view per row (two reference-count calls each)
+            r, d = np.uint64(o * dpitch + oh * pitch), np.uint64((o * Ho + oh) * Wo)
             if fused:
-                ro = res[o, oh]
-                for ow in range(Wo):
-                    yo[ow] = _plus_clamped(row[ow], ro[ow], True, lo, hi)
+                for ow in range(np.uint64(Wo)):
+                    yf[d + ow] = _plus_clamped(out[r + ow], rf[d + ow], True, lo, hi)
             else:
-                for ow in range(Wo):
-                    yo[ow] = row[ow]
+                for ow in range(np.uint64(Wo)):
+                    yf[d + ow] = out[r + ow]
 
 
 @numba.njit(cache=True, nogil=True)

@@ -122,6 +122,15 @@ def tiny_depthwise_plan(w: np.ndarray, bias: np.ndarray, lo, hi, C: int, H: int,
 
 
 # ------------------------------------------------------------------- 3x3 stride 2: rows of two phases
+@numba.njit(inline="always")
+def _at(valid, row, S, pe, dj, zero):  # pragma: no cover (jit)
+    """The buffer offsets where taps e = 0, 1, 2 of an input row start (see _depthwise_s2)."""
+    if valid:
+        return (np.uint64(pe[0] * S + row + dj[0]), np.uint64(pe[1] * S + row + dj[1]),
+                np.uint64(pe[2] * S + row + dj[2]))
+    return np.uint64(zero + dj[0]), np.uint64(zero + dj[1]), np.uint64(zero + dj[2])
+
+
 @numba.njit(cache=True, nogil=True, fastmath={"contract"})
 def _depthwise_s2(x, w, mult, ph, pe, dj, keep, bias, lo, hi, buf, y):  # pragma: no cover (jit)
     """A 3x3 depthwise layer at stride 2 (dilation 1) on planes of even width, for one image: each
@@ -137,38 +146,38 @@ def _depthwise_s2(x, w, mult, ph, pe, dj, keep, bias, lo, hi, buf, y):  # pragma
     S = G + H * Wh + G  # one half with its guards
     zero = 2 * S + 2  # the zero row (starts 2 in: dj >= -1)
     k0, k1, k2 = keep[0], keep[1], keep[2]
+    yf = y.reshape(y.size)
+    n = np.uint64(Wo)
+    # unsigned flat offsets throughout: no wraparound checks, no view per row (two reference-count
+    # calls each, more than a 16-wide row's arithmetic)
     for oc in range(O):
         if oc % mult == 0:
             img = x[oc // mult].reshape(H * W)
-            ev, od = buf[G:G + H * Wh], buf[S + G:S + G + H * Wh]
-            for m in range(H * Wh):
-                ev[m] = img[2 * m]
-                od[m] = img[2 * m + 1]
+            e0, o0 = np.uint64(G), np.uint64(S + G)
+            for m in range(np.uint64(H * Wh)):
+                buf[e0 + m] = img[m + m]
+                buf[o0 + m] = img[m + m + np.uint64(1)]
         w0, w1, w2, w3, w4 = w[oc, 0, 0], w[oc, 0, 1], w[oc, 0, 2], w[oc, 1, 0], w[oc, 1, 1]
         w5, w6, w7, w8 = w[oc, 1, 2], w[oc, 2, 0], w[oc, 2, 1], w[oc, 2, 2]
         bo = bias[oc]
         z = np.float32(0)
         for oh in range(Ho):
             r0, r1, r2 = 2 * oh - ph, 2 * oh + 1 - ph, 2 * oh + 2 - ph
-            b0 = G + r0 * Wh if 0 <= r0 < H else zero
-            b1 = G + r1 * Wh if 0 <= r1 < H else zero
-            b2 = G + r2 * Wh if 0 <= r2 < H else zero
-            s0 = buf[pe[0] * (b0 != zero) * S + b0 + dj[0]:]
-            s1 = buf[pe[1] * (b0 != zero) * S + b0 + dj[1]:]
-            s2 = buf[pe[2] * (b0 != zero) * S + b0 + dj[2]:]
-            s3 = buf[pe[0] * (b1 != zero) * S + b1 + dj[0]:]
-            s4 = buf[pe[1] * (b1 != zero) * S + b1 + dj[1]:]
-            s5 = buf[pe[2] * (b1 != zero) * S + b1 + dj[2]:]
-            s6 = buf[pe[0] * (b2 != zero) * S + b2 + dj[0]:]
-            s7 = buf[pe[1] * (b2 != zero) * S + b2 + dj[1]:]
-            s8 = buf[pe[2] * (b2 != zero) * S + b2 + dj[2]:]
-            out = y[oc, oh]
-            for ow in range(Wo):  # the masks select inputs, not products: the taps stay FMAs
+            v0, v1, v2 = 0 <= r0 < H, 0 <= r1 < H, 0 <= r2 < H
+            # where each tap's run starts: its half's row, or the zero row for rows outside the plane
+            i00, i01, i02 = _at(v0, G + r0 * Wh, S, pe, dj, zero)
+            i10, i11, i12 = _at(v1, G + r1 * Wh, S, pe, dj, zero)
+            i20, i21, i22 = _at(v2, G + r2 * Wh, S, pe, dj, zero)
+            d = np.uint64((oc * Ho + oh) * Wo)
+            for ow in range(n):  # the masks select inputs, not products: the taps stay FMAs
                 m0, m1, m2 = k0[ow] != 0, k1[ow] != 0, k2[ow] != 0
-                a = w0 * (s0[ow] if m0 else z) + w1 * (s1[ow] if m1 else z) + w2 * (s2[ow] if m2 else z)
-                b = w3 * (s3[ow] if m0 else z) + w4 * (s4[ow] if m1 else z) + w5 * (s5[ow] if m2 else z)
-                c = w6 * (s6[ow] if m0 else z) + w7 * (s7[ow] if m1 else z) + w8 * (s8[ow] if m2 else z)
-                out[ow] = min(max(a + b + c + bo, lo), hi)
+                a = w0 * (buf[i00 + ow] if m0 else z) + w1 * (buf[i01 + ow] if m1 else z) + \
+                    w2 * (buf[i02 + ow] if m2 else z)
+                b = w3 * (buf[i10 + ow] if m0 else z) + w4 * (buf[i11 + ow] if m1 else z) + \
+                    w5 * (buf[i12 + ow] if m2 else z)
+                c = w6 * (buf[i20 + ow] if m0 else z) + w7 * (buf[i21 + ow] if m1 else z) + \
+                    w8 * (buf[i22 + ow] if m2 else z)
+                yf[d + ow] = min(max(a + b + c + bo, lo), hi)
 
 
 class StrideTwoDepthwisePlan:

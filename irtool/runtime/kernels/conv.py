@@ -36,7 +36,7 @@ import numpy as np
 from irtool.errors import IRFormatError
 from irtool.runtime.kernels._phases import _fill_phases, _plus_clamped, _zero
 from irtool.runtime.kernels.conv_direct import direct_plan
-from irtool.runtime.kernels.depthwise import stride_two_depthwise_plan, tiny_depthwise_plan
+from irtool.runtime.kernels.depthwise import stride_two_depthwise_plan
 from irtool.runtime.registry import kernel, specializer
 
 _COLS_BYTES = 64 << 20  # im2col buffer budget per chunk of the batch
@@ -375,45 +375,43 @@ def _depthwise_fused(x, w, mult, dh, dw, ph, pw, bias, lo, hi, xq, flat, y):  # 
 
 
 @numba.njit(**_SERIAL)
-def _depthwise_same(x, w, mult, dh, dw, ph, pw, G, bias, lo, hi, bufs, y):  # pragma: no cover (jit)
+def _depthwise_same(x, w, mult, dh, dw, ph, pw, G, keep, bias, lo, hi, bufs, y):  # pragma: no cover (jit)
     """_depthwise_fused for stride 1 and an output as wide as the input, without the padded copy's row
     pitch: one buffer per kernel column e holds the plane at offset ``ph*W + pw - e*dw + G``, rows of
     zeros above and below, and zeros in place of the columns that tap column reads across a row's
-    edge (the previous row's last ones, or the next row's first). Then tap (b, e) of output pixel t
-    is ``bufs[e, t + b*dh*W + G]`` for every t: each output plane is one flat pass, written directly.
-    bufs [kw, S] comes from the caller; G >= (kw-1)*dw keeps every offset >= 0."""
+    edge (the previous row's last ones, or the next row's first: ``keep[e]`` says which stay). Then
+    tap (b, e) of output pixel t is ``bufs[e, t + b*dh*W + G]`` for every t: each output plane is one
+    flat pass, written directly. bufs [kw, S] comes zeroed from the caller, and only its data cells
+    are written; G >= (kw-1)*dw keeps every offset >= 0. Unsigned flat offsets: no views per channel
+    (two reference-count calls each), no wraparound checks."""
     O, Ho, W = y.shape
     H = x.shape[1]
     kh, kw = w.shape[1], w.shape[2]
-    L, HW = Ho * W, H * W
-    _zero(bufs)
+    L, HW, S = Ho * W, H * W, bufs.shape[1]
+    buf, yf, xf = bufs.reshape(bufs.size), y.reshape(y.size), x.reshape(x.size)
     for oc in range(O):
         if oc % mult == 0:
-            plane = x[oc // mult].reshape(HW)
+            s0 = np.uint64(oc // mult * HW)
             for e in range(kw):
-                shift = e * dw - pw  # tap column e reads input column ow + shift
-                dst = bufs[e, ph * W - shift + G:]
-                for t in range(HW):
-                    dst[t] = plane[t]
-                for i in range(H):  # the columns read across a row's edge are padding
-                    for j in range(max(0, W + shift), W):
-                        dst[i * W + j] = 0
-                    for j in range(min(W, shift)):
-                        dst[i * W + j] = 0
-        out, bo = y[oc].reshape(L), bias[oc]
+                d0, ke = np.uint64(e * S + ph * W - (e * dw - pw) + G), keep[e]
+                for t in range(np.uint64(HW)):
+                    v = xf[s0 + t]  # loaded unconditionally: a select, not a masked load
+                    buf[d0 + t] = v if ke[t] else np.float32(0)
+        d, bo = np.uint64(oc * L), bias[oc]
         if kh == 3 and kw == 3:
             r0, r1, r2 = G, dh * W + G, 2 * dh * W + G
-            s00, s01, s02 = bufs[0, r0:r0 + L], bufs[1, r0:r0 + L], bufs[2, r0:r0 + L]
-            s10, s11, s12 = bufs[0, r1:r1 + L], bufs[1, r1:r1 + L], bufs[2, r1:r1 + L]
-            s20, s21, s22 = bufs[0, r2:r2 + L], bufs[1, r2:r2 + L], bufs[2, r2:r2 + L]
+            i00, i01, i02 = np.uint64(r0), np.uint64(S + r0), np.uint64(2 * S + r0)
+            i10, i11, i12 = np.uint64(r1), np.uint64(S + r1), np.uint64(2 * S + r1)
+            i20, i21, i22 = np.uint64(r2), np.uint64(S + r2), np.uint64(2 * S + r2)
             w00, w01, w02, w10, w11 = w[oc, 0, 0], w[oc, 0, 1], w[oc, 0, 2], w[oc, 1, 0], w[oc, 1, 1]
             w12, w20, w21, w22 = w[oc, 1, 2], w[oc, 2, 0], w[oc, 2, 1], w[oc, 2, 2]
-            for t in range(L):
-                acc = w00 * s00[t] + w01 * s01[t] + w02 * s02[t]
-                acc += w10 * s10[t] + w11 * s11[t] + w12 * s12[t]
-                acc += w20 * s20[t] + w21 * s21[t] + w22 * s22[t]
-                out[t] = min(max(acc + bo, lo), hi)
+            for t in range(np.uint64(L)):  # three chains of FMAs (one of nine is latency-bound)
+                a = w00 * buf[i00 + t] + w01 * buf[i01 + t] + w02 * buf[i02 + t]
+                b = w10 * buf[i10 + t] + w11 * buf[i11 + t] + w12 * buf[i12 + t]
+                c = w20 * buf[i20 + t] + w21 * buf[i21 + t] + w22 * buf[i22 + t]
+                yf[d + t] = min(max(a + b + c + bo, lo), hi)
         else:
+            out = y[oc].reshape(L)
             for t in range(L):
                 out[t] = 0
             for b in range(kh):
@@ -607,12 +605,12 @@ def prepare_convolution(consts, grouped: bool, fallback, *, strides, dilations, 
             shape, w.shape, *attrs)
         (_, kh, kw), (_, sh, sw), (_, dh, dw), (_, ph, pw), (_, Ho, Wo) = k3, s3, d3, pb3, out3
         pointwise_layer = kvol == 1 and not any(pb) and not any(pe)
-        # 1x1 layers: BLAS on large planes (32x32: 3-7% faster), the direct kernel up to 16x16 (its
-        # epilogue fused, no separate bias pass: 4x4 planes 30% faster, 8x8 and 16x16 5-15%)
         # one input channel at stride 1 (a first layer on a grey image): the depthwise kernels, each
         # output channel a multiple of the one plane (1->16 3x3 on 32x32: 13 -> 9 us; at stride 2 the
         # direct kernel stays faster)
         single = groups == 1 and C == 1 and kvol > 1 and sh == sw == 1
+        # 1x1 layers: BLAS on large planes (32x32: 3-7% faster), the direct kernel up to 16x16 (its
+        # epilogue fused, no separate bias pass: 4x4 planes 30% faster, 8x8 and 16x16 5-15%)
         if groups == 1 and not single and (not pointwise_layer or Ho * Wo <= 256):
             direct = direct_plan(w, dw_bias, clo, chi, C, in_sp[0], in_sp[1], (sh, sw), (dh, dw), (ph, pw), (Ho, Wo))
             if direct is not None:
@@ -628,42 +626,39 @@ def prepare_convolution(consts, grouped: bool, fallback, *, strides, dilations, 
             if sh == sw == 1 and Wo == in_sp[1]:  # 'same' width: flat passes, no row pitch
                 G = (kw - 1) * dw
                 S = max((Ho + (kh - 1) * dh) * Wo, (in_sp[0] + ph) * Wo + pw) + G
+                col = np.arange(in_sp[0] * Wo) % Wo  # tap column e reads input column ow + e*dw - pw
+                keep = np.stack([(col >= e * dw - pw) & (col < Wo + e * dw - pw) for e in range(kw)]).astype(np.uint8)
+                pool: list[np.ndarray] = []  # zeroed buffers (only their data cells are written)
 
                 def depthwise_same(x):
                     y = np.empty((N, O, Ho, Wo), np.float32)
-                    bufs = np.empty((kw, S), np.float32)
+                    bufs = pool.pop() if pool else np.zeros((kw, S), np.float32)
                     for n in range(N):
-                        _depthwise_same(x[n], w3, mult, dh, dw, ph, pw, G, dw_bias, lo, hi, bufs, y[n])
+                        _depthwise_same(x[n], w3, mult, dh, dw, ph, pw, G, keep, dw_bias, lo, hi, bufs, y[n])
+                    pool.append(bufs)
                     return y
-                general = depthwise_same
+                return depthwise_same
 
-            elif sh == sw == 2 and kh == kw == 3 and dh == dw == 1 and Wo >= 8 and (
+            if sh == sw == 2 and kh == kw == 3 and dh == dw == 1 and Wo >= 8 and (
                     halves := stride_two_depthwise_plan(w3, dw_bias, lo, hi, C, *in_sp, (ph, pw), (Ho, Wo))):
-                general = halves  # even and odd columns split in one pass (64x32x32: 54 -> 37 us)
+                return halves  # even and odd columns split in one pass (64x32x32: 54 -> 29 us)
 
-            elif sh == sw == 2 and kh == kw == 3 and dh == dw == 1 and Wo <= 8:  # small planes: no copy
+            if sh == sw == 2 and kh == kw == 3 and dh == dw == 1 and Wo <= 8:  # small planes: no copy
 
                 def depthwise_s2(x):
                     y, acc = np.empty((N, O, Ho, Wo), np.float32), np.empty(Wo, np.float32)
                     for n in range(N):
                         _depthwise_s2(x[n], w3, mult, ph, pw, dw_bias, lo, hi, acc, y[n])
                     return y
-                general = depthwise_s2
+                return depthwise_s2
 
-            else:
-                def depthwise(x):
-                    y = np.empty((N, O, Ho, Wo), np.float32)
-                    xq, flat = np.empty((sh, sw, Hq, Wq), np.float32), np.empty((Ho - 1) * Wq + Wo, np.float32)
-                    for n in range(N):
-                        _depthwise_fused(x[n], w3, mult, dh, dw, ph, pw, dw_bias, lo, hi, xq, flat, y[n])
-                    return y
-                general = depthwise
-            if sh == sw == 1:  # tiny planes: every channel in one flat pass (the others for non-finite inputs)
-                tiny = tiny_depthwise_plan(w3, dw_bias, lo, hi, C, *in_sp, (sh, sw), (dh, dw), (ph, pw), (Ho, Wo),
-                                           exact=general)
-                if tiny is not None:
-                    return tiny
-            return general
+            def depthwise(x):
+                y = np.empty((N, O, Ho, Wo), np.float32)
+                xq, flat = np.empty((sh, sw, Hq, Wq), np.float32), np.empty((Ho - 1) * Wq + Wo, np.float32)
+                for n in range(N):
+                    _depthwise_fused(x[n], w3, mult, dh, dw, ph, pw, dw_bias, lo, hi, xq, flat, y[n])
+                return y
+            return depthwise
         wm = np.ascontiguousarray(w.reshape(O, C * kvol))
         if pointwise_layer:  # 1x1: the (subsampled) input is the patch matrix
 

@@ -221,7 +221,8 @@ def _source(x, g, buf, keep):  # pragma: no cover (jit)
             dst, kj = buf[:, j, 0, 0, at:at + HW], keep[j]
             for c in range(C):
                 for t in range(HW):
-                    dst[c, t] = planes[c, t] if kj[t] else np.float32(0)
+                    v = planes[c, t]  # loaded unconditionally: a select, not a masked load (slow on Zen 2)
+                    dst[c, t] = v if kj[t] else np.float32(0)
         return buf.reshape(buf.size)
     return x.reshape(x.size)
 

@@ -1,124 +1,15 @@
-"""FP32 depthwise 3x3 convolution on tiny planes (4x4, 8x8): every channel in one flat pass.
+"""FP32 depthwise 3x3 convolution at stride 2 (the per-channel kernels for the other cases are in
+``conv.py``).
 
-A depthwise layer does 9 multiply-adds per output; on planes of a few dozen pixels what costs is each
-channel's fixed work (its loops, copies and edges: ~70 ns a channel against ~5 ns of arithmetic). Here
-the whole layer is one loop over every output cell of every channel: tap k of cell u reads the input
-copied between zero guards at ``u + shift_k``, times a weight expanded per cell at load time, zero
-where the tap falls in the padding (or, across a plane's edge, in the next row or channel). The
-larger planes go to the per-channel kernels of ``conv.py``.
+Each input plane is split into its even and odd columns by one flat pass (interleaved loads), its rows
+left whole; an output row then reads three input rows of the two halves with contiguous, vectorized
+loads. Unsigned flat offsets throughout: numba emits no negative-index wraparound, and no view is
+made per row (a view costs two reference-count calls, more than a 16-wide row of arithmetic).
 """
 from __future__ import annotations
 
 import numba
 import numpy as np
-
-
-# ------------------------------------------------------------------------ tiny planes: one flat pass
-@numba.njit(cache=True, nogil=True, fastmath={"contract"})  # FMAs; no 'fast' flags: they would fold the inf test
-def _depthwise_tiny(x, mult, G, offs, we, be, lo, hi, sub, buf, full, y):  # pragma: no cover (jit)
-    """A 3x3 depthwise layer on planes of a few dozen pixels, every channel in one flat pass: the
-    output at stride 1 over the whole input grid, ``full[u] = clamp(sum_k we[k, u] * buf[offs[k] + u]
-    + be[u], lo, hi)`` for u = (oc, i, j), with the weights expanded per output cell (zero where the tap
-    reads padding or another channel) and the input copied between zero guards; then, when the layer
-    is strided or crops, ``y[v] = full[sub[v]]``. No per-channel work at all: on 4x4 and 8x8 planes
-    that fixed cost is what dominates. Returns False (nothing written) when the input is not all
-    finite: a zero weight times an inf beside the padding would give NaN where the layer gives a
-    number, so the caller then runs the exact kernel."""
-    C, H, W = x.shape
-    img = x.reshape(x.size)
-    n = img.size
-    dst = buf[G:G + n * mult]
-    if mult == 1:
-        for t in range(n):
-            dst[t] = img[t]
-    else:  # a channel multiplier: each input plane once per output channel it feeds
-        HW = H * W
-        for c in range(C):
-            for m in range(mult):
-                for t in range(HW):
-                    dst[(c * mult + m) * HW + t] = img[c * HW + t]
-    special = 0  # inf and NaN have every exponent bit set: an integer test, which vectorizes
-    bits = img.view(np.int32)
-    for t in range(n):
-        special = max(special, bits[t] & 0x7F800000)
-    if special == 0x7F800000:
-        return False
-    U = we.shape[1]
-    out = full if sub.size else y.reshape(y.size)
-    s0, s1, s2 = buf[offs[0]:offs[0] + U], buf[offs[1]:offs[1] + U], buf[offs[2]:offs[2] + U]
-    s3, s4, s5 = buf[offs[3]:offs[3] + U], buf[offs[4]:offs[4] + U], buf[offs[5]:offs[5] + U]
-    s6, s7, s8 = buf[offs[6]:offs[6] + U], buf[offs[7]:offs[7] + U], buf[offs[8]:offs[8] + U]
-    w0, w1, w2, w3, w4, w5, w6, w7, w8 = we[0], we[1], we[2], we[3], we[4], we[5], we[6], we[7], we[8]
-    for u in range(U):  # three independent chains of FMAs (one chain of nine is latency-bound)
-        a = w0[u] * s0[u] + w1[u] * s1[u] + w2[u] * s2[u]
-        b = w3[u] * s3[u] + w4[u] * s4[u] + w5[u] * s5[u]
-        c = w6[u] * s6[u] + w7[u] * s7[u] + w8[u] * s8[u]
-        out[u] = min(max(a + b + c + be[u], lo), hi)
-    if sub.size:
-        yf = y.reshape(y.size)
-        for v in range(sub.size):
-            yf[v] = full[sub[v]]
-    return True
-
-
-class TinyDepthwisePlan:
-    """A 3x3 depthwise layer on small planes (see _depthwise_tiny), with the general plan behind it
-    for inputs that are not all finite."""
-
-    __slots__ = ("mult", "G", "offs", "we", "be", "lo", "hi", "sub", "nbuf", "nfull", "out", "exact", "_pool")
-
-    def __init__(self, mult, G, offs, we, be, lo, hi, sub, nbuf, nfull, out, exact):
-        self.mult, self.G, self.offs, self.we, self.be = mult, G, offs, we, be
-        self.lo, self.hi, self.sub, self.nbuf, self.nfull, self.out = np.float32(lo), np.float32(hi), sub, nbuf, nfull, out
-        self.exact = exact
-        self._pool: list[tuple[np.ndarray, np.ndarray]] = []
-
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        """x float32 [N, C, H, W] C-contiguous -> y [N, O, Ho, Wo]."""
-        y = np.empty((x.shape[0], *self.out), np.float32)
-        pool = self._pool
-        buf, full = pool.pop() if pool else (np.zeros(self.nbuf, np.float32), np.empty(self.nfull, np.float32))
-        for n in range(x.shape[0]):
-            if not _depthwise_tiny(x[n], self.mult, self.G, self.offs, self.we, self.be, self.lo, self.hi, self.sub,
-                                   buf, full, y[n]):
-                y[n] = self.exact(x[n:n + 1])[0]
-        pool.append((buf, full))
-        return y
-
-
-TINY_CELLS = 8192  # channels x input cells up to which the flat pass wins (its expanded weights, 9 floats
-# per cell, stay in L2: measured on the 2-core target, 256x4x4 19 -> 4 us, 128x8x8 14 -> 6 us)
-
-
-def tiny_depthwise_plan(w: np.ndarray, bias: np.ndarray, lo, hi, C: int, H: int, W: int, strides: tuple[int, int],
-                        dilations: tuple[int, int], pads: tuple[int, int], out: tuple[int, int],
-                        exact) -> TinyDepthwisePlan | None:
-    """The flat-pass plan for 3x3 depthwise weights ``w`` [O, 3, 3] on [C, H, W] inputs, or None when
-    the layer is not 3x3, too large (TINY_CELLS), or its outputs are not on the input grid (an output
-    row or column past the input's). ``exact``: the plan for inputs that are not all finite."""
-    O, kh, kw = w.shape
-    (sh, sw), (dh, dw), (ph, pw), (Ho, Wo) = strides, dilations, pads, out
-    if (kh, kw) != (3, 3) or O * H * W > TINY_CELLS or (Ho - 1) * sh >= H or (Wo - 1) * sw >= W:
-        return None
-    HW, U = H * W, O * H * W
-    i, j = np.divmod(np.arange(HW), W)  # each output cell of the stride-1 grid
-    we, shifts = np.zeros((9, U), np.float32), []
-    for b in range(3):
-        for e in range(3):
-            r, c = i + b * dh - ph, j + e * dw - pw  # the input cell tap (b, e) reads
-            valid = (r >= 0) & (r < H) & (c >= 0) & (c < W)
-            we[b * 3 + e] = (w[:, b, e, None] * valid[None, :]).reshape(-1)  # zero: padding
-            shifts.append((b * dh - ph) * W + (e * dw - pw))
-    G = max(abs(s) for s in shifts)
-    offs = np.array([G + s for s in shifts], np.int64)
-    be = np.repeat(np.asarray(bias, np.float32), HW)
-    if (sh, sw, Ho, Wo) == (1, 1, H, W):
-        sub = np.zeros(0, np.int64)
-    else:
-        oc, oh, ow = np.meshgrid(np.arange(O), np.arange(Ho) * sh, np.arange(Wo) * sw, indexing="ij")
-        sub = (oc * HW + oh * W + ow).reshape(-1).astype(np.int64)
-    return TinyDepthwisePlan(O // C, G, offs, we, be, lo, hi, sub, G + U + G, U if sub.size else 0, (O, Ho, Wo),
-                             exact)
 
 
 # ------------------------------------------------------------------- 3x3 stride 2: rows of two phases
@@ -171,12 +62,14 @@ def _depthwise_s2(x, w, mult, ph, pe, dj, keep, bias, lo, hi, buf, y):  # pragma
             d = np.uint64((oc * Ho + oh) * Wo)
             for ow in range(n):  # the masks select inputs, not products: the taps stay FMAs
                 m0, m1, m2 = k0[ow] != 0, k1[ow] != 0, k2[ow] != 0
-                a = w0 * (buf[i00 + ow] if m0 else z) + w1 * (buf[i01 + ow] if m1 else z) + \
-                    w2 * (buf[i02 + ow] if m2 else z)
-                b = w3 * (buf[i10 + ow] if m0 else z) + w4 * (buf[i11 + ow] if m1 else z) + \
-                    w5 * (buf[i12 + ow] if m2 else z)
-                c = w6 * (buf[i20 + ow] if m0 else z) + w7 * (buf[i21 + ow] if m1 else z) + \
-                    w8 * (buf[i22 + ow] if m2 else z)
+                # every input loaded first, then the masks select: a conditional load would be a
+                # masked load (vmaskmovps), slow on Zen 2
+                x0, x1, x2 = buf[i00 + ow], buf[i01 + ow], buf[i02 + ow]
+                x3, x4, x5 = buf[i10 + ow], buf[i11 + ow], buf[i12 + ow]
+                x6, x7, x8 = buf[i20 + ow], buf[i21 + ow], buf[i22 + ow]
+                a = w0 * (x0 if m0 else z) + w1 * (x1 if m1 else z) + w2 * (x2 if m2 else z)
+                b = w3 * (x3 if m0 else z) + w4 * (x4 if m1 else z) + w5 * (x5 if m2 else z)
+                c = w6 * (x6 if m0 else z) + w7 * (x7 if m1 else z) + w8 * (x8 if m2 else z)
                 yf[d + ow] = min(max(a + b + c + bo, lo), hi)
 
 

@@ -11,7 +11,9 @@ import math
 import numba
 import numpy as np
 
+from irtool.runtime.kernels._math import exp32
 from irtool.runtime.registry import kernel, specializer
+from irtool.runtime.threads import SERIAL_BELOW
 
 
 def _axes(axes, rank: int) -> tuple[int, ...]:
@@ -130,22 +132,32 @@ def softmax_ref(x: np.ndarray, axis: int) -> np.ndarray:
     return _keep_type(e / np.sum(e, axis=axis, keepdims=True), x)
 
 
-@numba.njit(parallel=True, cache=True, fastmath=True)
-def _softmax_rows(x, out):  # pragma: no cover (jit)
-    """Softmax of every row of a contiguous [R, C] float32 array: max, exp and sum, scale."""
+def _softmax_rows_body(x, out):  # pragma: no cover (jit)
+    """Softmax of every row of a contiguous [R, C] float32 array: the row's max subtracted, then one
+    flat pass of exp32 over the whole array (vectorized: libm's expf per element cost ~5 ns), then
+    each row scaled by 1 / its sum (summed in float64)."""
     R, C = x.shape
     for r in numba.prange(R):
         m = x[r, 0]
         for c in range(1, C):
             m = max(m, x[r, c])
+        for c in range(C):
+            out[r, c] = x[r, c] - m
+    flat = out.reshape(out.size)
+    for i in numba.prange(flat.size):
+        flat[i] = exp32(flat[i])
+    for r in numba.prange(R):
         total = 0.0
         for c in range(C):
-            e = np.exp(x[r, c] - m)
-            out[r, c] = e
-            total += e
+            total += out[r, c]
         inv = np.float32(1.0 / total)
         for c in range(C):
             out[r, c] *= inv
+
+
+_softmax_rows = numba.njit(parallel=True, cache=True, fastmath={"contract"})(_softmax_rows_body)
+# small tensors (a detector's class scores, an attention row block): no parallel region
+_softmax_rows_serial = numba.njit(cache=True, fastmath={"contract"})(_softmax_rows_body)
 
 
 @kernel("SoftMax", versions=("opset1", "opset8"), impl="jit")
@@ -155,7 +167,7 @@ def softmax(x, *, axis: int = 1):
         return softmax_ref(x, axis)
     rows = np.ascontiguousarray(x).reshape(-1, x.shape[-1])  # the last axis: one contiguous row each
     out = np.empty_like(rows)
-    _softmax_rows(rows, out)
+    (_softmax_rows_serial if rows.size < SERIAL_BELOW else _softmax_rows)(rows, out)
     return out.reshape(x.shape)
 
 

@@ -34,7 +34,11 @@ def _fill_phases(plane, ph, pw, Hp, Wp, xq):  # pragma: no cover (jit)
     rows = min(H, Hp - ph)
     q, i = ph % sh, ph // sh
     one = np.uint64(1)
-    if sw == 1:
+    if sh == 1 and sw == 1 and pw == 0 and width == W == Wq:  # the rows land end to end: one run
+        d0 = np.uint64(i * Wq)
+        for t in range(np.uint64(rows * W)):
+            flat[d0 + t] = img[t]
+    elif sw == 1:
         for y in range(rows):
             s0, d0 = np.uint64(y * W), np.uint64((q * Hq + i) * Wq + pw)
             for t in range(np.uint64(width)):

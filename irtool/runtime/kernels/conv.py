@@ -609,9 +609,9 @@ def prepare_convolution(consts, grouped: bool, fallback, *, strides, dilations, 
         # output channel a multiple of the one plane (1->16 3x3 on 32x32: 13 -> 9 us; at stride 2 the
         # direct kernel stays faster)
         single = groups == 1 and C == 1 and kvol > 1 and sh == sw == 1
-        # 1x1 layers: BLAS on large planes (32x32: 3-7% faster), the direct kernel up to 16x16 (its
-        # epilogue fused, no separate bias pass: 4x4 planes 30% faster, 8x8 and 16x16 5-15%)
-        if groups == 1 and not single and (not pointwise_layer or Ho * Wo <= 256):
+        # 1x1 layers: the direct kernel up to 32x32 (its epilogue fused, no separate bias pass: 4x4
+        # planes 30% faster than BLAS, 8x8 to 32x32 5-15%), BLAS on larger planes
+        if groups == 1 and not single and (not pointwise_layer or Ho * Wo <= 1024):
             direct = direct_plan(w, dw_bias, clo, chi, C, in_sp[0], in_sp[1], (sh, sw), (dh, dw), (ph, pw), (Ho, Wo))
             if direct is not None:
                 return direct

@@ -34,6 +34,7 @@ LANES = 8  # float32 lanes of an AVX2 vector
 K_CHUNK = 256  # taps per pass: 256 x 24 pixels x 4 B = 24 KB of input window, L1-resident
 IN_PLACE, PHASES, SHIFTED = 0, 1, 2  # what the taps read: see _conv_body
 _NO_RESIDUAL = np.empty((0, 0, 0), np.float32)  # (empty: never written)
+_NO_RESIDUAL_FLAT = np.empty(0, np.float32)
 
 
 # ------------------------------------------------------------------------------------ micro-kernel
@@ -43,12 +44,13 @@ def _make_tile(nv: int):
 
     @intrinsic
     def fma_tile(typingctx, src, offs, w, wbase, k0, k1, r0, o0, orows, bias, lo, hi, first, last, dst, dbase,
-                 dpitch):
+                 dpitch, res, rbase, rpitch, use_res):
         """For output channels o0 + o (o < ``orows`` <= 4) and pixels r0 + j (j < 8*nv):
         acc = (first ? 0 : dst) + sum over taps k0 <= k < k1 of w[wbase + 4k + o] * src[offs[k] + r0 + j];
-        dst[dbase + o * dpitch + j] = last ? clamp(acc + bias[o0 + o], lo, hi) : acc."""
+        dst[dbase + o * dpitch + j] = last ? clamp(acc + bias[o0 + o] (+ res[rbase + o * rpitch + j] if
+        ``use_res``), lo, hi) : acc: the fused residual Add costs no pass of its own."""
         sig = types.void(src, offs, w, wbase, k0, k1, r0, o0, orows, bias, lo, hi, first, last, dst, dbase,
-                         dpitch)
+                         dpitch, res, rbase, rpitch, use_res)
 
         def codegen(context, builder, sig, args):
             i32, i64, f32 = ir.IntType(32), ir.IntType(64), ir.FloatType()
@@ -58,12 +60,12 @@ def _make_tile(nv: int):
             i8p = ir.IntType(8).as_pointer()
             prefetch = cgutils.get_or_insert_function(builder.module, ir.FunctionType(
                 ir.VoidType(), [i8p, i32, i32, i32]), "llvm.prefetch.p0i8")
-            psrc, poffs, pw, pbias, pdst = (context.make_array(sig.args[i])(context, builder, args[i]).data
-                                            for i in (0, 1, 2, 9, 14))
-            wbase, k0, k1, r0, o0, orows, dbase, dpitch = (
-                context.cast(builder, args[i], sig.args[i], types.int64) for i in (3, 4, 5, 6, 7, 8, 15, 16))
+            psrc, poffs, pw, pbias, pdst, pres = (context.make_array(sig.args[i])(context, builder, args[i]).data
+                                                  for i in (0, 1, 2, 9, 14, 17))
+            wbase, k0, k1, r0, o0, orows, dbase, dpitch, rbase, rpitch = (
+                context.cast(builder, args[i], sig.args[i], types.int64) for i in (3, 4, 5, 6, 7, 8, 15, 16, 18, 19))
             lo, hi = (context.cast(builder, args[i], sig.args[i], types.float32) for i in (10, 11))
-            first, last = (context.cast(builder, args[i], sig.args[i], types.boolean) for i in (12, 13))
+            first, last, use_res = (context.cast(builder, args[i], sig.args[i], types.boolean) for i in (12, 13, 20))
 
             def const(v):
                 return ir.Constant(i64, v)
@@ -105,9 +107,21 @@ def _make_tile(nv: int):
             for o in range(TILE_O):
                 with builder.if_then(real[o]):
                     bv = splat(builder.load(builder.gep(pbias, [builder.add(o0, const(o))])))
+                    rrow = builder.add(rbase, builder.mul(const(o), rpitch))
                     for v in range(nv):
                         y = builder.load(accs[o * nv + v])
                         z = builder.fadd(y, bv)
+                        with builder.if_else(use_res) as (then, otherwise):
+                            with then:
+                                rv = builder.load(vptr(pres, builder.add(rrow, const(v * LANES))), align=4)
+                                z_res = builder.fadd(z, rv)
+                                bb_res = builder.block
+                            with otherwise:
+                                bb_plain = builder.block
+                        phi = builder.phi(f32x8)
+                        phi.add_incoming(z_res, bb_res)
+                        phi.add_incoming(z, bb_plain)
+                        z = phi
                         z = builder.select(builder.fcmp_ordered("<", z, lov), lov, z)
                         z = builder.select(builder.fcmp_ordered(">", z, hiv), hiv, z)
                         builder.store(builder.select(last, z, y), vptr(pdst, at(o, v)), align=4)
@@ -121,19 +135,24 @@ _tile1, _tile2, _tile3 = _make_tile(1), _make_tile(2), _make_tile(3)
 
 @numba.njit(inline="always")
 def _tile(nv, src, offs, w, wbase, k0, k1, r0, o0, orows, bias, lo, hi, first, last, dst, dbase,
-          dpitch):  # pragma: no cover (jit)
+          dpitch, res, rbase, rpitch):  # pragma: no cover (jit)
+    use = res.size > 0
     if nv == 3:
-        _tile3(src, offs, w, wbase, k0, k1, r0, o0, orows, bias, lo, hi, first, last, dst, dbase, dpitch)
+        _tile3(src, offs, w, wbase, k0, k1, r0, o0, orows, bias, lo, hi, first, last, dst, dbase, dpitch, res, rbase,
+               rpitch, use)
     elif nv == 2:
-        _tile2(src, offs, w, wbase, k0, k1, r0, o0, orows, bias, lo, hi, first, last, dst, dbase, dpitch)
+        _tile2(src, offs, w, wbase, k0, k1, r0, o0, orows, bias, lo, hi, first, last, dst, dbase, dpitch, res, rbase,
+               rpitch, use)
     else:
-        _tile1(src, offs, w, wbase, k0, k1, r0, o0, orows, bias, lo, hi, first, last, dst, dbase, dpitch)
+        _tile1(src, offs, w, wbase, k0, k1, r0, o0, orows, bias, lo, hi, first, last, dst, dbase, dpitch, res, rbase,
+               rpitch, use)
 
 
 @numba.njit(inline="always")
-def _item(item, src, offs, w, bias, lo, hi, nv, R, nsplit, dst, dpitch):  # pragma: no cover (jit)
+def _item(item, src, offs, w, bias, lo, hi, nv, R, nsplit, dst, dpitch, res, rpitch):  # pragma: no cover (jit)
     """Work item ``item``: pixel tile ``item // nsplit``, its share ``item % nsplit`` of the channel blocks,
-    written to dst. The tile that would run past R goes to _tail_item."""
+    written to dst (plus ``res[o * rpitch + r]``, unless res is empty). The tile that would run past R
+    goes to _tail_item."""
     nk, O = offs.size, bias.size
     nob, tw = (O + TILE_O - 1) // TILE_O, nv * LANES
     t, g = item // nsplit, item % nsplit
@@ -142,7 +161,7 @@ def _item(item, src, offs, w, bias, lo, hi, nv, R, nsplit, dst, dpitch):  # prag
     if b0 >= b1:
         return
     if t * tw + tw > R:
-        _tail_item(t, b0, b1, src, offs, w, bias, lo, hi, nv, R, dst, dpitch)
+        _tail_item(t, b0, b1, src, offs, w, bias, lo, hi, nv, R, dst, dpitch, res, rpitch)
         return
     r0 = t * tw
     for k0 in range(0, nk, K_CHUNK):
@@ -150,11 +169,11 @@ def _item(item, src, offs, w, bias, lo, hi, nv, R, nsplit, dst, dpitch):  # prag
         for ob in range(b0, b1):
             o0 = ob * TILE_O
             _tile(nv, src, offs, w, o0 * nk, k0, k1, r0, o0, min(TILE_O, O - o0), bias, lo, hi, k0 == 0, k1 == nk,
-                  dst, o0 * dpitch + r0, dpitch)
+                  dst, o0 * dpitch + r0, dpitch, res, o0 * rpitch + r0, rpitch)
 
 
 @numba.njit(cache=True, nogil=True)
-def _tail_item(t, b0, b1, src, offs, w, bias, lo, hi, nv, R, dst, dpitch):  # pragma: no cover (jit)
+def _tail_item(t, b0, b1, src, offs, w, bias, lo, hi, nv, R, dst, dpitch, res, rpitch):  # pragma: no cover (jit)
     """The last pixel tile, shifted back to end at R: it recomputes some pixels of the tile before it,
     so it works in a scratch of its own and copies out only its new pixels (two threads never write
     the same element). A function of its own: inlined beside the main path, its scratch destination
@@ -167,7 +186,7 @@ def _tail_item(t, b0, b1, src, offs, w, bias, lo, hi, nv, R, dst, dpitch):  # pr
         for ob in range(b0, b1):
             o0 = ob * TILE_O
             _tile(nv, src, offs, w, o0 * nk, k0, k1, r0, o0, min(TILE_O, O - o0), bias, lo, hi, k0 == 0, k1 == nk,
-                  scratch, (ob - b0) * TILE_O * tw, tw)
+                  scratch, (ob - b0) * TILE_O * tw, tw, res, o0 * rpitch + r0, rpitch)
     skip = t * tw - r0  # pixels the tile before has
     for ob in range(b0, b1):
         o0 = ob * TILE_O
@@ -184,7 +203,7 @@ def _direct(src, offs, w, bias, lo, hi, nv, R, nsplit, dst, dpitch):  # pragma: 
     r < R (R >= 8 * nv); ``w`` packed by :func:`pack_weights`."""
     tw = nv * LANES
     for item in numba.prange(((R + tw - 1) // tw) * nsplit):
-        _item(item, src, offs, w, bias, lo, hi, nv, R, nsplit, dst, dpitch)
+        _item(item, src, offs, w, bias, lo, hi, nv, R, nsplit, dst, dpitch, _NO_RESIDUAL_FLAT, 0)
 
 
 def direct_reference(src: np.ndarray, offs: np.ndarray, w: np.ndarray, bias: np.ndarray, lo, hi, R: int) -> np.ndarray:
@@ -230,7 +249,7 @@ def _source(x, g, buf, keep):  # pragma: no cover (jit)
 @numba.njit(inline="always")
 def _finish(out, dpitch, pitch, res, lo, hi, o0, o1, y):  # pragma: no cover (jit)
     """Channels o0 <= o < o1 of y from the pitched tiles in ``out``, plus the residual and the clamp
-    when ``res`` is not empty."""
+    when ``res`` is not empty (where the tiles write y itself, their epilogue adds it)."""
     Ho, Wo = y.shape[1], y.shape[2]
     yf, rf = y.reshape(y.size), res.reshape(res.size)
     fused = res.size > 0
@@ -243,6 +262,18 @@ def _finish(out, dpitch, pitch, res, lo, hi, o0, o1, y):  # pragma: no cover (ji
             else:
                 for ow in range(np.uint64(Wo)):
                     yf[d + ow] = out[r + ow]
+
+
+@numba.njit(inline="always")
+def _epilogue(compact, res, lo, hi):  # pragma: no cover (jit)
+    """What the tiles' epilogue gets: where they write y itself, the residual (flat) and the clamp;
+    into a pitched scratch, neither when there is a residual (_finish adds it, then clamps)."""
+    inf = np.float32(np.inf)
+    if res.size == 0:
+        return _NO_RESIDUAL_FLAT, lo, hi
+    if compact:
+        return _NO_RESIDUAL_FLAT, -inf, inf
+    return res.reshape(res.size), lo, hi
 
 
 @numba.njit(cache=True, nogil=True)
@@ -261,16 +292,15 @@ def _conv_image_serial(x, g, offs, w, bias, lo, hi, buf, keep, dst, res, y):  # 
     pitch, nv, nsplit = g[4], g[5], g[6]
     O, Ho, Wo = y.shape
     src = _source(x, g, buf, keep)
-    compact, fused = pitch != Wo, res.size > 0
+    compact = pitch != Wo
     out = dst.reshape(dst.size) if compact else y.reshape(y.size)
     R = g[8]
     dpitch = dst.shape[1] if compact else R
     tw = nv * LANES
-    inf = np.float32(np.inf)
-    tlo, thi = (-inf, inf) if fused else (lo, hi)
+    tres, tlo, thi = _epilogue(compact, res, lo, hi)
     for item in range(((R + tw - 1) // tw) * nsplit):
-        _item(item, src, offs, w, bias, tlo, thi, nv, R, nsplit, out, dpitch)
-    if compact or fused:
+        _item(item, src, offs, w, bias, tlo, thi, nv, R, nsplit, out, dpitch, tres, R)
+    if compact:
         _finish(out, dpitch, pitch, res, lo, hi, 0, O, y)
 
 
@@ -282,7 +312,7 @@ def _conv_image(x, g, offs, w, bias, lo, hi, buf, keep, dst, res, y, nthreads): 
     pitch, nv = g[4], g[5]
     O, Ho, Wo = y.shape
     src = _source(x, g, buf, keep)
-    compact, fused = pitch != Wo, res.size > 0
+    compact = pitch != Wo
     out = dst.reshape(dst.size) if compact else y.reshape(y.size)
     R = g[8]
     dpitch = dst.shape[1] if compact else R
@@ -290,12 +320,11 @@ def _conv_image(x, g, offs, w, bias, lo, hi, buf, keep, dst, res, y, nthreads): 
     ntile, nob = (R + tw - 1) // tw, (O + TILE_O - 1) // TILE_O
     nsplit = min(nob, nthreads)  # a group per thread (numba.get_num_threads() here would block caching)
     per = (nob + nsplit - 1) // nsplit
-    inf = np.float32(np.inf)
-    tlo, thi = (-inf, inf) if fused else (lo, hi)
+    tres, tlo, thi = _epilogue(compact, res, lo, hi)
     for grp in numba.prange(nsplit):
         for t in range(ntile):
-            _item(t * nsplit + grp, src, offs, w, bias, tlo, thi, nv, R, nsplit, out, dpitch)
-        if compact or fused:
+            _item(t * nsplit + grp, src, offs, w, bias, tlo, thi, nv, R, nsplit, out, dpitch, tres, R)
+        if compact:
             _finish(out, dpitch, pitch, res, lo, hi, min(O, grp * per * TILE_O), min(O, (grp + 1) * per * TILE_O), y)
 
 
@@ -338,6 +367,15 @@ class DirectPlan:
         return y
 
 
+def _aliased(C: int, plane: int) -> bool:
+    """True when the taps of C planes of ``plane`` floats, read in place, would fight over L1 sets:
+    addresses 4 KiB apart share a set (8 ways on Zen 2), so planes of 32x32 floats all do (measured:
+    a 16->64 1x1 layer at 21 GMAC/s on 32x32, 32 on 32x33). The padded copy (PHASES) gives each
+    plane a row more, which staggers them."""
+    distinct = 4096 // math.gcd(plane * 4, 4096)  # 4 KiB offsets the planes start at
+    return distinct <= 2 and C > 8  # (16x16 planes, 4 offsets: 96 of them cost only ~4%, less than the copy)
+
+
 def direct_plan(w: np.ndarray, bias: np.ndarray, lo, hi, C: int, H: int, W: int, strides: tuple[int, int],
                 dilations: tuple[int, int], pads: tuple[int, int], out: tuple[int, int],
                 shifted: bool = True) -> DirectPlan | None:
@@ -365,7 +403,8 @@ def direct_plan(w: np.ndarray, bias: np.ndarray, lo, hi, C: int, H: int, W: int,
         keep = np.stack([(col >= s) & (col < W + s) for s in shifts]).astype(np.uint8)
         mode, pitch, buf, extra = SHIFTED, W, (C, len(shifts), 1, 1, L), [G + ph * W]
         Hp = Wp = 0
-    elif ph or pw or sh > 1 or sw > 1 or (Ho - 1) * sh + (kh - 1) * dh >= H or (Wo - 1) * sw + (kw - 1) * dw >= W:
+    elif ph or pw or sh > 1 or sw > 1 or (Ho - 1) * sh + (kh - 1) * dh >= H or (Wo - 1) * sw + (kw - 1) * dw >= W \
+            or _aliased(C, H * W):
         Hp, Wp = (Ho - 1) * sh + (kh - 1) * dh + 1, (Wo - 1) * sw + (kw - 1) * dw + 1
         Hq, Wq = max(-(-Hp // sh), (kh - 1) * dh // sh + Ho) + 1, -(-Wp // sw)
         q, p = (b * dh) % sh, (e * dw) % sw

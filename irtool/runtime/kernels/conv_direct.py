@@ -440,7 +440,10 @@ def direct_plan(w: np.ndarray, bias: np.ndarray, lo, hi, C: int, H: int, W: int,
             buf = (C + -(-max(0, reach - math.prod(buf)) // math.prod(buf[1:])), *buf[1:])
         if reach <= (math.prod(buf) if mode == PHASES else C * H * W):
             R, nv = whole, v
-    if pitch != Wo and R >= 1.4 * Ho * Wo and Ho * Wo >= LANES and C * kh * kw * Ho * Wo <= 1 << 15:
+    # a 1x1 layer at stride 2 reads one of the four phases: copying all of them costs more than the
+    # layer (resnet's downsampling shortcuts: 16x32x32 -> 32x16x16, 19 -> 9 us gathered)
+    strided_1x1 = kh * kw == 1 and (sh > 1 or sw > 1)
+    if (pitch != Wo and R >= 1.4 * Ho * Wo or strided_1x1) and Ho * Wo >= LANES and C * kh * kw * Ho * Wo <= 1 << 15:
         # a tiny output at a wide pitch (ssd's 8x8 -> 4x4 stride 2: 24 pixels a tile for 16): each
         # tap's window gathered at the output's pitch instead, no pixel wasted (64x128: 51 -> 35 us)
         row, col = (np.arange(Ho * Wo) // Wo)[None, :], (np.arange(Ho * Wo) % Wo)[None, :]

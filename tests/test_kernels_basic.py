@@ -246,3 +246,15 @@ def test_exp32_within_two_ulp_of_exp():
     nan, inf, minus_inf, zero = got[-4:]
     assert np.isnan(nan) and zero == 1
     assert 0 <= minus_inf < 1.2e-38 and 2e38 < inf < 3e38  # clamped to the normal range, not 0 / inf
+
+
+def test_gelu_fast_path_matches_libm_erf():
+    """Gelu's float32 pass with the polynomial erf, against libm's erf (float64 math), incl. large |x|."""
+    from irtool.runtime.kernels.activations import gelu_erf, gelu_erf_reference
+
+    x = np.concatenate([np.linspace(-8, 8, 20_001), [0.0, -0.0, 1e-30, -1e30, 1e30]]).astype(np.float32)
+    got, want = gelu_erf(x), gelu_erf_reference(x.astype(np.float64))
+    assert got.dtype == np.float32
+    np.testing.assert_allclose(got, want, rtol=2e-6, atol=1e-6)  # (1 + erf cancels below x ~ -5)
+    assert np.all(got[x < 0] <= 0)
+    assert np.isnan(gelu_erf(np.array([np.nan], np.float32)))[0]

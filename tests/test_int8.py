@@ -8,8 +8,8 @@ import pytest
 import irtool
 from irtool.runtime import lpt
 from irtool.runtime.kernels.conv import convolution_reference
-from irtool.runtime.kernels.int8 import (convolution_int8, epilogue, gemm_int8, gemm_int8_reference,
-                                         pack_conv_weights)
+from irtool.runtime.kernels.int8 import (convolution_int8, epilogue, epilogue_reference, gemm_int8,
+                                         gemm_int8_reference, pack_conv_weights)
 from tests.oracle import SAMPLES, ov, ops
 from tests.test_samples import MODELS, ov_logits, val
 
@@ -58,7 +58,8 @@ def test_convolution_is_exact(stride, dilation, pads, zp):
                            dilations=list(dilation), pads_begin=list(pads), pads_end=list(pads))
     acc = convolution_reference(codes.astype(np.int64) - zp, w.astype(np.int64), strides=list(stride),
                                 dilations=list(dilation), pads_begin=list(pads), pads_end=list(pads))
-    np.testing.assert_array_equal(got, (acc * scale.reshape(1, -1, 1, 1)).astype(F))
+    np.testing.assert_array_equal(got, epilogue_reference(acc, epilogue(6, scale), axis=1))
+    assert np.allclose(got, acc * scale.reshape(1, -1, 1, 1), rtol=1e-6, atol=0)  # the float64 product, rounded twice
 
 
 @pytest.mark.parametrize("c, o, hw, k, stride, pads, levels", [
@@ -205,8 +206,9 @@ def test_depthwise_is_exact(stride, pads, zp):
     acc = group_convolution_reference(codes.astype(np.int64) - zp, w.astype(np.int64).reshape(6, 1, 1, 3, 3),
                                       strides=list(stride), dilations=[1, 1], pads_begin=list(pads),
                                       pads_end=list(pads))
-    want = np.clip((acc * scale.reshape(1, -1, 1, 1) + bias.reshape(1, -1, 1, 1)).astype(F), 0, 6)
-    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(got, epilogue_reference(acc, epilogue(6, scale, bias, 0.0, 6.0), axis=1))
+    want = np.clip(acc * scale.reshape(1, -1, 1, 1) + bias.reshape(1, -1, 1, 1), 0, 6)
+    assert np.allclose(got, want, rtol=1e-6, atol=1e-6)
 
 
 @pytest.mark.parametrize("stride, dilation, k, c, hw", [(1, 1, 3, 5, (9, 11)), (2, 1, 3, 5, (9, 11)),

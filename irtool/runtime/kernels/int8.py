@@ -16,6 +16,7 @@ of the same IR is only the order of float rounding in the epilogue: at most one 
 from __future__ import annotations
 
 import functools
+import threading
 from typing import NamedTuple
 
 import numba
@@ -25,7 +26,7 @@ from numba.core import cgutils, types
 from numba.extending import intrinsic
 
 from irtool.runtime.kernels.conv import _to3, conv_out_shape, conv_pads
-from irtool.runtime.registry import kernel
+from irtool.runtime.registry import kernel, specializer
 
 INT8 = "irtool-int8"  # the opset of irtool's internal INT8 layers (never written to a file)
 _JIT = dict(parallel=True, cache=True, nogil=True)
@@ -99,9 +100,11 @@ def dequantize(k, osc, osh):
     return out.reshape(k.shape)
 
 
-# ------------------------------------------------------------------------------------------ GEMM core
-# The epilogue of every INT8 layer is one float64 table, a column per output channel:
+# ------------------------------------------------------------------------------------------ epilogue
+# The epilogue of every INT8 layer is specified by one float64 table, a column per output channel:
 SCALE, BIAS, LO, HI, ISC, ISH = range(6)  # y = clip(acc * scale + bias, lo, hi); q = rint(y * isc + ish)
+# and runs from that table composed into float32 (:func:`compose`), a column per output channel:
+A, B = 0, 1  # y = f32(acc) * A + B (two float32 roundings), then clamped to rows LO, HI (2, 3)
 
 
 def epilogue(n_out: int, scale, bias=None, lo=-np.inf, hi=np.inf, isc=0.0, ish=0.0) -> np.ndarray:
@@ -112,95 +115,62 @@ def epilogue(n_out: int, scale, bias=None, lo=-np.inf, hi=np.inf, isc=0.0, ish=0
     return table
 
 
-@numba.njit(inline="always")
-def _store(acc, r, o, ch, ep, levels, channel_major, out_f, out_q):  # pragma: no cover (jit)
-    """Epilogue of one accumulator of output channel ``ch``, stored at [r, o] (or [o, r] when
-    ``channel_major``, as convolutions want it); requantized to u8 codes when ``levels`` > 0."""
-    y = np.float32(np.float64(acc) * ep[0, ch] + ep[1, ch])
-    y = min(max(y, np.float32(ep[2, ch])), np.float32(ep[3, ch]))
-    if levels > 0:
-        q = np.uint8(min(max(np.rint(np.float32(np.float64(y) * ep[4, ch] + ep[5, ch])), 0.0), levels - 1))
-        if channel_major:
-            out_q[o, r] = q
-        else:
-            out_q[r, o] = q
-    elif channel_major:
-        out_f[o, r] = y
-    else:
-        out_f[r, o] = y
+def compose(ep: np.ndarray, levels: int) -> np.ndarray:
+    """The [4, O] float32 table the kernels run, from an :func:`epilogue` table.
+
+    Float outputs: ``clip(f32(acc) * scale + bias, lo, hi)``. u8 outputs (``levels`` > 0): the clamp
+    and the requantization fold into one affine map, ``clip(rint(f32(acc) * A + B), LO, HI)`` with
+    ``A = scale * isc``, ``B = bias * isc + ish`` and the clamp moved to code space (clip and rint are
+    monotonic, so clipping the codes to the rounded images of lo and hi, and to [0, levels-1], is the
+    same as clipping y first). One rounding fewer than the FP32 emulation's FakeQuantize, in float32:
+    the codes differ from it only where y sits within float32 rounding of a code's edge, by one step.
+    """
+    ep = np.asarray(ep, np.float64)
+    t = np.empty((4, ep.shape[1]), np.float32)
+    if levels == 0:
+        t[:] = ep[:4]
+        return t
+    isc, ish = ep[ISC], ep[ISH]
+    with np.errstate(invalid="ignore"):  # inf * 0 where isc is 0: the code is then ish wherever y is
+        a, b = (np.where(isc == 0, ish, ep[row] * isc + ish) for row in (LO, HI))
+    t[A], t[B] = ep[SCALE] * isc, ep[BIAS] * isc + ish
+    t[LO] = np.clip(np.rint(np.minimum(a, b)), 0, levels - 1)  # isc < 0 reverses the interval
+    t[HI] = np.clip(np.rint(np.maximum(a, b)), 0, levels - 1)
+    return t
 
 
-@numba.njit(**_JIT)
-def _gemm_rows(rows, w, ep, levels, channel_major, out_f, out_q):  # pragma: no cover (jit)
-    """acc[r, o] = sum_k rows[r, k] * w[o, k], int16 x int16 -> exact int32, then the epilogue.
-
-    Four rows at a time share each weight row loaded (register blocking); the k loops vectorize to
-    vpmaddwd. A final partial block runs row by row."""
-    R, K = rows.shape
-    O = w.shape[0]
-    for blk in numba.prange((R + 3) // 4):
-        r0 = blk * 4
-        if r0 + 4 <= R:
-            a0, a1, a2, a3 = rows[r0], rows[r0 + 1], rows[r0 + 2], rows[r0 + 3]
-            for o in range(O):
-                wo = w[o]
-                s0 = np.int32(0)
-                s1 = np.int32(0)
-                s2 = np.int32(0)
-                s3 = np.int32(0)
-                for k in range(K):
-                    wk = np.int32(wo[k])
-                    s0 = np.int32(s0 + np.int32(a0[k]) * wk)
-                    s1 = np.int32(s1 + np.int32(a1[k]) * wk)
-                    s2 = np.int32(s2 + np.int32(a2[k]) * wk)
-                    s3 = np.int32(s3 + np.int32(a3[k]) * wk)
-                _store(s0, r0, o, o, ep, levels, channel_major, out_f, out_q)
-                _store(s1, r0 + 1, o, o, ep, levels, channel_major, out_f, out_q)
-                _store(s2, r0 + 2, o, o, ep, levels, channel_major, out_f, out_q)
-                _store(s3, r0 + 3, o, o, ep, levels, channel_major, out_f, out_q)
-        else:
-            for r in range(r0, R):
-                for o in range(O):
-                    acc = np.int32(0)
-                    for k in range(K):
-                        acc = np.int32(acc + np.int32(rows[r, k]) * np.int32(w[o, k]))
-                    _store(acc, r, o, o, ep, levels, channel_major, out_f, out_q)
-
-
-def _outputs(shape, levels: int):
-    """(float output, u8 output): the one the epilogue writes has ``shape``, the other is a stub."""
-    return (np.empty(shape if levels == 0 else (1, 1), np.float32),
-            np.empty(shape if levels > 0 else (1, 1), np.uint8))
-
-
-def gemm_int8(rows: np.ndarray, w: np.ndarray, ep: np.ndarray, levels: int = 0,
-              channel_major: bool = False) -> np.ndarray:
-    """``rows`` int16 [R, K] (activation codes minus zero point), ``w`` int16 [O, K] -> [R, O] (or
-    [O, R] when ``channel_major``): the float32 epilogue, or u8 codes when ``levels`` > 0."""
-    R, O = rows.shape[0], w.shape[0]
-    out_f, out_q = _outputs((O, R) if channel_major else (R, O), levels)
-    _gemm_rows(np.ascontiguousarray(rows), np.ascontiguousarray(w), np.ascontiguousarray(ep, np.float64),
-               levels, channel_major, out_f, out_q)
-    return out_q if levels else out_f
-
-
-def gemm_int8_reference(rows, w, ep, levels=0, channel_major=False):
-    acc = rows.astype(np.int64) @ w.astype(np.int64).T
-    y = (acc.astype(np.float64) * ep[SCALE] + ep[BIAS]).astype(np.float32)
-    y = np.minimum(np.maximum(y, ep[LO].astype(np.float32)), ep[HI].astype(np.float32))
+def epilogue_reference(acc: np.ndarray, ep: np.ndarray, levels: int = 0, axis: int = -1) -> np.ndarray:
+    """The kernels' epilogue in numpy: exact integer sums ``acc`` (output channels along ``axis``) ->
+    float32, or u8 codes when ``levels`` > 0, as :func:`compose` specifies."""
+    t = compose(ep, levels)
+    shape = [1] * acc.ndim
+    shape[axis] = -1
+    a, b, lo, hi = (t[i].reshape(shape) for i in range(4))
+    y = acc.astype(np.float32) * a + b
     if levels:
-        y = np.clip(np.rint((y.astype(np.float64) * ep[ISC] + ep[ISH]).astype(np.float32)), 0, levels - 1)
-        y = y.astype(np.uint8)
-    return np.ascontiguousarray(y.T) if channel_major else y
+        return np.clip(np.rint(y), lo, hi).astype(np.uint8)
+    return np.minimum(np.maximum(y, lo), hi)
+
+
+@numba.njit(inline="always")
+def _ep_one(acc, t, o, levels, dq, df, i):  # pragma: no cover (jit)
+    """Epilogue of one exact sum ``acc`` (an int, or a float holding an integer exactly) of output
+    channel ``o`` into dq[i] (u8) or df[i] (float32): see :func:`compose`."""
+    y = np.float32(acc) * t[0, o] + t[1, o]
+    if levels > 0:
+        dq[i] = np.uint8(np.int32(min(max(np.rint(y), t[2, o]), t[3, o])))
+    else:
+        df[i] = min(max(y, t[2, o]), t[3, o])
 
 
 # ------------------------------------------------------------------------------------------ convolution
-# Convolutions run as tiles of 4 output channels x 16 output pixels (8 int32 vectors of 8 lanes, in
-# registers). Activations are stored as int32 *pairs* of int16 (two input channels at one pixel), and
-# weights as pairs too, so one k step is: load 8 pixels' pairs, broadcast one channel's weight pair,
-# ``vpmaddwd`` (pair products summed exactly into int32), ``vpaddd``. The pairs layout makes the 8
-# pixels of an output row contiguous in the (padded) input, so stride-1 convolutions read shifted
-# windows of the input directly: no patch matrix.
+# Convolutions (and MatMuls, as 1x1 convolutions) run as tiles of 4 output channels x 16 output
+# pixels (8 int32 vectors of 8 lanes, in registers). Activations are stored as int32 *pairs* of int16
+# (two input channels at one pixel), and weights as pairs too, so one k step is: load 8 pixels'
+# pairs, broadcast one channel's weight pair, ``vpmaddwd`` (pair products summed exactly into int32),
+# ``vpaddd``. The pairs layout makes the 8 pixels of an output row contiguous in the (padded) input,
+# so stride-1 convolutions read shifted windows of the input directly: no patch matrix. The epilogue
+# runs on the accumulators while they are still in registers (float32, see :func:`compose`).
 TILE_O, TILE_V, LANES = 4, 2, 8  # output channels, pixel vectors, pixels per vector
 
 
@@ -214,17 +184,59 @@ def _pmadd(builder, a, b):
     return builder.add(even, odd)
 
 
+def _splat(builder, value, vec_type):
+    """``value`` in every lane of a ``vec_type`` vector."""
+    v = builder.insert_element(ir.Constant(vec_type, ir.Undefined), value, ir.Constant(ir.IntType(32), 0))
+    return builder.shuffle_vector(v, v, ir.Constant(ir.VectorType(ir.IntType(32), vec_type.count), [0] * vec_type.count))
+
+
+def _clamp(builder, y, lo, hi):
+    """min(max(y, lo), hi), as numba compiles it (vmaxps, vminps)."""
+    y = builder.select(builder.fcmp_ordered("<", y, lo), lo, y)
+    return builder.select(builder.fcmp_ordered(">", y, hi), hi, y)
+
+
+def _tile_epilogue(builder, accs, pep, eps, o0, no, levels, pq, pf, dbase, dstride):
+    """The epilogue of the 4 x 16 accumulators: channel o0 + o (for o < ``no``) into
+    dst[dbase + o * dstride + j], j < 16: u8 codes at ``pq`` when ``levels`` > 0, else float32 at ``pf``."""
+    i64, f32 = ir.IntType(64), ir.FloatType()
+    f32x8, i32x8, i8x8 = ir.VectorType(f32, LANES), ir.VectorType(ir.IntType(32), LANES), ir.VectorType(ir.IntType(8), LANES)
+    rint = cgutils.get_or_insert_function(builder.module, ir.FunctionType(f32x8, [f32x8]), "llvm.rint.v8f32")
+    quantized = builder.icmp_signed(">", levels, ir.Constant(i64, 0))
+    for o in range(TILE_O):
+        with builder.if_then(builder.icmp_signed("<", ir.Constant(i64, o), no)):
+            oc = builder.add(o0, ir.Constant(i64, o))
+            a, b, lo, hi = (_splat(builder, builder.load(builder.gep(pep, [builder.add(builder.mul(ir.Constant(i64, row), eps), oc)])), f32x8)
+                            for row in range(4))
+            row_base = builder.add(dbase, builder.mul(ir.Constant(i64, o), dstride))
+            for v in range(TILE_V):
+                y = builder.fadd(builder.fmul(builder.sitofp(builder.load(accs[o * TILE_V + v]), f32x8), a), b)
+                off = builder.add(row_base, ir.Constant(i64, v * LANES))
+                with builder.if_else(quantized) as (then, otherwise):
+                    with then:
+                        q = _clamp(builder, builder.call(rint, [y]), lo, hi)
+                        q8 = builder.trunc(builder.fptosi(q, i32x8), i8x8)
+                        builder.store(q8, builder.bitcast(builder.gep(pq, [off]), i8x8.as_pointer()), align=1)
+                    with otherwise:
+                        builder.store(_clamp(builder, y, lo, hi), builder.bitcast(builder.gep(pf, [off]), f32x8.as_pointer()),
+                                      align=4)
+
+
 @intrinsic
-def _madd_tile(typingctx, src, offs, w, wbase, nkp, b0, b1, tile):
-    """tile[o*16 + v*8 + j] = sum_kp pmadd(src[bv + offs[kp] + j], w[wbase + kp*4 + o]) over int16
-    pairs: the 4 x 16 accumulators of one tile (pixel vectors at src[b0:], src[b1:])."""
-    sig = types.void(src, offs, w, wbase, nkp, b0, b1, tile)
+def _conv_block(typingctx, src, offs, w, wbase, nkp, b0, b1, ep, o0, no, levels, dst_q, dst_f, dbase, dstride):
+    """One tile: acc[o, v*8 + j] = sum_kp pmadd(src[bv + offs[kp] + j], w[wbase + kp*4 + o]) over int16
+    pairs (pixel vectors at src[b0:], src[b1:]), then the epilogue (``ep`` the [4, O] float32 table,
+    flat) of channels o0 .. o0 + no - 1 into dst[dbase + o * dstride + (0..15)]."""
+    sig = types.void(src, offs, w, wbase, nkp, b0, b1, ep, o0, no, levels, dst_q, dst_f, dbase, dstride)
 
     def codegen(context, builder, sig, args):
         i32, i64 = ir.IntType(32), ir.IntType(64)
         i16x16, i32x8 = ir.VectorType(ir.IntType(16), 16), ir.VectorType(i32, 8)
-        psrc, poffs, pw, ptile = (context.make_array(sig.args[i])(context, builder, args[i]).data for i in (0, 1, 2, 7))
-        wbase, nkp, b0, b1 = (context.cast(builder, args[i], sig.args[i], types.int64) for i in (3, 4, 5, 6))
+        arrays = {i: context.make_array(sig.args[i])(context, builder, args[i]) for i in (0, 1, 2, 7, 11, 12)}
+        psrc, poffs, pw, pep, pq, pf = (arrays[i].data for i in (0, 1, 2, 7, 11, 12))
+        wbase, nkp, b0, b1, o0, no, levels, dbase, dstride = (
+            context.cast(builder, args[i], sig.args[i], types.int64) for i in (3, 4, 5, 6, 8, 9, 10, 13, 14))
+        eps = builder.sdiv(builder.extract_value(arrays[7].shape, 0), ir.Constant(i64, 4))
         accs = [cgutils.alloca_once_value(builder, ir.Constant(i32x8, None)) for _ in range(TILE_O * TILE_V)]
         with cgutils.for_range(builder, nkp) as loop:
             kp = loop.index
@@ -233,15 +245,12 @@ def _madd_tile(typingctx, src, offs, w, wbase, nkp, b0, b1, tile):
                                                                i32x8.as_pointer()), align=4), i16x16) for b in (b0, b1)]
             wk = builder.add(wbase, builder.mul(kp, ir.Constant(i64, TILE_O)))
             for o in range(TILE_O):
-                wv = builder.load(builder.gep(pw, [builder.add(wk, ir.Constant(i64, o))]))
-                wb = builder.insert_element(ir.Constant(i32x8, ir.Undefined), wv, ir.Constant(i32, 0))
-                wb = builder.bitcast(builder.shuffle_vector(wb, wb, ir.Constant(i32x8, [0] * LANES)), i16x16)
+                wb = builder.bitcast(_splat(builder, builder.load(builder.gep(pw, [builder.add(wk, ir.Constant(i64, o))])),
+                                            i32x8), i16x16)
                 for v in range(TILE_V):
                     acc = accs[o * TILE_V + v]
                     builder.store(builder.add(builder.load(acc), _pmadd(builder, xs[v], wb)), acc)
-        for i, acc in enumerate(accs):
-            dst = builder.bitcast(builder.gep(ptile, [ir.Constant(i64, i * LANES)]), i32x8.as_pointer())
-            builder.store(builder.load(acc), dst, align=4)
+        _tile_epilogue(builder, accs, pep, eps, o0, no, levels, pq, pf, dbase, dstride)
         return context.get_dummy_value()
     return sig, codegen
 
@@ -260,38 +269,10 @@ def pack_conv_weights(w: np.ndarray) -> np.ndarray:
 
 
 @numba.njit(inline="always")
-def _epilogue_run(tile, t, n, o, r0, ep, levels, out_f, out_q):  # pragma: no cover (jit)
-    """The epilogue of ``n`` accumulators tile[t:t+n] of channel ``o`` into out[o, r0:r0+n]; a full
-    tile (n == 16) runs with a constant trip count, which LLVM turns into straight vector code."""
-    if n == TILE_V * LANES:
-        _epilogue_loop(tile, t, TILE_V * LANES, o, r0, ep, levels, out_f, out_q)
-    else:
-        _epilogue_loop(tile, t, n, o, r0, ep, levels, out_f, out_q)
-
-
-@numba.njit(inline="always")
-def _epilogue_loop(tile, t, n, o, r0, ep, levels, out_f, out_q):  # pragma: no cover (jit)
-    s, b = ep[0, o], ep[1, o]
-    lo, hi = np.float32(ep[2, o]), np.float32(ep[3, o])
-    acc = tile[t:t + n]  # slices: indices provably >= 0, so the stores stay vector stores
-    if levels > 0:
-        isc, ish, top = ep[4, o], ep[5, o], np.float32(levels - 1)
-        dst = out_q[o, r0:r0 + n]
-        for j in range(n):
-            y = min(max(np.float32(np.float64(acc[j]) * s + b), lo), hi)
-            q = min(max(np.rint(np.float32(np.float64(y) * isc + ish)), np.float32(0.0)), top)
-            dst[j] = np.uint8(np.int32(q))
-    else:
-        dst = out_f[o, r0:r0 + n]
-        for j in range(n):
-            dst[j] = min(max(np.float32(np.float64(acc[j]) * s + b), lo), hi)
-
-
-@numba.njit(inline="always")
-def _conv_tile(t, src, offs, wf, nob, nvr, Wp, ep, levels, tile, out_f, out_q):  # pragma: no cover (jit)
-    """Tile ``t`` of _conv_tiles: pixel vectors 2t and 2t + 1, every block of 4 output channels."""
-    nkp, O = offs.size, ep.shape[1]
-    R = out_f.shape[1] if levels == 0 else out_q.shape[1]
+def _conv_tile(t, src, offs, wf, nob, nvr, Wp, ep, levels, R, dq, df, sq, sf):  # pragma: no cover (jit)
+    """Tile ``t`` of _conv_tiles: pixel vectors 2t and 2t + 1, every block of 4 output channels, into
+    the flat [O, R] outputs dq/df; a last partial tile goes through the scratch sq/sf ([4 * 16])."""
+    nkp, O = offs.size, ep.size // 4
     nv = (R + LANES - 1) // LANES
     v0 = t * TILE_V
     v1 = min(v0 + 1, nv - 1)
@@ -300,22 +281,46 @@ def _conv_tile(t, src, offs, wf, nob, nvr, Wp, ep, levels, tile, out_f, out_q): 
     r0 = v0 * LANES
     n = min(TILE_V * LANES, R - r0)
     for ob in range(nob):
-        _madd_tile(src, offs, wf, ob * nkp * TILE_O, nkp, b0, b1, tile)
-        for oi in range(min(TILE_O, O - ob * TILE_O)):
-            _epilogue_run(tile, oi * TILE_V * LANES, n, ob * TILE_O + oi, r0, ep, levels, out_f, out_q)
+        o0 = ob * TILE_O
+        no = min(TILE_O, O - o0)
+        if n == TILE_V * LANES:
+            _conv_block(src, offs, wf, o0 * nkp, nkp, b0, b1, ep, o0, no, levels, dq, df, o0 * R + r0, R)
+        else:
+            _conv_block(src, offs, wf, o0 * nkp, nkp, b0, b1, ep, o0, no, levels, sq, sf, 0, TILE_V * LANES)
+            for oi in range(no):
+                for j in range(n):
+                    if levels > 0:
+                        dq[(o0 + oi) * R + r0 + j] = sq[oi * TILE_V * LANES + j]
+                    else:
+                        df[(o0 + oi) * R + r0 + j] = sf[oi * TILE_V * LANES + j]
+
+
+@numba.njit(inline="always")
+def _ntiles(R):  # pragma: no cover (jit)
+    return ((R + LANES - 1) // LANES + TILE_V - 1) // TILE_V
+
+
+@numba.njit(cache=True, nogil=True)
+def _conv_tiles(src, offs, w, nvr, Wp, ep, levels, dq, df):  # pragma: no cover (jit)
+    """out[o, r] = epilogue(sum_kp pmadd(src[base(r) + offs[kp]], w[o, kp])) for the output pixels r
+    in vectors of 8 (flat dq/df: [O, R]): vector v starts at src[(v // nvr) * Wp + (v % nvr) * 8]
+    (nvr vectors an output row). On the calling thread."""
+    R = (dq.size if levels > 0 else df.size) // (ep.size // 4)
+    sq, sf = np.empty(TILE_O * TILE_V * LANES, np.uint8), np.empty(TILE_O * TILE_V * LANES, np.float32)
+    wf = w.reshape(-1)
+    for t in range(_ntiles(R)):
+        _conv_tile(t, src, offs, wf, w.shape[0], nvr, Wp, ep, levels, R, dq, df, sq, sf)
 
 
 @numba.njit(**_JIT)
-def _conv_tiles(src, offs, w, nvr, Wp, ep, levels, out_f, out_q):  # pragma: no cover (jit)
-    """out[o, r] = epilogue(sum_kp pmadd(src[base(r) + offs[kp]], w[o, kp])) for the output pixels r
-    in vectors of 8: vector v starts at src[(v // nvr) * Wp + (v % nvr) * 8] (nvr vectors an output row).
-    Tiles in parallel (on one thread too: the same loop compiled serially ran up to 40% slower, its
-    epilogue loops optimized worse)."""
-    R = out_f.shape[1] if levels == 0 else out_q.shape[1]
-    ntile = ((R + LANES - 1) // LANES + TILE_V - 1) // TILE_V
-    tiles = np.empty((ntile, TILE_O * TILE_V * LANES), np.int32)
-    for t in numba.prange(ntile):
-        _conv_tile(t, src, offs, w.reshape(-1), w.shape[0], nvr, Wp, ep, levels, tiles[t], out_f, out_q)
+def _conv_tiles_parallel(src, offs, w, nvr, Wp, ep, levels, dq, df):  # pragma: no cover (jit)
+    """_conv_tiles with the tiles spread over numba's threads (layers of over threads.PARALLEL_MACS)."""
+    R = (dq.size if levels > 0 else df.size) // (ep.size // 4)
+    nt = _ntiles(R)
+    sq, sf = np.empty((nt, TILE_O * TILE_V * LANES), np.uint8), np.empty((nt, TILE_O * TILE_V * LANES), np.float32)
+    wf = w.reshape(-1)
+    for t in numba.prange(nt):
+        _conv_tile(t, src, offs, wf, w.shape[0], nvr, Wp, ep, levels, R, dq, df, sq[t], sf[t])
 
 
 @numba.njit(inline="always")
@@ -404,26 +409,31 @@ def _zero_points(zero_point: tuple[int, ...], C: int) -> np.ndarray:
     return _frozen(np.broadcast_to(np.asarray(zero_point, np.int16), (C,)), np.int16)
 
 
+
 @numba.njit(inline="always")
-def _conv_image(n, k, z, dims, flat, cols, out_f, out_q):  # pragma: no cover (jit)
+def _conv_image(n, k, z, dims, flat, cols):  # pragma: no cover (jit)
     """Image ``n``'s channel pairs into ``flat`` (as [phases, Cp, Hp, width], slack after it), and
-    the patch matrix into ``cols`` when the plan gathers one (``cols.size`` > 0): (what the tiles
-    read, the image's outputs as [O, pixels]). ``dims``: see _conv_setup."""
+    the patch matrix into ``cols`` when the plan gathers one (``cols.size`` > 0): what the tiles read.
+    ``dims``: see _conv_setup."""
     ph, pw, kh, kw, sh, sw, dh, dw, Ho, Wo, nvr, pitch, S, Cp, Hp, width = dims
     x = flat[:S * Cp * Hp * width].reshape((S, Cp, Hp, width))
     _to_pairs(k[n], z, ph, pw, x)
     if cols.size:
         _gather_pairs(x[0], kh, kw, sh, sw, dh, dw, Ho, Wo, cols)
-    src = flat if cols.size == 0 else cols.reshape(-1)
-    return src, out_f[n].reshape(out_f.shape[1], -1), out_q[n].reshape(out_q.shape[1], -1)
+    return flat if cols.size == 0 else cols.reshape(-1)
 
 
 @numba.njit(cache=True, nogil=True)
-def _conv_int8(k, z, dims, flat, cols, offs, w, ep, levels, out_f, out_q):  # pragma: no cover (jit)
-    """Each image: _conv_image, then the tiles."""
+def _conv_int8(k, z, dims, flat, cols, offs, w, ep, levels, out_q, out_f, parallel):  # pragma: no cover (jit)
+    """Each image: _conv_image, then the tiles (``out_q``/``out_f`` [N, O * pixels], the one not
+    written a [1, 1] stub)."""
     for n in range(k.shape[0]):
-        src, of, oq = _conv_image(n, k, z, dims, flat, cols, out_f, out_q)
-        _conv_tiles(src, offs, w, dims[10], dims[11], ep, levels, of, oq)
+        src = _conv_image(n, k, z, dims, flat, cols)
+        dq, df = out_q[min(n, out_q.shape[0] - 1)], out_f[min(n, out_f.shape[0] - 1)]
+        if parallel:
+            _conv_tiles_parallel(src, offs, w, dims[10], dims[11], ep, levels, dq, df)
+        else:
+            _conv_tiles(src, offs, w, dims[10], dims[11], ep, levels, dq, df)
 
 
 class _Setup(NamedTuple):
@@ -436,36 +446,86 @@ class _Setup(NamedTuple):
     flat: int  # size of the channel pairs buffer (slack included)
     cols: tuple[int, int]  # shape of the patch matrix ((0, 0): read in place)
     offs: np.ndarray
+    parallel: bool  # over threads.PARALLEL_MACS multiply-adds an image: tiles on every thread
 
 
 @functools.lru_cache(maxsize=512)
 def _conv_setup(k_shape, w_shape, strides, dilations, pads_begin, pads_end, auto_pad, zero_point) -> _Setup:
     """The setup of convolution_int8 (arguments as tuples; ``w_shape`` the packed weights')."""
-    (N, C), (Cp, kh, kw) = k_shape[:2], w_shape[1:4]
+    from irtool.runtime.threads import PARALLEL_MACS
+
+    (N, C), (nob, Cp, kh, kw) = k_shape[:2], w_shape[:4]
     g = _geometry(k_shape[2:], (kh, kw) if len(k_shape) == 4 else (kw,), strides, dilations, pads_begin, pads_end,
                   auto_pad)
     plan = _plan(Cp, kh, kw, g.sh, g.sw, g.dh, g.dw, g.Hp, g.Wp, g.Ho, g.Wo)
     phases = max(plan.phases, 1)
     width = -(-g.Wp // phases)
     dims = (g.ph, g.pw, kh, kw, g.sh, g.sw, g.dh, g.dw, g.Ho, g.Wo, plan.nvr, plan.pitch, phases, Cp, g.Hp, width)
+    macs = nob * TILE_O * g.Ho * g.Wo * Cp * 2 * kh * kw
     return _Setup((N, C, g.H, g.W), g.out_sp, (g.Ho, g.Wo), _zero_points(zero_point, C), _frozen(np.array(dims)),
                   phases * Cp * g.Hp * width + LANES, (0, 0) if plan.phases else (Cp * kh * kw, plan.nvr * LANES),
-                  plan.offs)
+                  plan.offs, macs >= PARALLEL_MACS)
+
+
+class _Scratch(threading.local):
+    """Per-thread work buffers of a prepared layer, kept between calls (an infer request per thread
+    may run the same compiled model concurrently): ``get(key, shape, dtype)`` allocates zeroed once."""
+
+    def __init__(self):
+        self.bufs: dict = {}
+
+    def get(self, key, shape, dtype) -> np.ndarray:
+        buf = self.bufs.get(key)
+        if buf is None:
+            buf = self.bufs[key] = np.zeros(shape, dtype)
+        return buf
+
+
+_STUB_Q, _STUB_F = np.zeros((1, 1), np.uint8), np.zeros((1, 1), np.float32)  # the output not written
+_STUB_Q1, _STUB_F1 = _STUB_Q.reshape(1), _STUB_F.reshape(1)
+
+
+def prepare_convolution_int8(w, ep, *, zero_point, strides, dilations, pads_begin, pads_end, auto_pad="explicit",
+                             levels=0):
+    """``k -> y`` for convolution_int8 with these constants: weights packed and the epilogue composed
+    once, the setup once per input shape, the padded-pairs buffer kept per thread (its zero border is
+    never written, its inside rewritten by every call)."""
+    packed = np.ascontiguousarray(pack_conv_weights(w) if w.dtype != np.int32 else w)
+    ep32 = compose(ep, levels).reshape(-1)
+    attrs = (tuple(strides), tuple(dilations), tuple(pads_begin), tuple(pads_end), auto_pad, tuple(zero_point))
+    setups: dict = {}
+    scratch = _Scratch()
+    O = ep.shape[1]
+
+    def run(k, *_):  # the constant inputs again (the plugin passes every input)
+        st = setups.get(k.shape)
+        if st is None:
+            st = setups[k.shape] = _conv_setup(k.shape, packed.shape, *attrs)
+        N = k.shape[0]
+        out = np.empty((N, O * st.out_hw[0] * st.out_hw[1]), np.uint8 if levels else np.float32)
+        flat = scratch.get(("flat", k.shape), st.flat, np.int32)  # zero border (exact: codes are shifted)
+        cols = scratch.get(("cols", k.shape), st.cols, np.int32)
+        _conv_int8(k.reshape(st.k4), st.z, st.dims, flat, cols, st.offs, packed, ep32, levels,
+                   out if levels else _STUB_Q, _STUB_F if levels else out, st.parallel)
+        return out.reshape(N, O, *st.out_sp)
+    return run
 
 
 @kernel("Convolution", versions=(INT8,), impl="jit")
 def convolution_int8(k, w, ep, *, zero_point: list[int], strides: list[int], dilations: list[int],
                      pads_begin: list[int], pads_end: list[int], auto_pad: str = "explicit", levels: int = 0):
     """u8 codes [N, C, (H,) W] x weights -> f32 [N, O, ...] (or u8 when requantizing). Weights: int16
-    [O, (kh,) kw, C] (channels last), or those packed by :func:`pack_conv_weights` (at load time)."""
-    packed = pack_conv_weights(w) if w.dtype != np.int32 else w
-    st = _conv_setup(k.shape, packed.shape, tuple(strides), tuple(dilations), tuple(pads_begin), tuple(pads_end),
-                     auto_pad, tuple(zero_point))
-    out = np.empty((k.shape[0], ep.shape[1], *st.out_hw), np.float32 if levels == 0 else np.uint8)
-    stub = np.empty((1, 1, 1, 1), np.uint8 if levels == 0 else np.float32)
-    _conv_int8(k.reshape(st.k4), st.z, st.dims, np.zeros(st.flat, np.int32),  # zero border (exact: codes are shifted)
-               np.empty(st.cols, np.int32), st.offs, packed, ep, levels, *((out, stub) if levels == 0 else (stub, out)))
-    return out.reshape(k.shape[0], ep.shape[1], *st.out_sp)
+    [O, (kh,) kw, C] (channels last), or those packed by :func:`pack_conv_weights` (at load time);
+    ``ep`` an :func:`epilogue` table."""
+    return prepare_convolution_int8(w, ep, zero_point=zero_point, strides=strides, dilations=dilations,
+                                    pads_begin=pads_begin, pads_end=pads_end, auto_pad=auto_pad, levels=levels)(k)
+
+
+@specializer(convolution_int8)
+def _prepare_convolution_int8(consts, **attrs):
+    if consts[1] is None or consts[2] is None:
+        return None
+    return prepare_convolution_int8(consts[1], consts[2], **attrs)
 
 
 class _Plan(NamedTuple):
@@ -503,130 +563,342 @@ def _frozen(a: np.ndarray, dtype=np.int64) -> np.ndarray:
     return a
 
 
-# ------------------------------------------------------------------------------------------ depthwise, MatMul, Add
-@numba.njit(cache=True, nogil=True)
+
+# ------------------------------------------------------------------------------------------ depthwise
+# Depthwise layers compute in float32 on the shifted codes: every product |code - z| * |w| <= 255 * 255
+# and every partial sum of up to 258 of them is an integer under 2^24, so float32 arithmetic is exact
+# here (in any order), the products and sums take the FP32 path's vector units, and the sum goes to the
+# epilogue as it is. Larger kernels accumulate in float64 (exact to 2^53).
+_F32_EXACT_TAPS = (1 << 24) // (255 * 255)
+
+
+@numba.njit(nogil=True)
 def _pad_shift(k, z, ph, pw, out):  # pragma: no cover (jit)
-    """out[c, h + ph, w + pw] = k[c, h, w] - z[c]: shifted codes inside the zero border ``out`` has."""
+    """out[c, col % S, h + ph, col // S] = k[c, h, w] - z[c] (float32, exact) at padded column
+    col = w + pw, inside the zero border ``out`` has: S = out.shape[1] = 1, or 2 column phases (a
+    stride-2 layer then reads each tap's inputs contiguously)."""
     C, H, W = k.shape
+    S = out.shape[1]
     for c in range(C):  # memory bound: not worth a parallel region
-        zc = z[c]
+        zc = np.float32(z[c])
         for h in range(H):
-            src, dst = k[c, h], out[c, h + ph, pw:pw + W]  # a slice: indices provably >= 0, the loop vectorizes
-            for w in range(W):
-                dst[w] = np.int16(src[w]) - zc
+            src = k[c, h]
+            if S == 1:
+                dst = out[c, 0, h + ph, pw:pw + W]  # a slice: indices provably >= 0, the loop vectorizes
+                for w in range(W):
+                    dst[w] = np.float32(src[w]) - zc
+            else:
+                for phase in range(2):
+                    w0 = (phase - pw) % 2  # the first input column of this phase
+                    n, j0 = (W - w0 + 1) // 2, (w0 + pw) // 2
+                    dst = out[c, phase, h + ph, j0:j0 + n]
+                    for i in range(n):
+                        dst[i] = np.float32(src[w0 + 2 * i]) - zc
+
+
+# Unsigned indices: numba then emits no negative-index wraparound, so the loops below index flat arrays
+# directly (no per-row slice: each costs two reference-count calls, more than a short row).
+
+
+@numba.njit(inline="always")
+def _dw_gather(k, z, sh, sw, ph, pw, kw, Hk, Wo, buf):  # pragma: no cover (jit)
+    """Channel plane ``k`` [H, W] (u8 codes) as float32 ``code - z``, gathered so that a 3-row
+    depthwise kernel reads flat runs: buf[((rp * kw + b) * Hk + i) * Wo + ow] = xpad[i * sh + rp,
+    ow * sw + b] (xpad the zero-padded plane) for row phases rp < sh, taps b < kw, i < Hk. Tap (a, b)
+    of output pixel p = oh * Wo + ow is then buf[((a % sh) * kw + b) * Hk * Wo + (a // sh) * Wo + p]."""
+    H, W = k.shape
+    src = k.reshape(-1)
+    zf = np.float32(z)
+    for rp in range(sh):
+        for b in range(kw):
+            o_lo = min(Wo, max(0, -((b - pw) // sw)))  # the output columns that read inside the plane
+            o_hi = max(o_lo, min(Wo, (W - 1 - b + pw) // sw + 1))
+            for i in range(Hk):
+                d = np.uint64(((rp * kw + b) * Hk + i) * Wo)
+                h = i * sh + rp - ph
+                if h < 0 or h >= H:
+                    for j in range(np.uint64(Wo)):
+                        buf[d + j] = 0.0
+                    continue
+                for j in range(np.uint64(o_lo)):
+                    buf[d + j] = 0.0
+                s0 = np.uint64(h * W + o_lo * sw + b - pw)
+                dv = d + np.uint64(o_lo)
+                step = np.uint64(sw)
+                for j in range(np.uint64(o_hi - o_lo)):
+                    buf[dv + j] = np.float32(src[s0 + j * step]) - zf
+                for j in range(np.uint64(o_hi), np.uint64(Wo)):
+                    buf[d + j] = 0.0
+
+
+@numba.njit(inline="always")
+def _dw_gather_same(k, z, ph, pw, Hk, buf):  # pragma: no cover (jit)
+    """_dw_gather for stride 1 and an output as wide as the input (pitch W), in flat passes: buffer b
+    (at b * P + 1, P = Hk * W + 2) is the whole plane copied at once, shifted by the tap's column
+    offset; then zeros in the padding rows and in the columns that the shift carried across a row's
+    edge. Tap (a, b) of output pixel p is buf[b * P + 1 + a * W + p]."""
+    H, W = k.shape
+    src = k.reshape(-1)
+    zf = np.float32(z)
+    P = Hk * W + 2
+    HW = np.uint64(H * W)
+    for b in range(3):
+        shift = b - pw  # tap b of output column j reads input column j + shift
+        base = np.uint64(b * P + 1 + ph * W - shift)  # >= 0: ph >= 0, |shift| <= 2 <= 1 + ... (see caller)
+        for t in range(HW):
+            buf[base + t] = np.float32(src[t]) - zf
+        start = b * P
+        for i in range(start, start + 1 + ph * W):  # the slack and the padding rows above
+            buf[i] = 0.0
+        for i in range(start + 1 + (ph + H) * W, start + P):  # below, and the slack
+            buf[i] = 0.0
+        for r in range(ph, ph + H):
+            row = start + 1 + r * W
+            for j in range(max(0, W - shift), W):
+                buf[row + j] = 0.0
+            for j in range(min(W, -shift)):
+                buf[row + j] = 0.0
+
+
+@numba.njit(inline="always")
+def _dw3_taps(buf, o, wt, tc, levels, dst, d, n):  # pragma: no cover (jit)
+    """out[d + i] = epilogue(sum of the 9 taps buf[o_t + i] * w_t), i < n: one flat loop over the
+    channel's output pixels (see _dw_gather), which LLVM vectorizes (the type of ``dst`` is a
+    constant where this is inlined)."""
+    o0, o1, o2, o3, o4, o5, o6, o7, o8 = o
+    w0, w1, w2, w3, w4, w5, w6, w7, w8 = wt
+    a, b, lo, hi = tc
+    for i in range(n):
+        acc = ((buf[o0 + i] * w0 + buf[o1 + i] * w1 + buf[o2 + i] * w2)
+               + (buf[o3 + i] * w3 + buf[o4 + i] * w4 + buf[o5 + i] * w5)
+               + (buf[o6 + i] * w6 + buf[o7 + i] * w7 + buf[o8 + i] * w8))
+        y = acc * a + b
+        if levels > 0:
+            dst[d + i] = np.int32(min(max(np.rint(y), lo), hi))
+        else:
+            dst[d + i] = min(max(y, lo), hi)
+
+
+@numba.njit(inline="always")
+def _dw3_channel(c, k, z, w, geo, t, levels, buf, out_q, out_f):  # pragma: no cover (jit)
+    """Channel ``c`` of a 3x3 depthwise layer without dilation: gather (_dw_gather), then the taps.
+    ``geo``: sh, sw, ph, pw, Ho, Wo, Hk."""
+    sh, sw, ph, pw, Ho, Wo, Hk, same = geo
+    wc = w[c]
+    wt = (wc[0, 0], wc[0, 1], wc[0, 2], wc[1, 0], wc[1, 1], wc[1, 2], wc[2, 0], wc[2, 1], wc[2, 2])
+    tc = (t[0, c], t[1, c], t[2, c], t[3, c])
+    if same:
+        _dw_gather_same(k[c], z[c], ph, pw, Hk, buf)
+        P = Hk * Wo + 2
+        o = (np.uint64(1), np.uint64(P + 1), np.uint64(2 * P + 1), np.uint64(Wo + 1), np.uint64(P + Wo + 1),
+             np.uint64(2 * P + Wo + 1), np.uint64(2 * Wo + 1), np.uint64(P + 2 * Wo + 1), np.uint64(2 * P + 2 * Wo + 1))
+    else:
+        _dw_gather(k[c], z[c], sh, sw, ph, pw, 3, Hk, Wo, buf)
+        o = _dw3_offsets(sh, Hk * Wo, Wo)
+    n = np.uint64(Ho * Wo)
+    d = np.uint64(c * Ho * Wo)
+    if levels > 0:
+        _dw3_taps(buf, o, wt, tc, levels, out_q, d, n)
+    else:
+        _dw3_taps(buf, o, wt, tc, levels, out_f, d, n)
+
+
+@numba.njit(inline="always")
+def _dw3_offsets(sh, plane, Wo):  # pragma: no cover (jit)
+    """The flat offsets of the 9 taps in _dw_gather's layout."""
+    return (np.uint64(((0 % sh) * 3 + 0) * plane + (0 // sh) * Wo), np.uint64(((0 % sh) * 3 + 1) * plane + (0 // sh) * Wo),
+         np.uint64(((0 % sh) * 3 + 2) * plane + (0 // sh) * Wo), np.uint64(((1 % sh) * 3 + 0) * plane + (1 // sh) * Wo),
+         np.uint64(((1 % sh) * 3 + 1) * plane + (1 // sh) * Wo), np.uint64(((1 % sh) * 3 + 2) * plane + (1 // sh) * Wo),
+         np.uint64(((2 % sh) * 3 + 0) * plane + (2 // sh) * Wo), np.uint64(((2 % sh) * 3 + 1) * plane + (2 // sh) * Wo),
+         np.uint64(((2 % sh) * 3 + 2) * plane + (2 // sh) * Wo))
+
+
+@numba.njit(cache=True, nogil=True)
+def _depthwise3x3(k, z, w, geo, t, levels, out_q, out_f):  # pragma: no cover (jit)
+    """3x3 depthwise without dilation, on the calling thread: k u8 codes [C, H, W], z [C], w float32
+    [C, 3, 3], outputs flat [C * Ho * Wo] (the other a stub)."""
+    sh, sw, ph, pw, Ho, Wo, Hk, same = geo
+    buf = np.empty(sh * 3 * (Hk * Wo + 2), np.float32)
+    for c in range(w.shape[0]):
+        _dw3_channel(c, k, z, w, geo, t, levels, buf, out_q, out_f)
 
 
 @numba.njit(**_JIT)
-def _depthwise(xp, w, sh, sw, dh, dw, Ho, Wo, ep, levels, out_f, out_q):  # pragma: no cover (jit)
-    """One channel per group: acc[c, oh, ow] = sum_ab xp[c, oh*sh + a*dh, ow*sw + b*dw] * w[c, a, b];
-    the epilogue as in _conv_tiles, on one output row at a time (out_f/out_q are [C, Ho*Wo])."""
+def _depthwise3x3_parallel(k, z, w, geo, t, levels, out_q, out_f):  # pragma: no cover (jit)
+    """_depthwise3x3 with the channels spread over numba's threads."""
+    sh, sw, ph, pw, Ho, Wo, Hk, same = geo
+    C = w.shape[0]
+    bufs = np.empty((C, sh * 3 * (Hk * Wo + 2)), np.float32)
+    for c in numba.prange(C):
+        _dw3_channel(c, k, z, w, geo, t, levels, bufs[c], out_q, out_f)
+
+
+@numba.njit(**_JIT)
+def _depthwise(xp, w, sh, sw, dh, dw, Ho, Wo, t, levels, out_q, out_f):  # pragma: no cover (jit)
+    """Any depthwise layer: acc[c, oh, ow] = sum_ab xp[c, 0, oh*sh + a*dh, ow*sw + b*dw] * w[c, a, b],
+    accumulated in float64 (exact for any kernel size), then the epilogue."""
     C, kh, kw = w.shape
     for c in numba.prange(C):
-        acc = np.zeros(Wo, np.int32)
+        acc = np.zeros(Wo, np.float64)
+        oq, of = (out_q[c], out_f[0]) if levels > 0 else (out_q[0], out_f[c])  # the other a stub
         for oh in range(Ho):
             acc[:] = 0
             for a in range(kh):
-                src = xp[c, oh * sh + a * dh]
+                src = xp[c, 0, oh * sh + a * dh]
                 for b in range(kw):
-                    wk = np.int32(w[c, a, b])
-                    base = b * dw
-                    if sw == 1:  # contiguous: the loop vectorizes
-                        run = src[base: base + Wo]
-                        for ow in range(Wo):
-                            acc[ow] = np.int32(acc[ow] + np.int32(run[ow]) * wk)
-                    else:
-                        for ow in range(Wo):
-                            acc[ow] = np.int32(acc[ow] + np.int32(src[base + ow * sw]) * wk)
-            _epilogue_loop(acc, 0, Wo, c, oh * Wo, ep, levels, out_f, out_q)
+                    wk = np.float64(w[c, a, b])
+                    for ow in range(Wo):
+                        acc[ow] += np.float64(src[ow * sw + b * dw]) * wk
+            for ow in range(Wo):
+                _ep_one(acc[ow], t, c, levels, oq, of, oh * Wo + ow)
 
 
-@numba.njit(inline="always")
-def _dw3_row(r0, r1, r2, sw, Wo, wt, c, base, ep, levels, out_f, out_q):  # pragma: no cover (jit)
-    """One output row of a 3x3 depthwise layer (stride ``sw``, a constant where it is inlined): the
-    nine taps and the epilogue in one loop, which LLVM vectorizes across the row (int32 products are
-    exact: |code - z| * |w| < 2^16)."""
-    w0, w1, w2, w3, w4, w5, w6, w7, w8 = wt
-    s, b = ep[0, c], ep[1, c]
-    lo, hi = np.float32(ep[2, c]), np.float32(ep[3, c])
-    isc, ish, top = ep[4, c], ep[5, c], np.float32(max(levels - 1, 0))
-    dq, df = out_q[c, base:base + Wo], out_f[c, base:base + Wo]
-    for ow in range(Wo):
-        i = ow * sw
-        acc = np.int32(np.int32(np.int32(r0[i]) * w0 + np.int32(r0[i + 1]) * w1 + np.int32(r0[i + 2]) * w2)
-                       + np.int32(np.int32(r1[i]) * w3 + np.int32(r1[i + 1]) * w4 + np.int32(r1[i + 2]) * w5)
-                       + np.int32(np.int32(r2[i]) * w6 + np.int32(r2[i + 1]) * w7 + np.int32(r2[i + 2]) * w8))
-        y = min(max(np.float32(np.float64(acc) * s + b), lo), hi)
-        if levels > 0:
-            q = min(max(np.rint(np.float32(np.float64(y) * isc + ish)), np.float32(0.0)), top)
-            dq[ow] = np.uint8(np.int32(q))
-        else:
-            df[ow] = y
+def prepare_depthwise_int8(w, ep, *, zero_point, strides, dilations, pads_begin, pads_end, auto_pad="explicit",
+                           levels=0):
+    """``k -> y`` for depthwise_int8 with these constants (see prepare_convolution_int8)."""
+    from irtool.runtime.threads import PARALLEL_MACS
 
+    C = w.shape[0]
+    w3 = np.ascontiguousarray(w.reshape(C, -1, w.shape[-1]), np.float32)
+    t = compose(ep, levels)
+    attrs = (tuple(strides), tuple(dilations), tuple(pads_begin), tuple(pads_end), auto_pad)
+    z = _zero_points(tuple(zero_point), C)
+    geometries: dict = {}
+    scratch = _Scratch()
+    fast3 = w3.shape[1:] == (3, 3)
 
-@numba.njit(inline="always")
-def _dw3_channel(c, xp, w, sh, sw, Ho, Wo, ep, levels, out_f, out_q):  # pragma: no cover (jit)
-    """Channel ``c`` of _depthwise3x3, row by row."""
-    wt = (np.int32(w[c, 0, 0]), np.int32(w[c, 0, 1]), np.int32(w[c, 0, 2]), np.int32(w[c, 1, 0]),
-          np.int32(w[c, 1, 1]), np.int32(w[c, 1, 2]), np.int32(w[c, 2, 0]), np.int32(w[c, 2, 1]),
-          np.int32(w[c, 2, 2]))
-    for oh in range(Ho):
-        r0, r1, r2 = xp[c, oh * sh], xp[c, oh * sh + 1], xp[c, oh * sh + 2]
-        if sw == 1:
-            _dw3_row(r0, r1, r2, 1, Wo, wt, c, oh * Wo, ep, levels, out_f, out_q)
-        else:
-            _dw3_row(r0, r1, r2, 2, Wo, wt, c, oh * Wo, ep, levels, out_f, out_q)
-
-
-@numba.njit(**_JIT)
-def _depthwise3x3(xp, w, sh, sw, Ho, Wo, ep, levels, out_f, out_q):  # pragma: no cover (jit)
-    """_depthwise for 3x3 kernels, stride 1 or 2 across, no dilation: one vectorized loop a row."""
-    for c in numba.prange(w.shape[0]):
-        _dw3_channel(c, xp, w, sh, sw, Ho, Wo, ep, levels, out_f, out_q)
+    def run(k, *_):  # the constant inputs again (the plugin passes every input)
+        g = geometries.get(k.shape)
+        if g is None:
+            g = geometries[k.shape] = _geometry(k.shape[2:], w.shape[1:], *attrs)
+        N = k.shape[0]
+        out = np.empty((N, C, g.Ho * g.Wo), np.uint8 if levels else np.float32)
+        if fast3 and g.dh == g.dw == 1:
+            same = g.sh == g.sw == 1 and g.Wo == g.W and g.pw <= 2  # (then |shift| <= 2, base >= 0 below)
+            geo = (g.sh, g.sw, g.ph, g.pw, g.Ho, g.Wo, g.Ho + 2 // g.sh, int(same))
+            kernel3 = _depthwise3x3 if C * g.Ho * g.Wo * 9 < PARALLEL_MACS else _depthwise3x3_parallel
+            for n in range(N):
+                flat = out[n].reshape(-1)
+                kernel3(k[n].reshape(C, g.H, g.W), z, w3, geo, t, levels, flat if levels else _STUB_Q1,
+                        _STUB_F1 if levels else flat)
+            return out.reshape(N, C, *g.out_sp)
+        xp = scratch.get(("xp", k.shape), (C, 1, g.Hp, g.Wp), np.float32)  # zero border
+        for n in range(N):
+            _pad_shift(k[n].reshape(C, g.H, g.W), z, g.ph, g.pw, xp)
+            outs = (out[n], _STUB_F) if levels else (_STUB_Q, out[n])
+            _depthwise(xp, w3, g.sh, g.sw, g.dh, g.dw, g.Ho, g.Wo, t, levels, *outs)
+        return out.reshape(N, C, *g.out_sp)
+    return run
 
 
 @kernel("GroupConvolution", versions=(INT8,), impl="jit")
 def depthwise_int8(k, w, ep, *, zero_point: list[int], strides: list[int], dilations: list[int],
                    pads_begin: list[int], pads_end: list[int], auto_pad: str = "explicit", levels: int = 0):
-    """Depthwise (one input channel per group) on u8 codes [N, C, (H,) W], int16 weights [C, (kh,) kw];
+    """Depthwise (one input channel per group) on u8 codes [N, C, (H,) W], integer weights [C, (kh,) kw];
     the activation may be quantized per channel (one zero point each; ``scale`` folds both scales)."""
-    N, C = k.shape[:2]
-    g = _conv_geometry(k, w.shape[1:], strides, dilations, pads_begin, pads_end, auto_pad)
-    w3 = w.reshape(C, -1, w.shape[-1])
-    xp = np.zeros((C, g.Hp, g.Wp), np.int16)  # zero border: exact, codes are shifted
-    out = np.empty((N, C, g.Ho * g.Wo), np.float32 if levels == 0 else np.uint8)
-    stub_f, stub_q = np.empty((1, 1), np.float32), np.empty((1, 1), np.uint8)
-    z = _zero_points(tuple(zero_point), C)
-    for n in range(N):
-        _pad_shift(k[n].reshape(C, g.H, g.W), z, g.ph, g.pw, xp)
-        outs = (out[n], stub_q) if levels == 0 else (stub_f, out[n])
-        if w3.shape[1:] == (3, 3) and g.sw in (1, 2) and g.dh == g.dw == 1:
-            _depthwise3x3(xp, w3, g.sh, g.sw, g.Ho, g.Wo, ep, levels, *outs)
-        else:
-            _depthwise(xp, w3, g.sh, g.sw, g.dh, g.dw, g.Ho, g.Wo, ep, levels, *outs)
-    return out.reshape(N, C, *g.out_sp)
+    return prepare_depthwise_int8(w, ep, zero_point=zero_point, strides=strides, dilations=dilations,
+                                  pads_begin=pads_begin, pads_end=pads_end, auto_pad=auto_pad, levels=levels)(k)
+
+
+@specializer(depthwise_int8)
+def _prepare_depthwise_int8(consts, **attrs):
+    if consts[1] is None or consts[2] is None:
+        return None
+    return prepare_depthwise_int8(consts[1], consts[2], **attrs)
+
+
+# ------------------------------------------------------------------------------------------ MatMul
+@numba.njit(inline="always")
+def _rows_to_pairs(rows, z, out):  # pragma: no cover (jit)
+    """out[c // 2, r] = the int16 pair (rows[r, c] - z, rows[r, c + 1] - z) (zero past the last
+    column): rows [R, K] (u8 codes, or int16 with z = 0) as the channel pairs of a 1x1 convolution
+    over R pixels (``out`` [ceil(K/2), R])."""
+    R, K = rows.shape
+    for r in range(R):
+        src = rows[r]
+        for cp in range(out.shape[0]):
+            c0 = 2 * cp
+            lo = (np.int32(src[c0]) - z) & 0xFFFF
+            hi = ((np.int32(src[c0 + 1]) - z) & 0xFFFF) << 16 if c0 + 1 < K else 0
+            out[cp, r] = np.int32(lo | hi)
 
 
 @numba.njit(cache=True, nogil=True)
-def _matmul_codes(k, z, w, ep, levels, out_f, out_q):  # pragma: no cover (jit)
-    """_gemm_rows on u8 codes [R, K]: the shift by the zero point and the GEMM in one call."""
-    rows = np.empty(k.shape, np.int16)
-    for r in range(k.shape[0]):
-        src, dst = k[r], rows[r]
-        for c in range(k.shape[1]):
-            dst[c] = np.int16(src[c]) - z
-    _gemm_rows(rows, w, ep, levels, False, out_f, out_q)
+def _gemm_codes(rows, z, flat, offs, w, ep, levels, out_q, out_f, parallel):  # pragma: no cover (jit)
+    """[O, R] = epilogue(w [O, K] x (rows [R, K] - z)^T): the rows as pairs into ``flat`` (slack after
+    them), then the convolution tiles (one output row of R pixels)."""
+    R = rows.shape[0]
+    Kp = offs.size
+    _rows_to_pairs(rows, np.int32(z), flat[:Kp * R].reshape((Kp, R)))
+    nv = (R + LANES - 1) // LANES
+    if parallel:
+        _conv_tiles_parallel(flat, offs, w, nv, 0, ep, levels, out_q, out_f)
+    else:
+        _conv_tiles(flat, offs, w, nv, 0, ep, levels, out_q, out_f)
+
+
+def prepare_gemm_int8(w, ep, levels=0, channel_major=False, zero_point=0):
+    """``rows [R, K] -> [R, O]`` (or [O, R] when ``channel_major``): the epilogue of the exact
+    products (rows - zero_point) x w^T, rows u8 codes or int16; w int16 [O, K]."""
+    from irtool.runtime.threads import PARALLEL_MACS
+
+    O, K = w.shape
+    packed = pack_conv_weights(np.ascontiguousarray(w, np.int16).reshape(O, 1, K))
+    ep32 = compose(ep, levels).reshape(-1)
+    Kp = packed.shape[1]
+    offsets: dict = {}
+    scratch = _Scratch()
+
+    def run(rows):
+        R = rows.shape[0]
+        offs = offsets.get(R)
+        if offs is None:
+            offs = offsets[R] = _frozen(np.arange(Kp) * R)
+        flat = scratch.get(("flat", R), Kp * R + LANES, np.int32)
+        out = np.empty((O, R), np.uint8 if levels else np.float32)
+        flat_out = out.reshape(-1)
+        _gemm_codes(rows, zero_point, flat, offs, packed, ep32, levels, flat_out if levels else _STUB_Q1,
+                    _STUB_F1 if levels else flat_out, R * O * K >= PARALLEL_MACS)
+        return out if channel_major else np.ascontiguousarray(out.T)
+    return run
+
+
+def gemm_int8(rows: np.ndarray, w: np.ndarray, ep: np.ndarray, levels: int = 0,
+              channel_major: bool = False) -> np.ndarray:
+    """``rows`` int16 [R, K] (activation codes minus zero point), ``w`` int16 [O, K] -> [R, O] (or
+    [O, R] when ``channel_major``): the float32 epilogue, or u8 codes when ``levels`` > 0."""
+    return prepare_gemm_int8(w, ep, levels, channel_major)(np.ascontiguousarray(rows, np.int16))
+
+
+def gemm_int8_reference(rows, w, ep, levels=0, channel_major=False):
+    acc = rows.astype(np.int64) @ w.astype(np.int64).T
+    y = epilogue_reference(acc, ep, levels)
+    return np.ascontiguousarray(y.T) if channel_major else y
 
 
 @kernel("MatMul", versions=(INT8,), impl="jit")
 def matmul_int8(k, w, ep, *, zero_point: list[int], levels: int = 0):
     """u8 codes [..., K] x int16 weights [O, K] -> [..., O]."""
-    lead, O = k.shape[:-1], w.shape[0]
-    k2 = k.reshape(-1, k.shape[-1])
-    out_f, out_q = _outputs((k2.shape[0], O), levels)
-    _matmul_codes(k2, np.int16(zero_point[0]), w, ep, levels, out_f, out_q)
-    return (out_q if levels else out_f).reshape(*lead, O)
+    return prepare_matmul_int8(w, ep, zero_point=zero_point, levels=levels)(k)
 
 
+def prepare_matmul_int8(w, ep, *, zero_point, levels=0):
+    gemm = prepare_gemm_int8(w, ep, levels, zero_point=int(zero_point[0]))
+    O = w.shape[0]
+
+    def run(k, *_):  # the constant inputs again (the plugin passes every input)
+        return gemm(np.ascontiguousarray(k).reshape(-1, k.shape[-1])).reshape(*k.shape[:-1], O)
+    return run
+
+
+@specializer(matmul_int8)
+def _prepare_matmul_int8(consts, **attrs):
+    if consts[1] is None or consts[2] is None:
+        return None
+    return prepare_matmul_int8(consts[1], consts[2], **attrs)
+
+
+# ------------------------------------------------------------------------------------------ Add
 @numba.njit(inline="always")
 def _add_one(i, a, b, pa, pb, lo, hi, isc, ish, top, out):  # pragma: no cover (jit)
     """out[i] = quantize(clip(dequantize(a[i]) + dequantize(b[i]))), each step rounded exactly as the
@@ -653,5 +925,5 @@ def add_int8(a, b, pa, pb, *, clamp: list[float], requant: list[float]):
     return out.reshape(a.shape)
 
 
-__all__ = ["INT8", "dequantize_codes", "epilogue", "gemm_int8", "gemm_int8_reference", "pack_conv_weights",
-           "quantize_codes"]
+__all__ = ["INT8", "compose", "dequantize_codes", "epilogue", "epilogue_reference", "gemm_int8", "gemm_int8_reference",
+           "pack_conv_weights", "quantize_codes"]

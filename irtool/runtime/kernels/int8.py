@@ -44,16 +44,30 @@ def dequantize_codes(k: np.ndarray, osc, osh) -> np.ndarray:
     return (k.astype(np.float64) * osc + osh).astype(np.float32)
 
 
+@numba.njit(inline="always")
+def _quantize_plane(nc, x, lo, hi, isc, ish, out):  # pragma: no cover (jit)
+    """Plane ``nc`` (= n * C + c) of _quantize."""
+    C, R = x.shape[1], x.shape[2]
+    n, c = nc // C, nc % C
+    a, b, s, t = lo[c % lo.size], hi[c % hi.size], isc[c % isc.size], ish[c % ish.size]
+    src, dst = x[n, c], out[n, c]
+    for r in range(R):
+        v = min(max(src[r], a), b)
+        dst[r] = np.uint8(np.rint(np.float32(np.float64(v) * s + t)))
+
+
 @numba.njit(**_JIT)
 def _quantize(x, lo, hi, isc, ish, out):  # pragma: no cover (jit)
     """One pass of quantize_codes over x [N, C, R] with per-channel (or broadcast) parameters."""
-    N, C, R = x.shape
-    for nc in numba.prange(N * C):
-        n, c = nc // C, nc % C
-        a, b, s, t = lo[c % lo.size], hi[c % hi.size], isc[c % isc.size], ish[c % ish.size]
-        for r in range(R):
-            v = min(max(x[n, c, r], a), b)
-            out[n, c, r] = np.uint8(np.rint(np.float32(np.float64(v) * s + t)))
+    for nc in numba.prange(x.shape[0] * x.shape[1]):
+        _quantize_plane(nc, x, lo, hi, isc, ish, out)
+
+
+@numba.njit(cache=True, nogil=True)
+def _quantize_serial(x, lo, hi, isc, ish, out):  # pragma: no cover (jit)
+    """_quantize on the calling thread (tensors under threads.SERIAL_BELOW: no parallel region)."""
+    for nc in range(x.shape[0] * x.shape[1]):
+        _quantize_plane(nc, x, lo, hi, isc, ish, out)
 
 
 def _channel_params(v, x: np.ndarray, dtype) -> np.ndarray | None:
@@ -69,35 +83,94 @@ def _channel_params(v, x: np.ndarray, dtype) -> np.ndarray | None:
 
 @kernel("Quantize", versions=(INT8,), impl="jit")
 def quantize(x, lo, hi, isc, ish):
-    params = [_channel_params(v, x, d) for v, d in ((lo, np.float32), (hi, np.float32), (isc, np.float64),
-                                                     (ish, np.float64))]
-    if x.dtype != np.float32 or x.ndim < 2 or any(p is None for p in params):
-        return quantize_codes(x, lo, hi, isc, ish)
-    x3 = np.ascontiguousarray(x).reshape(x.shape[0], x.shape[1], -1)
-    out = np.empty(x3.shape, np.uint8)
-    _quantize(x3, *params, out)
-    return out.reshape(x.shape)
+    return prepare_quantize(lo, hi, isc, ish)(x)
+
+
+def prepare_quantize(lo, hi, isc, ish):
+    """``x -> u8 codes`` for constant parameters: checked and flattened once per input shape; small
+    tensors on the calling thread."""
+    from irtool.runtime.threads import SERIAL_BELOW
+
+    plans: dict = {}
+
+    def run(x, *_):
+        plan = plans.get((x.shape, x.dtype))
+        if plan is None:
+            params = [_channel_params(v, x, d) for v, d in ((lo, np.float32), (hi, np.float32), (isc, np.float64),
+                                                             (ish, np.float64))]
+            ok = x.dtype == np.float32 and x.ndim >= 2 and all(p is not None for p in params)
+            plan = plans[(x.shape, x.dtype)] = (params, _quantize_serial if x.size < SERIAL_BELOW else _quantize) if ok else None
+        if plan is None:
+            return quantize_codes(x, lo, hi, isc, ish)
+        params, fn = plan
+        x3 = np.ascontiguousarray(x).reshape(x.shape[0], x.shape[1], -1)
+        out = np.empty(x3.shape, np.uint8)
+        fn(x3, *params, out)
+        return out.reshape(x.shape)
+    return run
+
+
+@specializer(quantize)
+def _prepare_quantize(consts, **_):
+    if any(c is None for c in consts[1:]):
+        return None
+    return prepare_quantize(*consts[1:])
+
+
+@numba.njit(inline="always")
+def _dequantize_plane(nc, k, osc, osh, out):  # pragma: no cover (jit)
+    C, R = k.shape[1], k.shape[2]
+    n, c = nc // C, nc % C
+    s, t = osc[c % osc.size], osh[c % osh.size]
+    src, dst = k[n, c], out[n, c]
+    for r in range(R):
+        dst[r] = np.float32(np.float64(src[r]) * s + t)
 
 
 @numba.njit(**_JIT)
 def _dequantize(k, osc, osh, out):  # pragma: no cover (jit)
-    N, C, R = k.shape
-    for nc in numba.prange(N * C):
-        n, c = nc // C, nc % C
-        s, t = osc[c % osc.size], osh[c % osh.size]
-        for r in range(R):
-            out[n, c, r] = np.float32(np.float64(k[n, c, r]) * s + t)
+    for nc in numba.prange(k.shape[0] * k.shape[1]):
+        _dequantize_plane(nc, k, osc, osh, out)
+
+
+@numba.njit(cache=True, nogil=True)
+def _dequantize_serial(k, osc, osh, out):  # pragma: no cover (jit)
+    for nc in range(k.shape[0] * k.shape[1]):
+        _dequantize_plane(nc, k, osc, osh, out)
 
 
 @kernel("Dequantize", versions=(INT8,), impl="jit")
 def dequantize(k, osc, osh):
-    params = [_channel_params(v, k, np.float64) for v in (osc, osh)]
-    if k.ndim < 2 or any(p is None for p in params):
-        return dequantize_codes(k, osc, osh)
-    k3 = np.ascontiguousarray(k).reshape(k.shape[0], k.shape[1], -1)
-    out = np.empty(k3.shape, np.float32)
-    _dequantize(k3, *params, out)
-    return out.reshape(k.shape)
+    return prepare_dequantize(osc, osh)(k)
+
+
+def prepare_dequantize(osc, osh):
+    """``codes -> float32`` for constant parameters (see prepare_quantize)."""
+    from irtool.runtime.threads import SERIAL_BELOW
+
+    plans: dict = {}
+
+    def run(k, *_):
+        plan = plans.get(k.shape)
+        if plan is None:
+            params = [_channel_params(v, k, np.float64) for v in (osc, osh)]
+            ok = k.ndim >= 2 and all(p is not None for p in params)
+            plan = plans[k.shape] = (params, _dequantize_serial if k.size < SERIAL_BELOW else _dequantize) if ok else None
+        if plan is None:
+            return dequantize_codes(k, osc, osh)
+        params, fn = plan
+        k3 = np.ascontiguousarray(k).reshape(k.shape[0], k.shape[1], -1)
+        out = np.empty(k3.shape, np.float32)
+        fn(k3, *params, out)
+        return out.reshape(k.shape)
+    return run
+
+
+@specializer(dequantize)
+def _prepare_dequantize(consts, **_):
+    if any(c is None for c in consts[1:]):
+        return None
+    return prepare_dequantize(*consts[1:])
 
 
 # ------------------------------------------------------------------------------------------ epilogue
@@ -900,29 +973,61 @@ def _prepare_matmul_int8(consts, **attrs):
 
 # ------------------------------------------------------------------------------------------ Add
 @numba.njit(inline="always")
-def _add_one(i, a, b, pa, pb, lo, hi, isc, ish, top, out):  # pragma: no cover (jit)
+def _add_one(i, a, b, a0, a1, b0, b1, lo, hi, isc, ish, top, out):  # pragma: no cover (jit)
     """out[i] = quantize(clip(dequantize(a[i]) + dequantize(b[i]))), each step rounded exactly as the
-    separate Dequantize, Add, Clamp and Quantize layers round it."""
-    da = np.float32(np.float64(a[i]) * pa[0] + pa[1])
-    db = np.float32(np.float64(b[i]) * pb[0] + pb[1])
+    separate Dequantize, Add, Clamp and Quantize layers round it ((a0, a1), (b0, b1): the inputs'
+    dequantization scale and shift, scalars so that LLVM keeps them in registers)."""
+    da = np.float32(np.float64(a[i]) * a0 + a1)
+    db = np.float32(np.float64(b[i]) * b0 + b1)
     y = min(max(np.float32(da + db), lo), hi)
     out[i] = np.uint8(np.int32(min(max(np.rint(np.float32(np.float64(y) * isc + ish)), np.float32(0.0)), top)))
 
 
-@numba.njit(**_JIT)
-def _add_codes(a, b, pa, pb, lo, hi, isc, ish, top, out):  # pragma: no cover (jit)
-    for i in numba.prange(a.size):
-        _add_one(i, a, b, pa, pb, lo, hi, isc, ish, top, out)
+@numba.njit(cache=True, nogil=True)
+def _add_table(pa, pb, lo, hi, isc, ish, top):  # pragma: no cover (jit)
+    """The result of _add_one for every pair of codes: table[a * 256 + b] (64 KiB, built once per
+    layer). The formula is not vectorized by LLVM (~25 scalar instructions an element); one table
+    load is a handful."""
+    a = np.arange(256 * 256) // 256
+    b = np.arange(256 * 256) % 256
+    table = np.empty(256 * 256, np.uint8)
+    for i in range(table.size):
+        _add_one(i, a, b, pa[0], pa[1], pb[0], pb[1], lo, hi, isc, ish, top, table)
+    return table
+
+
+@numba.njit(cache=True, nogil=True)
+def _add_lookup(a, b, table, out):  # pragma: no cover (jit)
+    """out[i] = table[a[i] * 256 + b[i]]: _add_one through its table."""
+    for i in range(np.uint64(a.size)):
+        out[i] = table[(np.uint64(a[i]) << np.uint64(8)) | np.uint64(b[i])]
+
+
+def prepare_add_int8(pa, pb, *, clamp, requant):
+    """``(a, b) -> codes`` for add_int8 with constant dequantization parameters: the table of every
+    result, built at load time."""
+    table = _add_table(np.asarray(pa, np.float64), np.asarray(pb, np.float64), np.float32(clamp[0]),
+                       np.float32(clamp[1]), float(requant[0]), float(requant[1]), np.float32(requant[2]))
+
+    def run(a, b, *_):
+        out = np.empty(a.shape, np.uint8)
+        _add_lookup(np.ascontiguousarray(a).reshape(-1), np.ascontiguousarray(b).reshape(-1), table, out.reshape(-1))
+        return out
+    return run
 
 
 @kernel("Add", versions=(INT8,), impl="jit")
 def add_int8(a, b, pa, pb, *, clamp: list[float], requant: list[float]):
     """Residual Add on u8 codes of equal shape: ``pa``/``pb`` are (scale, shift) of each input's
     dequantization; ``clamp`` the fused activation; ``requant`` (isc, ish, max code) the next FQ."""
-    out = np.empty(a.size, np.uint8)
-    _add_codes(np.ascontiguousarray(a).reshape(-1), np.ascontiguousarray(b).reshape(-1), pa, pb,
-               np.float32(clamp[0]), np.float32(clamp[1]), requant[0], requant[1], np.float32(requant[2]), out)
-    return out.reshape(a.shape)
+    return prepare_add_int8(pa, pb, clamp=clamp, requant=requant)(a, b)
+
+
+@specializer(add_int8)
+def _prepare_add_int8(consts, **attrs):
+    if consts[2] is None or consts[3] is None:
+        return None
+    return prepare_add_int8(consts[2], consts[3], **attrs)
 
 
 __all__ = ["INT8", "compose", "dequantize_codes", "epilogue", "epilogue_reference", "gemm_int8", "gemm_int8_reference",

@@ -250,3 +250,58 @@ def test_residual_add_on_codes_is_bit_identical(tmp_path):
     rng = np.random.default_rng(0)
     x = {"a": rng.standard_normal((1, 3, 5, 7)).astype(F), "b": (rng.random((1, 3, 5, 7)) * 3).astype(F)}
     np.testing.assert_array_equal(irtool.compile_model(model)(x)[0], irtool.compile_model(model, precision="fp32")(x)[0])
+
+
+@pytest.mark.parametrize("c, hw, stride, pads_begin, pads_end", [
+    (4, (20, 33), 2, (1, 1), (1, 1)),  # stride 2, rows of >= 8 outputs: the two column phases, odd width
+    (3, (16, 16), 2, (1, 0), (0, 1)),  # stride 2, no left padding: even input columns in phase 0
+    (5, (7, 9), 1, (1, 0), (1, 2)),  # stride 1, same width with the padding on one side: shifted flat planes
+    (5, (7, 9), 1, (0, 2), (2, 0)),
+    (6, (4, 4), 1, (1, 1), (1, 1)),  # a small plane, one flat pass
+    (3, (9, 10), (2, 1), (1, 1), (1, 1))])  # strides differing: the gathered row phases
+def test_depthwise_paths_are_exact(c, hw, stride, pads_begin, pads_end):
+    """Each 3x3 depthwise path (flat 'same' planes, column phases at stride 2, gathered rows)
+    against numpy: the exact integer sums, then the epilogue, float and u8 outputs."""
+    from irtool.runtime.kernels.conv import group_convolution_reference
+    from irtool.runtime.kernels.int8 import depthwise_int8
+
+    rng = np.random.default_rng(c)
+    codes = rng.integers(0, 256, (2, c, *hw)).astype(np.uint8)
+    zp = rng.integers(0, 256, c)
+    w = rng.integers(-255, 256, (c, 3, 3)).astype(np.int16)  # the widest centered codes
+    strides = [stride] * 2 if isinstance(stride, int) else list(stride)
+    geometry = dict(strides=strides, dilations=[1, 1], pads_begin=list(pads_begin), pads_end=list(pads_end))
+    acc = group_convolution_reference(codes.astype(np.int64) - zp.reshape(1, -1, 1, 1),
+                                      w.astype(np.int64).reshape(c, 1, 1, 3, 3), **geometry)
+    for levels in (0, 256):
+        ep = epilogue(c, rng.random(c) * 1e-2, rng.standard_normal(c), -1.0, 4.0, rng.random(c) * 50 if levels else 0.0,
+                      1.0)
+        got = depthwise_int8(codes, w, ep, zero_point=list(zp), levels=levels, **geometry)
+        np.testing.assert_array_equal(got, epilogue_reference(acc, ep, levels, axis=1))
+
+
+def test_compose_matches_the_separate_steps():
+    """The composed u8 epilogue (one affine map, clamp in code space) against clip-then-requantize in
+    float64: equal but where y is within float32 rounding of a code's edge, and never more than one
+    code apart."""
+    rng = np.random.default_rng(7)
+    acc = rng.integers(-200000, 200000, (5000, 6))
+    ep = epilogue(6, rng.random(6) * 1e-4, rng.standard_normal(6), [0, -1, 0, -np.inf, 0, 0],
+                  [6, 1, np.inf, 2, 6, 6], rng.random(6) * 40 + 1, [0, 128, 3, 128, 0, 0])
+    got = epilogue_reference(acc, ep, 256).astype(int)
+    y = np.clip(acc * ep[0] + ep[1], ep[2], ep[3])
+    want = np.clip(np.rint(y * ep[4] + ep[5]), 0, 255)
+    assert np.abs(got - want).max() <= 1 and np.mean(got == want) > 0.999
+
+
+def test_residual_add_table_matches_its_formula():
+    """The INT8 Add's table against the separate Dequantize, Add, Clamp, Quantize steps in numpy, on
+    every pair of codes."""
+    from irtool.runtime.kernels.int8 import add_int8, dequantize_codes, quantize_codes
+
+    a = np.repeat(np.arange(256, dtype=np.uint8), 256).reshape(1, 4, 128, 128)
+    b = np.tile(np.arange(256, dtype=np.uint8), 256).reshape(1, 4, 128, 128)
+    pa, pb = np.array([0.0213, -0.0213 * 128]), np.array([0.047, 0.0])
+    got = add_int8(a, b, pa, pb, clamp=[0.0, 6.0], requant=[255 / 6.0, 0.0, 255])
+    y = np.clip(dequantize_codes(a, *pa) + dequantize_codes(b, *pb), np.float32(0.0), np.float32(6.0))
+    np.testing.assert_array_equal(got, quantize_codes(y, np.float32(0.0), np.float32(6.0), 255 / 6.0, 0.0))

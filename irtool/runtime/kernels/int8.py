@@ -643,34 +643,70 @@ def _frozen(a: np.ndarray, dtype=np.int64) -> np.ndarray:
 # here (in any order), the products and sums take the FP32 path's vector units, and the sum goes to the
 # epilogue as it is. Larger kernels accumulate in float64 (exact to 2^53).
 _F32_EXACT_TAPS = (1 << 24) // (255 * 255)
+# Unsigned indices: numba then emits no negative-index wraparound, so the loops below index flat arrays
+# directly (no per-row slice: each costs two reference-count calls, more than a short row).
+_U1 = np.uint64(1)
 
 
 @numba.njit(nogil=True)
 def _pad_shift(k, z, ph, pw, out):  # pragma: no cover (jit)
     """out[c, col % S, h + ph, col // S] = k[c, h, w] - z[c] (float32, exact) at padded column
     col = w + pw, inside the zero border ``out`` has: S = out.shape[1] = 1, or 2 column phases (a
-    stride-2 layer then reads each tap's inputs contiguously)."""
+    stride-2 layer then reads each tap's inputs contiguously). Flat unsigned indices (see below)."""
     C, H, W = k.shape
-    S = out.shape[1]
+    S, Hq, Wq = out.shape[1], out.shape[2], out.shape[3]
+    src, dst = k.reshape(-1), out.reshape(-1)
+    pairs = np.uint64(W // 2)
     for c in range(C):  # memory bound: not worth a parallel region
         zc = np.float32(z[c])
         for h in range(H):
-            src = k[c, h]
+            s0 = np.uint64((c * H + h) * W)
             if S == 1:
-                dst = out[c, 0, h + ph, pw:pw + W]  # a slice: indices provably >= 0, the loop vectorizes
-                for w in range(W):
-                    dst[w] = np.float32(src[w]) - zc
-            else:
-                for phase in range(2):
-                    w0 = (phase - pw) % 2  # the first input column of this phase
-                    n, j0 = (W - w0 + 1) // 2, (w0 + pw) // 2
-                    dst = out[c, phase, h + ph, j0:j0 + n]
-                    for i in range(n):
-                        dst[i] = np.float32(src[w0 + 2 * i]) - zc
+                d0 = np.uint64(((c * Hq) + h + ph) * Wq + pw)
+                for i in range(np.uint64(W)):
+                    dst[d0 + i] = np.float32(src[s0 + i]) - zc
+                continue
+            # input column 2i goes to phase pw % 2, column 2i + 1 to the other: one loop reading
+            # both (an interleaved pair of loads, which LLVM vectorizes with shuffles)
+            de = np.uint64(((c * 2 + pw % 2) * Hq + h + ph) * Wq + pw // 2)
+            do = np.uint64(((c * 2 + (pw + 1) % 2) * Hq + h + ph) * Wq + (pw + 1) // 2)
+            for i in range(pairs):
+                dst[de + i] = np.float32(src[s0 + i + i]) - zc
+                dst[do + i] = np.float32(src[s0 + i + i + _U1]) - zc
+            if W % 2:
+                dst[de + pairs] = np.float32(src[s0 + pairs + pairs]) - zc
 
 
-# Unsigned indices: numba then emits no negative-index wraparound, so the loops below index flat arrays
-# directly (no per-row slice: each costs two reference-count calls, more than a short row).
+@numba.njit(cache=True, nogil=True)
+def _depthwise3x3_s2(xp, w, Ho, Wo, t, levels, out_q, out_f):  # pragma: no cover (jit)
+    """3x3 depthwise at stride 2 (rows and columns), dilation 1: xp [C, 2, Hq, Wq] the padded
+    input's two column phases (_pad_shift), taps x[p], x[q], x[p + 1] of the even (p) and odd (q)
+    phase rows, one vectorized loop an output row; outputs flat [C * Ho * Wo] (the other a stub)."""
+    C, S, Hq, Wq = xp.shape
+    x = xp.reshape(-1)
+    W, W2, n = np.uint64(Wq), np.uint64(2 * Wq), np.uint64(Wo)
+    for c in range(C):
+        wc = w[c]
+        w0, w1, w2, w3, w4, w5, w6, w7, w8 = (wc[0, 0], wc[0, 1], wc[0, 2], wc[1, 0], wc[1, 1], wc[1, 2], wc[2, 0],
+                                              wc[2, 1], wc[2, 2])
+        a, b, lo, hi = t[0, c], t[1, c], t[2, c], t[3, c]
+        even, odd = np.uint64(c * 2 * Hq * Wq), np.uint64((c * 2 + 1) * Hq * Wq)
+        for oh in range(Ho):
+            r = np.uint64(2 * oh) * W
+            p, q = even + r, odd + r
+            d = np.uint64(c * Ho * Wo + oh * Wo)
+            for i in range(n):
+                pi, qi = p + i, q + i
+                acc = ((x[pi] * w0 + x[qi] * w1 + x[pi + _U1] * w2)
+                       + (x[pi + W] * w3 + x[qi + W] * w4 + x[pi + W + _U1] * w5)
+                       + (x[pi + W2] * w6 + x[qi + W2] * w7 + x[pi + W2 + _U1] * w8))
+                y = acc * a + b
+                if levels > 0:
+                    out_q[d + i] = np.int32(min(max(np.rint(y), lo), hi))
+                else:
+                    out_f[d + i] = min(max(y, lo), hi)
+
+
 
 
 @numba.njit(inline="always")
@@ -846,6 +882,13 @@ def prepare_depthwise_int8(w, ep, *, zero_point, strides, dilations, pads_begin,
             g = geometries[k.shape] = _geometry(k.shape[2:], w.shape[1:], *attrs)
         N = k.shape[0]
         out = np.empty((N, C, g.Ho * g.Wo), np.uint8 if levels else np.float32)
+        if fast3 and g.sh == g.sw == 2 and g.dh == g.dw == 1 and g.Wo >= LANES:  # (smaller rows: gathered below)
+            xp = scratch.get(("xp2", k.shape), (C, 2, g.Hp + 1, -(-g.Wp // 2) + 1), np.float32)  # zero border
+            for n in range(N):
+                _pad_shift(k[n].reshape(C, g.H, g.W), z, g.ph, g.pw, xp)
+                flat = out[n].reshape(-1)
+                _depthwise3x3_s2(xp, w3, g.Ho, g.Wo, t, levels, flat if levels else _STUB_Q1, _STUB_F1 if levels else flat)
+            return out.reshape(N, C, *g.out_sp)
         if fast3 and g.dh == g.dw == 1:
             same = g.sh == g.sw == 1 and g.Wo == g.W and g.pw <= 2  # (then |shift| <= 2, base >= 0 below)
             geo = (g.sh, g.sw, g.ph, g.pw, g.Ho, g.Wo, g.Ho + 2 // g.sh, int(same))

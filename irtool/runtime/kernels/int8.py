@@ -741,6 +741,14 @@ def _dw_gather(k, z, sh, sw, ph, pw, kw, Hk, Wo, buf):  # pragma: no cover (jit)
 
 
 @numba.njit(inline="always")
+def _zero_column(buf, first, pitch, n):  # pragma: no cover (jit)
+    """buf[first + r * pitch] = 0 for r < n."""
+    f, p = np.uint64(first), np.uint64(pitch)
+    for r in range(np.uint64(n)):
+        buf[f + r * p] = 0.0
+
+
+@numba.njit(inline="always")
 def _dw_gather_same(k, z, ph, pw, Hk, buf):  # pragma: no cover (jit)
     """_dw_gather for stride 1 and an output as wide as the input (pitch W), in flat passes: buffer b
     (at b * P + 1, P = Hk * W + 2) is the whole plane copied at once, shifted by the tap's column
@@ -761,12 +769,11 @@ def _dw_gather_same(k, z, ph, pw, Hk, buf):  # pragma: no cover (jit)
             buf[i] = 0.0
         for i in range(start + 1 + (ph + H) * W, start + P):  # below, and the slack
             buf[i] = 0.0
-        for r in range(ph, ph + H):
-            row = start + 1 + r * W
-            for j in range(max(0, W - shift), W):
-                buf[row + j] = 0.0
-            for j in range(min(W, -shift)):
-                buf[row + j] = 0.0
+        # the columns the shift carried across a row's edge (at most 2), each one strided pass
+        for j in range(max(0, W - shift), W):
+            _zero_column(buf, start + 1 + ph * W + j, W, H)
+        for j in range(min(W, -shift)):
+            _zero_column(buf, start + 1 + ph * W + j, W, H)
 
 
 @numba.njit(inline="always")

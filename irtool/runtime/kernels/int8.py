@@ -498,11 +498,12 @@ def _conv_image(n, k, z, dims, flat, cols):  # pragma: no cover (jit)
 
 @numba.njit(cache=True, nogil=True)
 def _conv_int8(k, z, dims, flat, cols, offs, w, ep, levels, out_q, out_f, parallel):  # pragma: no cover (jit)
-    """Each image: _conv_image, then the tiles (``out_q``/``out_f`` [N, O * pixels], the one not
-    written a [1, 1] stub)."""
+    """Each image: _conv_image, then the tiles (``out_q``/``out_f`` [N, O, ...], the one not
+    written a stub of one element)."""
     for n in range(k.shape[0]):
         src = _conv_image(n, k, z, dims, flat, cols)
-        dq, df = out_q[min(n, out_q.shape[0] - 1)], out_f[min(n, out_f.shape[0] - 1)]
+        dq = out_q[n].reshape(-1) if levels > 0 else out_q.reshape(-1)
+        df = out_f.reshape(-1) if levels > 0 else out_f[n].reshape(-1)
         if parallel:
             _conv_tiles_parallel(src, offs, w, dims[10], dims[11], ep, levels, dq, df)
         else:
@@ -540,22 +541,43 @@ def _conv_setup(k_shape, w_shape, strides, dilations, pads_begin, pads_end, auto
                   plan.offs, macs >= PARALLEL_MACS)
 
 
-class _Scratch(threading.local):
-    """Per-thread work buffers of a prepared layer, kept between calls (an infer request per thread
-    may run the same compiled model concurrently): ``get(key, shape, dtype)`` allocates zeroed once."""
-
-    def __init__(self):
-        self.bufs: dict = {}
-
-    def get(self, key, shape, dtype) -> np.ndarray:
-        buf = self.bufs.get(key)
-        if buf is None:
-            buf = self.bufs[key] = np.zeros(shape, dtype)
-        return buf
-
-
-_STUB_Q, _STUB_F = np.zeros((1, 1), np.uint8), np.zeros((1, 1), np.float32)  # the output not written
+_STUB_Q, _STUB_F = np.zeros((1, 1, 1, 1), np.uint8), np.zeros((1, 1, 1, 1), np.float32)  # the output not written
 _STUB_Q1, _STUB_F1 = _STUB_Q.reshape(1), _STUB_F.reshape(1)
+
+
+class _Bound(NamedTuple):
+    """A prepared layer's call for one input shape on one thread: ``fn(k.reshape(k_shape), *head,
+    out_q, out_f, *tail)`` with ``out`` = np.empty(out_shape, dtype) in the place of out_q (u8 codes)
+    or out_f. Work buffers in ``head`` belong to the thread: an infer request per thread may run the
+    same compiled model concurrently."""
+    fn: object
+    k_shape: tuple[int, ...] | None  # None: the input as it comes
+    head: tuple
+    tail: tuple
+    out_shape: tuple[int, ...]
+    levels: int
+
+
+def _bound_runner(make):
+    """``k -> y`` calling ``make(k.shape) -> _Bound`` once per input shape and thread, then only the
+    bound call and the output's allocation (the per-call Python work of a small layer is most of its
+    time: ~1 us of numba dispatch, ~0.25 us per numpy call)."""
+    bound: dict = {}
+    ident = threading.get_ident
+
+    def run(k, *_):  # the constant inputs again (the plugin passes every input)
+        key = (k.shape, ident())
+        b = bound.get(key)
+        if b is None:
+            b = bound[key] = make(k.shape)
+        if b.levels:
+            out = np.empty(b.out_shape, np.uint8)
+            b.fn(k if b.k_shape is None else k.reshape(b.k_shape), *b.head, out, _STUB_F, *b.tail)
+        else:
+            out = np.empty(b.out_shape, np.float32)
+            b.fn(k if b.k_shape is None else k.reshape(b.k_shape), *b.head, _STUB_Q, out, *b.tail)
+        return out
+    return run
 
 
 def prepare_convolution_int8(w, ep, *, zero_point, strides, dilations, pads_begin, pads_end, auto_pad="explicit",
@@ -566,22 +588,16 @@ def prepare_convolution_int8(w, ep, *, zero_point, strides, dilations, pads_begi
     packed = np.ascontiguousarray(pack_conv_weights(w) if w.dtype != np.int32 else w)
     ep32 = compose(ep, levels).reshape(-1)
     attrs = (tuple(strides), tuple(dilations), tuple(pads_begin), tuple(pads_end), auto_pad, tuple(zero_point))
-    setups: dict = {}
-    scratch = _Scratch()
     O = ep.shape[1]
 
-    def run(k, *_):  # the constant inputs again (the plugin passes every input)
-        st = setups.get(k.shape)
-        if st is None:
-            st = setups[k.shape] = _conv_setup(k.shape, packed.shape, *attrs)
-        N = k.shape[0]
-        out = np.empty((N, O * st.out_hw[0] * st.out_hw[1]), np.uint8 if levels else np.float32)
-        flat = scratch.get(("flat", k.shape), st.flat, np.int32)  # zero border (exact: codes are shifted)
-        cols = scratch.get(("cols", k.shape), st.cols, np.int32)
-        _conv_int8(k.reshape(st.k4), st.z, st.dims, flat, cols, st.offs, packed, ep32, levels,
-                   out if levels else _STUB_Q, _STUB_F if levels else out, st.parallel)
-        return out.reshape(N, O, *st.out_sp)
-    return run
+    def make(shape) -> _Bound:
+        st = _conv_setup(shape, packed.shape, *attrs)
+        flat = np.zeros(st.flat, np.int32)  # zero border (exact: codes are shifted)
+        cols = np.zeros(st.cols, np.int32)
+        return _Bound(_conv_int8, None if len(shape) == 4 else st.k4, (st.z, st.dims, flat, cols, st.offs, packed, ep32,
+                                                                       levels), (st.parallel,),
+                      (shape[0], O, *st.out_sp), levels)
+    return _bound_runner(make)
 
 
 @kernel("Convolution", versions=(INT8,), impl="jit")
@@ -869,9 +885,55 @@ def _depthwise(xp, w, sh, sw, dh, dw, Ho, Wo, t, levels, out_q, out_f):  # pragm
                 _ep_one(acc[ow], t, c, levels, oq, of, oh * Wo + ow)
 
 
+@numba.njit(inline="always")
+def _image_outputs(n, levels, out_q, out_f):  # pragma: no cover (jit)
+    """Image ``n``'s output, flat, and the stub for the other type."""
+    if levels > 0:
+        return out_q[n].reshape(-1), out_f.reshape(-1)
+    return out_q.reshape(-1), out_f[n].reshape(-1)
+
+
+@numba.njit(cache=True, nogil=True)
+def _dw_s2_images(k, z, geo, xp, w, t, levels, out_q, out_f):  # pragma: no cover (jit)
+    """Each image of a 3x3 stride-2 depthwise layer: _pad_shift into the column phases xp, then
+    _depthwise3x3_s2. geo: ph, pw, Ho, Wo."""
+    for n in range(k.shape[0]):
+        _pad_shift(k[n], z, geo[0], geo[1], xp)
+        dq, df = _image_outputs(n, levels, out_q, out_f)
+        _depthwise3x3_s2(xp, w, geo[2], geo[3], t, levels, dq, df)
+
+
+@numba.njit(cache=True, nogil=True)
+def _dw3_images(k, z, geo, w, t, levels, out_q, out_f, parallel):  # pragma: no cover (jit)
+    """Each image of a 3x3 depthwise layer without dilation: _depthwise3x3 (gathered planes). geo:
+    sh, sw, ph, pw, Ho, Wo, Hk, same."""
+    g = (geo[0], geo[1], geo[2], geo[3], geo[4], geo[5], geo[6], geo[7])
+    for n in range(k.shape[0]):
+        dq, df = _image_outputs(n, levels, out_q, out_f)
+        if parallel:
+            _depthwise3x3_parallel(k[n], z, w, g, t, levels, dq, df)
+        else:
+            _depthwise3x3(k[n], z, w, g, t, levels, dq, df)
+
+
+@numba.njit(cache=True, nogil=True)
+def _dw_images(k, z, geo, xp, w, t, levels, out_q, out_f):  # pragma: no cover (jit)
+    """Each image of any depthwise layer: _pad_shift, then _depthwise. geo: ph, pw, sh, sw, dh, dw,
+    Ho, Wo."""
+    C = w.shape[0]
+    for n in range(k.shape[0]):
+        _pad_shift(k[n], z, geo[0], geo[1], xp)
+        dq, df = _image_outputs(n, levels, out_q, out_f)
+        _depthwise(xp, w, geo[2], geo[3], geo[4], geo[5], geo[6], geo[7], t, levels,
+                   dq.reshape((C, -1)) if levels > 0 else dq.reshape((1, -1)),
+                   df.reshape((C, -1)) if levels == 0 else df.reshape((1, -1)))
+
+
 def prepare_depthwise_int8(w, ep, *, zero_point, strides, dilations, pads_begin, pads_end, auto_pad="explicit",
                            levels=0):
-    """``k -> y`` for depthwise_int8 with these constants (see prepare_convolution_int8)."""
+    """``k -> y`` for depthwise_int8 with these constants (see prepare_convolution_int8): a 3x3
+    kernel at stride 2 with rows of >= 8 outputs reads the padded input's column phases; other
+    3x3 kernels without dilation the gathered planes; the rest the general kernel (float64)."""
     from irtool.runtime.threads import PARALLEL_MACS
 
     C = w.shape[0]
@@ -879,39 +941,28 @@ def prepare_depthwise_int8(w, ep, *, zero_point, strides, dilations, pads_begin,
     t = compose(ep, levels)
     attrs = (tuple(strides), tuple(dilations), tuple(pads_begin), tuple(pads_end), auto_pad)
     z = _zero_points(tuple(zero_point), C)
-    geometries: dict = {}
-    scratch = _Scratch()
     fast3 = w3.shape[1:] == (3, 3)
 
-    def run(k, *_):  # the constant inputs again (the plugin passes every input)
-        g = geometries.get(k.shape)
-        if g is None:
-            g = geometries[k.shape] = _geometry(k.shape[2:], w.shape[1:], *attrs)
-        N = k.shape[0]
-        out = np.empty((N, C, g.Ho * g.Wo), np.uint8 if levels else np.float32)
-        if fast3 and g.sh == g.sw == 2 and g.dh == g.dw == 1 and g.Wo >= LANES:  # (smaller rows: gathered below)
-            xp = scratch.get(("xp2", k.shape), (C, 2, g.Hp + 1, -(-g.Wp // 2) + 1), np.float32)  # zero border
-            for n in range(N):
-                _pad_shift(k[n].reshape(C, g.H, g.W), z, g.ph, g.pw, xp)
-                flat = out[n].reshape(-1)
-                _depthwise3x3_s2(xp, w3, g.Ho, g.Wo, t, levels, flat if levels else _STUB_Q1, _STUB_F1 if levels else flat)
-            return out.reshape(N, C, *g.out_sp)
+    def make(shape) -> _Bound:
+        g = _geometry(shape[2:], w.shape[1:], *attrs)
+        k_shape = (shape[0], C, g.H, g.W)
+        out_shape = (shape[0], C, *g.out_sp)
+        if fast3 and g.sh == g.sw == 2 and g.dh == g.dw == 1 and g.Wo >= S2_MIN_WIDTH:  # (shorter rows: gathered)
+            xp = np.zeros((C, 2, g.Hp + 1, -(-g.Wp // 2) + 1), np.float32)  # zero border, never written
+            return _Bound(_dw_s2_images, k_shape, (z, _frozen((g.ph, g.pw, g.Ho, g.Wo)), xp, w3, t, levels), (),
+                          out_shape, levels)
         if fast3 and g.dh == g.dw == 1:
             same = g.sh == g.sw == 1 and g.Wo == g.W and g.pw <= 2  # (then |shift| <= 2, base >= 0 below)
-            geo = (g.sh, g.sw, g.ph, g.pw, g.Ho, g.Wo, g.Ho + 2 // g.sh, int(same))
-            kernel3 = _depthwise3x3 if C * g.Ho * g.Wo * 9 < PARALLEL_MACS else _depthwise3x3_parallel
-            for n in range(N):
-                flat = out[n].reshape(-1)
-                kernel3(k[n].reshape(C, g.H, g.W), z, w3, geo, t, levels, flat if levels else _STUB_Q1,
-                        _STUB_F1 if levels else flat)
-            return out.reshape(N, C, *g.out_sp)
-        xp = scratch.get(("xp", k.shape), (C, 1, g.Hp, g.Wp), np.float32)  # zero border
-        for n in range(N):
-            _pad_shift(k[n].reshape(C, g.H, g.W), z, g.ph, g.pw, xp)
-            outs = (out[n], _STUB_F) if levels else (_STUB_Q, out[n])
-            _depthwise(xp, w3, g.sh, g.sw, g.dh, g.dw, g.Ho, g.Wo, t, levels, *outs)
-        return out.reshape(N, C, *g.out_sp)
-    return run
+            geo = _frozen((g.sh, g.sw, g.ph, g.pw, g.Ho, g.Wo, g.Ho + 2 // g.sh, int(same)))
+            return _Bound(_dw3_images, k_shape, (z, geo, w3, t, levels), (C * g.Ho * g.Wo * 9 >= PARALLEL_MACS,),
+                          out_shape, levels)
+        xp = np.zeros((C, 1, g.Hp, g.Wp), np.float32)
+        geo = _frozen((g.ph, g.pw, g.sh, g.sw, g.dh, g.dw, g.Ho, g.Wo))
+        return _Bound(_dw_images, k_shape, (z, geo, xp, w3, t, levels), (), out_shape, levels)
+    return _bound_runner(make)
+
+
+S2_MIN_WIDTH = LANES  # stride-2 3x3 depthwise layers with rows this wide read the column phases
 
 
 @kernel("GroupConvolution", versions=(INT8,), impl="jit")
@@ -952,12 +1003,13 @@ def _gemm_codes(rows, z, flat, offs, w, ep, levels, out_q, out_f, parallel):  # 
     them), then the convolution tiles (one output row of R pixels)."""
     R = rows.shape[0]
     Kp = offs.size
-    _rows_to_pairs(rows, np.int32(z), flat[:Kp * R].reshape((Kp, R)))
+    _rows_to_pairs(rows, z, flat[:Kp * R].reshape((Kp, R)))
     nv = (R + LANES - 1) // LANES
+    dq, df = out_q.reshape(-1), out_f.reshape(-1)
     if parallel:
-        _conv_tiles_parallel(flat, offs, w, nv, 0, ep, levels, out_q, out_f)
+        _conv_tiles_parallel(flat, offs, w, nv, 0, ep, levels, dq, df)
     else:
-        _conv_tiles(flat, offs, w, nv, 0, ep, levels, out_q, out_f)
+        _conv_tiles(flat, offs, w, nv, 0, ep, levels, dq, df)
 
 
 def prepare_gemm_int8(w, ep, levels=0, channel_major=False, zero_point=0):
@@ -969,28 +1021,21 @@ def prepare_gemm_int8(w, ep, levels=0, channel_major=False, zero_point=0):
     packed = pack_conv_weights(np.ascontiguousarray(w, np.int16).reshape(O, 1, K))
     ep32 = compose(ep, levels).reshape(-1)
     Kp = packed.shape[1]
-    offsets: dict = {}
-    scratch = _Scratch()
 
-    def run(rows):
-        R = rows.shape[0]
-        offs = offsets.get(R)
-        if offs is None:
-            offs = offsets[R] = _frozen(np.arange(Kp) * R)
-        flat = scratch.get(("flat", R), Kp * R + LANES, np.int32)
-        out = np.empty((O, R), np.uint8 if levels else np.float32)
-        flat_out = out.reshape(-1)
-        _gemm_codes(rows, zero_point, flat, offs, packed, ep32, levels, flat_out if levels else _STUB_Q1,
-                    _STUB_F1 if levels else flat_out, R * O * K >= PARALLEL_MACS)
-        return out if channel_major else np.ascontiguousarray(out.T)
-    return run
+    def make(shape) -> _Bound:
+        R = shape[0]
+        flat = np.zeros(Kp * R + LANES, np.int32)
+        return _Bound(_gemm_codes, None, (np.int32(zero_point), flat, _frozen(np.arange(Kp) * R), packed, ep32, levels),
+                      (R * O * K >= PARALLEL_MACS,), (O, R), levels)
+    run = _bound_runner(make)
+    return run if channel_major else lambda rows: np.ascontiguousarray(run(rows).T)
 
 
 def gemm_int8(rows: np.ndarray, w: np.ndarray, ep: np.ndarray, levels: int = 0,
               channel_major: bool = False) -> np.ndarray:
     """``rows`` int16 [R, K] (activation codes minus zero point), ``w`` int16 [O, K] -> [R, O] (or
     [O, R] when ``channel_major``): the float32 epilogue, or u8 codes when ``levels`` > 0."""
-    return prepare_gemm_int8(w, ep, levels, channel_major)(np.ascontiguousarray(rows, np.int16))
+    return np.ascontiguousarray(prepare_gemm_int8(w, ep, levels, channel_major)(np.ascontiguousarray(rows, np.int16)))
 
 
 def gemm_int8_reference(rows, w, ep, levels=0, channel_major=False):
@@ -1006,11 +1051,12 @@ def matmul_int8(k, w, ep, *, zero_point: list[int], levels: int = 0):
 
 
 def prepare_matmul_int8(w, ep, *, zero_point, levels=0):
-    gemm = prepare_gemm_int8(w, ep, levels, zero_point=int(zero_point[0]))
+    gemm = prepare_gemm_int8(w, ep, levels, channel_major=True, zero_point=int(zero_point[0]))
     O = w.shape[0]
 
     def run(k, *_):  # the constant inputs again (the plugin passes every input)
-        return gemm(np.ascontiguousarray(k).reshape(-1, k.shape[-1])).reshape(*k.shape[:-1], O)
+        rows = k if k.ndim == 2 and k.flags.c_contiguous else np.ascontiguousarray(k).reshape(-1, k.shape[-1])
+        return np.ascontiguousarray(gemm(rows).T).reshape(*k.shape[:-1], O)
     return run
 
 

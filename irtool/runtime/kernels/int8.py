@@ -271,28 +271,38 @@ def _clamp(builder, y, lo, hi):
 
 def _tile_epilogue(builder, accs, pep, eps, o0, no, levels, pq, pf, dbase, dstride):
     """The epilogue of the 4 x 16 accumulators: channel o0 + o (for o < ``no``) into
-    dst[dbase + o * dstride + j], j < 16: u8 codes at ``pq`` when ``levels`` > 0, else float32 at ``pf``."""
+    dst[dbase + o * dstride + j], j < 16: u8 codes at ``pq`` when ``levels`` > 0 (a channel's 16
+    codes packed into one 16-byte store), else float32 at ``pf``. One branch on ``levels`` for the
+    whole tile, so that the channels' code schedules together."""
     i64, f32 = ir.IntType(64), ir.FloatType()
-    f32x8, i32x8, i8x8 = ir.VectorType(f32, LANES), ir.VectorType(ir.IntType(32), LANES), ir.VectorType(ir.IntType(8), LANES)
+    f32x8, i32x16, i8x16 = ir.VectorType(f32, LANES), ir.VectorType(ir.IntType(32), 16), ir.VectorType(ir.IntType(8), 16)
     rint = cgutils.get_or_insert_function(builder.module, ir.FunctionType(f32x8, [f32x8]), "llvm.rint.v8f32")
-    quantized = builder.icmp_signed(">", levels, ir.Constant(i64, 0))
-    for o in range(TILE_O):
-        with builder.if_then(builder.icmp_signed("<", ir.Constant(i64, o), no)):
-            oc = builder.add(o0, ir.Constant(i64, o))
-            a, b, lo, hi = (_splat(builder, builder.load(builder.gep(pep, [builder.add(builder.mul(ir.Constant(i64, row), eps), oc)])), f32x8)
-                            for row in range(4))
-            row_base = builder.add(dbase, builder.mul(ir.Constant(i64, o), dstride))
-            for v in range(TILE_V):
-                y = builder.fadd(builder.fmul(builder.sitofp(builder.load(accs[o * TILE_V + v]), f32x8), a), b)
+    both = ir.Constant(ir.VectorType(ir.IntType(32), 16), list(range(16)))
+
+    def channel(o, quantized):
+        oc = builder.add(o0, ir.Constant(i64, o))
+        a, b, lo, hi = (_splat(builder, builder.load(builder.gep(pep, [builder.add(builder.mul(ir.Constant(i64, row), eps), oc)])),
+                               f32x8) for row in range(4))
+        row_base = builder.add(dbase, builder.mul(ir.Constant(i64, o), dstride))
+        ys = [builder.fadd(builder.fmul(builder.sitofp(builder.load(accs[o * TILE_V + v]), f32x8), a), b)
+              for v in range(TILE_V)]
+        if quantized:
+            qs = [builder.fptosi(_clamp(builder, builder.call(rint, [y]), lo, hi), ir.VectorType(ir.IntType(32), LANES))
+                  for y in ys]
+            q16 = builder.trunc(builder.shuffle_vector(qs[0], qs[1], both), i8x16)
+            builder.store(q16, builder.bitcast(builder.gep(pq, [row_base]), i8x16.as_pointer()), align=1)
+        else:
+            for v, y in enumerate(ys):
                 off = builder.add(row_base, ir.Constant(i64, v * LANES))
-                with builder.if_else(quantized) as (then, otherwise):
-                    with then:
-                        q = _clamp(builder, builder.call(rint, [y]), lo, hi)
-                        q8 = builder.trunc(builder.fptosi(q, i32x8), i8x8)
-                        builder.store(q8, builder.bitcast(builder.gep(pq, [off]), i8x8.as_pointer()), align=1)
-                    with otherwise:
-                        builder.store(_clamp(builder, y, lo, hi), builder.bitcast(builder.gep(pf, [off]), f32x8.as_pointer()),
-                                      align=4)
+                builder.store(_clamp(builder, y, lo, hi), builder.bitcast(builder.gep(pf, [off]), f32x8.as_pointer()),
+                              align=4)
+
+    with builder.if_else(builder.icmp_signed(">", levels, ir.Constant(i64, 0))) as (then, otherwise):
+        for quantized, branch in ((True, then), (False, otherwise)):
+            with branch:
+                for o in range(TILE_O):
+                    with builder.if_then(builder.icmp_signed("<", ir.Constant(i64, o), no), likely=True):
+                        channel(o, quantized)
 
 
 @intrinsic

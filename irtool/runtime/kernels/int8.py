@@ -30,6 +30,9 @@ from irtool.runtime.registry import kernel, specializer
 
 INT8 = "irtool-int8"  # the opset of irtool's internal INT8 layers (never written to a file)
 _JIT = dict(parallel=True, cache=True, nogil=True)
+# Unsigned indices: numba then emits no negative-index wraparound, so the loops below index flat arrays
+# directly (no per-row slice: each costs two reference-count calls, more than a short row).
+_U1 = np.uint64(1)
 
 
 # ------------------------------------------------------------------------------------------ quantize
@@ -407,12 +410,13 @@ def _conv_tiles_parallel(src, offs, w, nvr, Wp, ep, levels, dq, df):  # pragma: 
 
 
 @numba.njit(inline="always")
-def _pair_run(lo, hi, w0, step, n, z0, z1, keep, dst):  # pragma: no cover (jit)
-    """dst[i] = the pair (lo - z0, hi - z1) of input column w0 + i*step (``step`` constant where inlined)."""
+def _pair_run(src, s_lo, s_hi, step, n, z0, z1, keep, dst, d):  # pragma: no cover (jit)
+    """dst[d + i] = the pair (src[s_lo + i*step] - z0, src[s_hi + i*step] - z1), i < n; flat arrays,
+    unsigned offsets (no wraparound, no slice: see _U1); ``step`` constant where inlined."""
     for i in range(n):
-        w = w0 + i * step
-        pair = ((np.int32(lo[w]) - z0) & 0xFFFF) | (((np.int32(hi[w]) - z1) & keep) << 16)
-        dst[i] = np.int32(pair)
+        j = i * step
+        pair = ((np.int32(src[s_lo + j]) - z0) & 0xFFFF) | (((np.int32(src[s_hi + j]) - z1) & keep) << 16)
+        dst[d + i] = np.int32(pair)
 
 
 @numba.njit(nogil=True)
@@ -420,22 +424,32 @@ def _to_pairs(k, z, ph, pw, out):  # pragma: no cover (jit)
     """out[col % S, c // 2, h + ph, col // S] = (k[c, h, w] - z[c]) at padded column col = w + pw, as
     int16 halves of an int32 (even channel in the low half, little endian), inside the zero border
     ``out`` has: shifted codes as channel pairs, the columns split into S = 1 or 2 phases (a stride-2
-    convolution reads each phase's pixels contiguously)."""
+    convolution reads each phase's pixels contiguously). Without padding or phases a channel pair is
+    one run over the whole plane."""
     C, H, W = k.shape
-    S = out.shape[0]
-    for cp in range((C + 1) // 2):
+    S, Cp, Hp, Wq = out.shape
+    src, dst = k.reshape(-1), out.reshape(-1)
+    plane = H * W
+    whole = S == 1 and Wq == W and ph == 0  # the pair's plane is one flat run
+    for cp in range(Cp):
         c0, c1 = 2 * cp, min(2 * cp + 1, C - 1)
         z0, z1 = np.int32(z[c0]), np.int32(z[c1])
         keep = np.int32(-1 if 2 * cp + 1 < C else 0)  # an odd channel count pads with zeros
+        if whole:
+            _pair_run(src, np.uint64(c0 * plane), np.uint64(c1 * plane), _U1, np.uint64(plane), z0, z1, keep, dst,
+                      np.uint64(cp * Hp * Wq))
+            continue
         for h in range(H):
-            lo, hi = k[c0, h], k[c1, h]
+            row0, row1 = c0 * plane + h * W, c1 * plane + h * W
             if S == 1:
-                _pair_run(lo, hi, 0, 1, W, z0, z1, keep, out[0, cp, h + ph, pw:pw + W])
+                _pair_run(src, np.uint64(row0), np.uint64(row1), _U1, np.uint64(W), z0, z1, keep, dst,
+                          np.uint64((cp * Hp + h + ph) * Wq + pw))
             else:
                 for phase in range(2):
                     w0 = (phase - pw) % 2  # the first input column of this phase
                     n, j0 = (W - w0 + 1) // 2, (w0 + pw) // 2
-                    _pair_run(lo, hi, w0, 2, n, z0, z1, keep, out[phase, cp, h + ph, j0:j0 + n])
+                    _pair_run(src, np.uint64(row0 + w0), np.uint64(row1 + w0), np.uint64(2), np.uint64(n), z0, z1, keep,
+                              dst, np.uint64(((phase * Cp + cp) * Hp + h + ph) * Wq + j0))
 
 
 @numba.njit(nogil=True)
@@ -669,9 +683,6 @@ def _frozen(a: np.ndarray, dtype=np.int64) -> np.ndarray:
 # here (in any order), the products and sums take the FP32 path's vector units, and the sum goes to the
 # epilogue as it is. Larger kernels accumulate in float64 (exact to 2^53).
 _F32_EXACT_TAPS = (1 << 24) // (255 * 255)
-# Unsigned indices: numba then emits no negative-index wraparound, so the loops below index flat arrays
-# directly (no per-row slice: each costs two reference-count calls, more than a short row).
-_U1 = np.uint64(1)
 
 
 @numba.njit(nogil=True)

@@ -305,3 +305,38 @@ def test_residual_add_table_matches_its_formula():
     got = add_int8(a, b, pa, pb, clamp=[0.0, 6.0], requant=[255 / 6.0, 0.0, 255])
     y = np.clip(dequantize_codes(a, *pa) + dequantize_codes(b, *pb), np.float32(0.0), np.float32(6.0))
     np.testing.assert_array_equal(got, quantize_codes(y, np.float32(0.0), np.float32(6.0), 255 / 6.0, 0.0))
+
+
+@pytest.mark.parametrize("shape, keep_dims, levels", [((2, 5, 4, 3), True, 256), ((1, 7, 6), False, 0)])
+def test_mean_on_codes_is_exact(shape, keep_dims, levels):
+    """The INT8 global average pool: exact integer sums, then the epilogue, against numpy."""
+    from irtool.runtime.kernels.int8 import mean_int8, mean_int8_reference
+
+    rng = np.random.default_rng(len(shape))
+    codes = rng.integers(0, 256, shape).astype(np.uint8)
+    c, n = shape[1], int(np.prod(shape[2:]))
+    ep = epilogue(c, rng.random(c) * 0.1 / n, rng.standard_normal(c), 0.0, 6.0, 40.0 if levels else 0.0, 2.0)
+    got = mean_int8(codes, ep, keep_dims=keep_dims, levels=levels)
+    np.testing.assert_array_equal(got, mean_int8_reference(codes, ep, levels, keep_dims))
+
+
+def test_global_average_pool_runs_on_codes(tmp_path):
+    """Dequantize -> ReduceMean(spatial axes) -> Quantize becomes one INT8 layer; its codes are
+    within one step of the FP32 emulation's."""
+    c = lambda v: ops.constant(np.asarray(v, F))  # noqa: E731
+    x = ops.parameter([1, 6, 5, 4], F, name="x")
+    t = ops.fake_quantize(x, c(0.0), c(4.0), c(0.0), c(4.0), 256)
+    y = ops.reduce_mean(t, ops.constant(np.array([2, 3])), True)
+    y = ops.fake_quantize(y, c(0.0), c(3.0), c(0.0), c(3.0), 256)
+    path = tmp_path / "gap.xml"
+    ov.save_model(ov.Model([y], [x], "gap"), str(path))
+    model = irtool.read_model(path)
+    fused = lpt.low_precision(model)
+    mean = next(l for l in fused if l.type == "ReduceMean")
+    assert mean.version == "irtool-int8" and mean.attrs["levels"] == "256"
+    assert [fused.producer(l, 0).layer for l in fused if l.type == "Dequantize"] == [mean]  # the output's only
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        sample = {"x": (rng.random((1, 6, 5, 4)) * 4.5).astype(F)}
+        got, want = irtool.compile_model(model)(sample)[0], irtool.compile_model(model, precision="fp32")(sample)[0]
+        assert np.abs(got - want).max() <= 3.0 / 255 * 1.0001

@@ -13,6 +13,8 @@ applied at load time by ``compile_model(..., precision="int8")``:
    in the epilogue); the Quantize is gone.
 5. ``fuse_add``: ``Dequantize(a) + Dequantize(b) [-> ReLU|Clamp] -> Quantize`` (a residual Add between
    INT8 layers) becomes one layer on codes, with the same rounding at every step (bit-identical).
+6. ``fuse_mean``: ``Dequantize -> ReduceMean(every spatial axis) [-> Quantize]`` (a global average
+   pool) becomes one layer on codes: the exact integer sum of each plane through the INT8 epilogue.
 
 Layers the passes absorb are reported NOT_RUN by the performance counters; the INT8 layers keep the
 name and type of the layer they replace, with an ``_I8`` exec type. What a pass does not recognise
@@ -36,7 +38,7 @@ WEIGHTED = ("Convolution", "GroupConvolution", "MatMul")  # depthwise GroupConvo
 def low_precision(model: Model) -> Model:
     """All passes, in order."""
     m = model.copy()
-    for step in (split_fake_quantize, push_dequantize, fuse_weighted, fuse_requantize, fuse_add):
+    for step in (split_fake_quantize, push_dequantize, fuse_weighted, fuse_requantize, fuse_add, fuse_mean):
         m = step(m, copy=False)
     m.remove_dead()
     return m
@@ -303,5 +305,45 @@ def fuse_add(model: Model, copy: bool = True) -> Model:
                           outputs=[Port(0, "U8", list(q.outputs[0].dims), list(q.outputs[0].names))],
                           version=INT8, attrs=attrs)
         m.replace_all_uses(_out(q), _out(new))
+    m.remove_dead()
+    return m
+
+
+# ------------------------------------------------------------------------------------------ 6. mean
+def fuse_mean(model: Model, copy: bool = True) -> Model:
+    """``Dequantize -> ReduceMean`` over every spatial axis (a global average pool), and the
+    ``Quantize`` after it if there is one (per tensor or per channel) => one INT8 ReduceMean on codes:
+    mean(k * osc + osh) = sum(k) * osc / n + osh, from the exact integer sum of each plane, through
+    the epilogue of the weighted layers (float32; the FP32 emulation's float sum may round
+    differently, by less than a quantization step). Other reductions stay FP32."""
+    m = model.copy() if copy else model
+    for op in [l for l in m.topological_order() if l.type == "ReduceMean" and l.version != INT8]:
+        src = m.producer(op, 0)
+        dims = list(src.port.dims)
+        if src.layer.type != "Dequantize" or len(dims) < 3 or any(d <= 0 for d in dims) \
+                or not is_constant(m, m.producer(op, 1)):
+            continue
+        axes = sorted(int(a) % len(dims) for a in np.atleast_1d(fold(m, m.producer(op, 1))))
+        act = _zero_points(m, src.layer)
+        if axes != list(range(2, len(dims))) or act is None:
+            continue
+        osc, osh = (np.broadcast_to(np.asarray(v, np.float64).reshape(-1), (dims[1],)) for v in _dequant_params(m, src.layer))
+        n = int(np.prod(dims[2:]))
+        ep = epilogue(dims[1], osc / n, osh)
+        last, levels = op, 0
+        user = single_user(m, _out(op))
+        if user is not None and user.layer.type == "Quantize":
+            params = [_per_output_channel(fold(m, s), op, dims[1]) for s in m.input_values(user.layer)[1:]]
+            if all(p is not None for p in params):
+                lo, hi, isc, ish = params
+                ep[LO], ep[HI], ep[ISC], ep[ISH] = lo, hi, isc, ish
+                last, levels = user.layer, user.layer.attr_int("levels", 256)
+        name = op.name
+        op.name = f"{name}/fp32"
+        new = m.add_layer("ReduceMean", name, inputs=[m.producer(src.layer, 0), m.add_constant(ep, f"{name}/int8_epilogue")],
+                          outputs=[Port(0, "U8" if levels else "FP32", list(last.outputs[0].dims),
+                                        list(last.outputs[0].names))],
+                          version=INT8, attrs={"keep_dims": op.attrs.get("keep_dims", "false"), "levels": str(levels)})
+        m.replace_all_uses(_out(last), _out(new))
     m.remove_dead()
     return m

@@ -1108,6 +1108,53 @@ def _prepare_matmul_int8(consts, **attrs):
     return prepare_matmul_int8(consts[1], consts[2], **attrs)
 
 
+# ------------------------------------------------------------------------------------------ ReduceMean
+@numba.njit(cache=True, nogil=True)
+def _mean_codes(k, t, levels, out_q, out_f):  # pragma: no cover (jit)
+    """out[n * C + c] = epilogue(sum of plane k[n, c]) (exact: u8 codes summed in int64)."""
+    N, C = k.shape[0], k.shape[1]
+    R = k.size // max(N * C, 1)
+    src = k.reshape(-1)
+    for nc in range(N * C):
+        base = np.uint64(nc * R)
+        acc = np.int64(0)
+        for r in range(np.uint64(R)):
+            acc += np.int64(src[base + r])
+        _ep_one(acc, t, nc % C, levels, out_q, out_f, nc)
+
+
+def mean_int8_reference(k: np.ndarray, ep: np.ndarray, levels: int = 0, keep_dims: bool = False) -> np.ndarray:
+    """numpy: the exact sum of each plane of codes [N, C, ...], then the epilogue."""
+    y = epilogue_reference(k.reshape(*k.shape[:2], -1).astype(np.int64).sum(axis=2), ep, levels)
+    return y.reshape(*k.shape[:2], *([1] * (k.ndim - 2) if keep_dims else []))
+
+
+@kernel("ReduceMean", versions=(INT8,), impl="jit")
+def mean_int8(k, ep, *, keep_dims: bool = False, levels: int = 0):
+    """Global average pool on u8 codes [N, C, ...] (every spatial axis): ``ep`` (an :func:`epilogue`
+    table, scale = dequantization scale / plane size) turns each plane's exact sum into float32, or u8
+    codes when ``levels`` > 0."""
+    return prepare_mean_int8(ep, keep_dims=keep_dims, levels=levels)(k)
+
+
+def prepare_mean_int8(ep, *, keep_dims=False, levels=0):
+    t = compose(ep, levels)
+
+    def run(k, *_):  # the constant inputs again (the plugin passes every input)
+        out = np.empty((k.shape[0], k.shape[1], *([1] * (k.ndim - 2) if keep_dims else [])),
+                       np.uint8 if levels else np.float32)
+        flat = out.reshape(-1)
+        _mean_codes(k if k.flags.c_contiguous else np.ascontiguousarray(k), t, levels,
+                    flat if levels else _STUB_Q1, _STUB_F1 if levels else flat)
+        return out
+    return run
+
+
+@specializer(mean_int8)
+def _prepare_mean_int8(consts, **attrs):
+    return None if consts[1] is None else prepare_mean_int8(consts[1], **attrs)
+
+
 # ------------------------------------------------------------------------------------------ Add
 @numba.njit(inline="always")
 def _add_one(i, a, b, a0, a1, b0, b1, lo, hi, isc, ish, top, out):  # pragma: no cover (jit)

@@ -340,3 +340,29 @@ def test_global_average_pool_runs_on_codes(tmp_path):
         sample = {"x": (rng.random((1, 6, 5, 4)) * 4.5).astype(F)}
         got, want = irtool.compile_model(model)(sample)[0], irtool.compile_model(model, precision="fp32")(sample)[0]
         assert np.abs(got - want).max() <= 3.0 / 255 * 1.0001
+
+
+def test_smooth_quant_scale_joins_the_quantize(tmp_path):
+    """Multiply(x, constant along the last axis) -> FakeQuantize (NNCF's smooth quantization) becomes
+    one Quantize that multiplies first: the codes are bit-identical to the two layers'."""
+    from irtool.runtime.kernels.int8 import quantize, quantize_scaled_reference
+
+    c = lambda v: ops.constant(np.asarray(v, F))  # noqa: E731
+    rng = np.random.default_rng(3)
+    x = ops.parameter([1, 6, 10], F, name="x")
+    scaled = ops.multiply(x, c(rng.random((1, 1, 10)) * 2 + 0.1))
+    y = ops.fake_quantize(scaled, c(-2.0 * 128 / 127), c(2.0), c(-2.0 * 128 / 127), c(2.0), 256)
+    path = tmp_path / "smooth.xml"
+    ov.save_model(ov.Model([y], [x], "smooth"), str(path))
+    model = irtool.read_model(path)
+    fused = lpt.low_precision(model)
+    q = next(l for l in fused if l.type == "Quantize")
+    assert len(q.inputs) == 6 and not any(l.type == "Multiply" for l in fused)
+    sample = {"x": rng.standard_normal((1, 6, 10)).astype(F) * 2}
+    np.testing.assert_array_equal(irtool.compile_model(model)(sample)[0],
+                                  irtool.compile_model(model, precision="fp32")(sample)[0])
+    # the kernel alone against numpy
+    v = rng.standard_normal((3, 4, 10)).astype(F) * 3
+    m = (rng.random(10) * 2).astype(F)
+    args = (np.float32(-1.5), np.float32(2.5), np.float64(60.0), np.float64(90.0))
+    np.testing.assert_array_equal(quantize(v, *args, m), quantize_scaled_reference(v, *args, m))

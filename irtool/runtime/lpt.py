@@ -13,6 +13,8 @@ applied at load time by ``compile_model(..., precision="int8")``:
    in the epilogue); the Quantize is gone.
 5. ``fuse_add``: ``Dequantize(a) + Dequantize(b) [-> ReLU|Clamp] -> Quantize`` (a residual Add between
    INT8 layers) becomes one layer on codes, with the same rounding at every step (bit-identical).
+7. ``fuse_scale``: ``Multiply(x, constant along the last axis) -> Quantize`` (per tensor; NNCF's smooth
+   quantization scales) becomes one Quantize of ``x`` that multiplies first, rounding as the Multiply.
 6. ``fuse_mean``: ``Dequantize -> ReduceMean(every spatial axis) [-> Quantize]`` (a global average
    pool) becomes one layer on codes: the exact integer sum of each plane through the INT8 epilogue.
 
@@ -38,7 +40,7 @@ WEIGHTED = ("Convolution", "GroupConvolution", "MatMul")  # depthwise GroupConvo
 def low_precision(model: Model) -> Model:
     """All passes, in order."""
     m = model.copy()
-    for step in (split_fake_quantize, push_dequantize, fuse_weighted, fuse_requantize, fuse_add, fuse_mean):
+    for step in (split_fake_quantize, push_dequantize, fuse_weighted, fuse_requantize, fuse_add, fuse_mean, fuse_scale):
         m = step(m, copy=False)
     m.remove_dead()
     return m
@@ -345,5 +347,36 @@ def fuse_mean(model: Model, copy: bool = True) -> Model:
                                         list(last.outputs[0].names))],
                           version=INT8, attrs={"keep_dims": op.attrs.get("keep_dims", "false"), "levels": str(levels)})
         m.replace_all_uses(_out(last), _out(new))
+    m.remove_dead()
+    return m
+
+
+# ------------------------------------------------------------------------------------------ 7. scale
+def fuse_scale(model: Model, copy: bool = True) -> Model:
+    """``Multiply(x, c) -> Quantize`` with ``c`` constant and varying along the last axis only, the
+    Quantize per tensor and the Multiply's only reader => ``Quantize(x, ..., c)``: one pass instead of
+    two, each element rounded exactly as the two layers round it."""
+    m = model.copy() if copy else model
+    for q in [l for l in m.topological_order() if l.type == "Quantize" and l.version == INT8 and len(l.inputs) == 5]:
+        mul = m.producer(q, 0).layer
+        if mul.type != "Multiply" or mul.attrs.get("auto_broadcast", "numpy") != "numpy" \
+                or len(m.consumers(_out(mul))) != 1:
+            continue
+        srcs = m.input_values(mul)
+        consts = [i for i, v in enumerate(srcs) if is_constant(m, v)]
+        if len(consts) != 1:
+            continue
+        x, c = srcs[1 - consts[0]], np.asarray(fold(m, srcs[consts[0]]))
+        dims = list(x.port.dims)
+        params = [np.asarray(fold(m, s)) for s in m.input_values(q)[1:]]
+        if c.dtype != np.float32 or not dims or any(p.size != 1 for p in params) or c.ndim > len(dims) \
+                or list(mul.outputs[0].dims) != dims or c.size != dims[-1] or (c.ndim and c.shape[-1] != c.size):
+            continue
+        name = q.name
+        q.name = f"{name}/unscaled"
+        scale = m.add_constant(np.ascontiguousarray(c.reshape(-1)), f"{name}/scale")
+        new = m.add_layer("Quantize", name, inputs=[x, *m.input_values(q)[1:], scale], version=INT8, attrs=dict(q.attrs),
+                          outputs=[Port(0, "U8", list(q.outputs[0].dims), list(q.outputs[0].names))])
+        m.replace_all_uses(_out(q), _out(new))
     m.remove_dead()
     return m

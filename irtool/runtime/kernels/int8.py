@@ -95,17 +95,50 @@ def _channel_params(v, x: np.ndarray, dtype) -> np.ndarray | None:
     return None
 
 
+@numba.njit(cache=True, nogil=True)
+def _quantize_scaled(x, m, lo, hi, isc, ish, out):  # pragma: no cover (jit)
+    """quantize_codes(x * m) with per-tensor parameters, ``m`` float32 along the last axis: the
+    product rounded to float32 as the separate Multiply rounds it, then the same steps as _quantize."""
+    K = m.size
+    src, dst = x.reshape(-1), out.reshape(-1)
+    a, b, s, t = lo[0], hi[0], isc[0], ish[0]
+    for row in range(x.size // K):
+        base = np.uint64(row * K)
+        for j in range(np.uint64(K)):
+            v = min(max(np.float32(src[base + j] * m[j]), a), b)
+            dst[base + j] = np.uint8(np.int32(np.rint(np.float32(np.float64(v) * s + t))))
+
+
+def quantize_scaled_reference(x, lo, hi, isc, ish, m):
+    """numpy: the Multiply, then quantize_codes."""
+    return quantize_codes((x * np.asarray(m, np.float32)).astype(np.float32), lo, hi, isc, ish)
+
+
 @kernel("Quantize", versions=(INT8,), impl="jit")
-def quantize(x, lo, hi, isc, ish):
-    return prepare_quantize(lo, hi, isc, ish)(x)
+def quantize(x, lo, hi, isc, ish, scale=None):
+    """FakeQuantize's first half (f32 -> u8 codes); with ``scale`` (float32 along the last axis, an
+    absorbed Multiply, see lpt.fuse_scale) of ``x * scale``."""
+    return prepare_quantize(lo, hi, isc, ish, scale)(x)
 
 
-def prepare_quantize(lo, hi, isc, ish):
+def prepare_quantize(lo, hi, isc, ish, scale=None):
     """``x -> u8 codes`` for constant parameters: checked and flattened once per input shape; small
     tensors on the calling thread."""
     from irtool.runtime.threads import SERIAL_BELOW
 
     plans: dict = {}
+    if scale is not None:
+        m = np.ascontiguousarray(np.asarray(scale, np.float32).reshape(-1))
+        params = [np.asarray(v, d).reshape(1) for v, d in ((lo, np.float32), (hi, np.float32), (isc, np.float64),
+                                                          (ish, np.float64))]
+
+        def run_scaled(x, *_):
+            if x.dtype != np.float32 or x.shape[-1] != m.size:
+                return quantize_scaled_reference(x, lo, hi, isc, ish, m)
+            out = np.empty(x.shape, np.uint8)
+            _quantize_scaled(x if x.flags.c_contiguous else np.ascontiguousarray(x), m, *params, out)
+            return out
+        return run_scaled
 
     def run(x, *_):  # the constant inputs again (the plugin passes every input)
         plan = plans.get(x.shape)

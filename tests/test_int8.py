@@ -366,3 +366,34 @@ def test_smooth_quant_scale_joins_the_quantize(tmp_path):
     m = (rng.random(10) * 2).astype(F)
     args = (np.float32(-1.5), np.float32(2.5), np.float64(60.0), np.float64(90.0))
     np.testing.assert_array_equal(quantize(v, *args, m), quantize_scaled_reference(v, *args, m))
+
+
+def test_parallel_paths_are_exact():
+    """Layers over threads.PARALLEL_MACS (SERIAL_BELOW for Quantize/Dequantize) run their parallel
+    kernels: the same results as numpy."""
+    from irtool.runtime.kernels.conv import group_convolution_reference
+    from irtool.runtime.kernels.int8 import dequantize, dequantize_codes, depthwise_int8, quantize, quantize_codes
+
+    rng = np.random.default_rng(11)
+    c = 64
+    codes = rng.integers(0, 256, (1, c, 130, 128)).astype(np.uint8)  # 64 x 128 x 128 x 9 > 8M multiply-adds
+    w = rng.integers(-127, 128, (c, 3, 3)).astype(np.int16)
+    ep = epilogue(c, rng.random(c) * 1e-3, rng.standard_normal(c), 0.0, 6.0, rng.random(c) * 40, 1.0)
+    geometry = dict(strides=[1, 1], dilations=[1, 1], pads_begin=[0, 1], pads_end=[0, 1])
+    got = depthwise_int8(codes, w, ep, zero_point=[5], levels=256, **geometry)
+    acc = group_convolution_reference(codes.astype(np.int64) - 5, w.astype(np.int64).reshape(c, 1, 1, 3, 3), **geometry)
+    np.testing.assert_array_equal(got, epilogue_reference(acc, ep, 256, axis=1))
+
+    rows = rng.integers(-255, 256, (520, 256)).astype(np.int16)  # 520 x 64 x 256 > 8M
+    wm = rng.integers(-127, 128, (64, 256)).astype(np.int16)
+    ep = epilogue(64, rng.random(64) * 1e-4, rng.standard_normal(64))
+    np.testing.assert_array_equal(gemm_int8(rows, wm, ep), gemm_int8_reference(rows, wm, ep))
+
+    x = rng.standard_normal((2, 8, 100, 100)).astype(F) * 3  # over SERIAL_BELOW elements
+    lo, hi = np.float32(-2.5), np.float32(3.0)
+    for isc, ish in ((np.float64(50.0), np.float64(125.0)),
+                     (rng.random((1, 8, 1, 1)) * 40 + 10, rng.random((1, 8, 1, 1)) * 100)):
+        np.testing.assert_array_equal(quantize(x, lo, hi, isc, ish), quantize_codes(x, lo, hi, isc, ish))
+    k = quantize(x, lo, hi, np.float64(50.0), np.float64(125.0))
+    osc, osh = rng.random((1, 8, 1, 1)) * 0.1, rng.random((1, 8, 1, 1))
+    np.testing.assert_array_equal(dequantize(k, osc, osh), dequantize_codes(k, osc, osh))

@@ -323,48 +323,55 @@ def _clamp(builder, y, lo, hi):
     return builder.select(builder.fcmp_ordered(">", y, hi), hi, y)
 
 
-def _tile_epilogue(builder, accs, pep, eps, o0, no, levels, pq, pf, dbase, dstride):
+def _tile_epilogue(builder, accs, pep, eps, o0, no, levels, pq, pf, dbase, dstride, per_lane=False):
     """The epilogue of the 4 x 16 accumulators: channel o0 + o (for o < ``no``) into
     dst[dbase + o * dstride + j], j < 16: u8 codes at ``pq`` when ``levels`` > 0 (a channel's 16
     codes packed into one 16-byte store), else float32 at ``pf``. One branch on ``levels`` for the
-    whole tile, so that the channels' code schedules together."""
+    whole tile, so that the channels' code schedules together. ``per_lane``: the epilogue's columns
+    are the 16 lanes' (ep[row, o0 + j]: a MatMul's output channels along the pixels), not the rows'."""
     i64, f32 = ir.IntType(64), ir.FloatType()
     f32x8, i32x16, i8x16 = ir.VectorType(f32, LANES), ir.VectorType(ir.IntType(32), 16), ir.VectorType(ir.IntType(8), 16)
     rint = cgutils.get_or_insert_function(builder.module, ir.FunctionType(f32x8, [f32x8]), "llvm.rint.v8f32")
     both = ir.Constant(ir.VectorType(ir.IntType(32), 16), list(range(16)))
 
-    def channel(o, quantized):
+    def params(o):
+        """[v][row] for v < 2: the (a, b, lo, hi) vectors of pixel vector v of row o."""
+        if per_lane:
+            return [[builder.load(builder.bitcast(builder.gep(pep, [builder.add(builder.mul(ir.Constant(i64, row), eps),
+                                                                                 builder.add(o0, ir.Constant(i64, v * LANES)))]),
+                                                  f32x8.as_pointer()), align=4) for row in range(4)] for v in range(TILE_V)]
         oc = builder.add(o0, ir.Constant(i64, o))
-        a, b, lo, hi = (_splat(builder, builder.load(builder.gep(pep, [builder.add(builder.mul(ir.Constant(i64, row), eps), oc)])),
-                               f32x8) for row in range(4))
+        splat = [_splat(builder, builder.load(builder.gep(pep, [builder.add(builder.mul(ir.Constant(i64, row), eps), oc)])),
+                        f32x8) for row in range(4)]
+        return [splat] * TILE_V
+
+    def channel(o, quantized, lane_params):
+        p = lane_params if per_lane else params(o)
         row_base = builder.add(dbase, builder.mul(ir.Constant(i64, o), dstride))
-        ys = [builder.fadd(builder.fmul(builder.sitofp(builder.load(accs[o * TILE_V + v]), f32x8), a), b)
+        ys = [builder.fadd(builder.fmul(builder.sitofp(builder.load(accs[o * TILE_V + v]), f32x8), p[v][0]), p[v][1])
               for v in range(TILE_V)]
         if quantized:
-            qs = [builder.fptosi(_clamp(builder, builder.call(rint, [y]), lo, hi), ir.VectorType(ir.IntType(32), LANES))
-                  for y in ys]
+            qs = [builder.fptosi(_clamp(builder, builder.call(rint, [y]), p[v][2], p[v][3]), ir.VectorType(ir.IntType(32), LANES))
+                  for v, y in enumerate(ys)]
             q16 = builder.trunc(builder.shuffle_vector(qs[0], qs[1], both), i8x16)
             builder.store(q16, builder.bitcast(builder.gep(pq, [row_base]), i8x16.as_pointer()), align=1)
         else:
             for v, y in enumerate(ys):
                 off = builder.add(row_base, ir.Constant(i64, v * LANES))
-                builder.store(_clamp(builder, y, lo, hi), builder.bitcast(builder.gep(pf, [off]), f32x8.as_pointer()),
+                builder.store(_clamp(builder, y, p[v][2], p[v][3]), builder.bitcast(builder.gep(pf, [off]), f32x8.as_pointer()),
                               align=4)
 
     with builder.if_else(builder.icmp_signed(">", levels, ir.Constant(i64, 0))) as (then, otherwise):
         for quantized, branch in ((True, then), (False, otherwise)):
             with branch:
+                lane_params = params(0) if per_lane else None
                 for o in range(TILE_O):
                     with builder.if_then(builder.icmp_signed("<", ir.Constant(i64, o), no), likely=True):
-                        channel(o, quantized)
+                        channel(o, quantized, lane_params)
 
 
-@intrinsic
-def _conv_block(typingctx, src, offs, w, wbase, nkp, b0, b1, ep, o0, no, levels, dst_q, dst_f, dbase, dstride):
-    """One tile: acc[o, v*8 + j] = sum_kp pmadd(src[bv + offs[kp] + j], w[wbase + kp*4 + o]) over int16
-    pairs (pixel vectors at src[b0:], src[b1:]), then the epilogue (``ep`` the [4, O] float32 table,
-    flat) of channels o0 .. o0 + no - 1 into dst[dbase + o * dstride + (0..15)]."""
-    sig = types.void(src, offs, w, wbase, nkp, b0, b1, ep, o0, no, levels, dst_q, dst_f, dbase, dstride)
+def _block_codegen(per_lane: bool):
+    """The code of _conv_block (``per_lane`` False) or _gemm_block (True)."""
 
     def codegen(context, builder, sig, args):
         i32, i64 = ir.IntType(32), ir.IntType(64)
@@ -387,9 +394,27 @@ def _conv_block(typingctx, src, offs, w, wbase, nkp, b0, b1, ep, o0, no, levels,
                 for v in range(TILE_V):
                     acc = accs[o * TILE_V + v]
                     builder.store(builder.add(builder.load(acc), _pmadd(builder, xs[v], wb)), acc)
-        _tile_epilogue(builder, accs, pep, eps, o0, no, levels, pq, pf, dbase, dstride)
+        _tile_epilogue(builder, accs, pep, eps, o0, no, levels, pq, pf, dbase, dstride, per_lane)
         return context.get_dummy_value()
-    return sig, codegen
+    return codegen
+
+
+@intrinsic
+def _conv_block(typingctx, src, offs, w, wbase, nkp, b0, b1, ep, o0, no, levels, dst_q, dst_f, dbase, dstride):
+    """One tile: acc[o, v*8 + j] = sum_kp pmadd(src[bv + offs[kp] + j], w[wbase + kp*4 + o]) over int16
+    pairs (pixel vectors at src[b0:], src[b1:]), then the epilogue (``ep`` the [4, O] float32 table,
+    flat) of channels o0 .. o0 + no - 1 into dst[dbase + o * dstride + (0..15)]."""
+    return types.void(src, offs, w, wbase, nkp, b0, b1, ep, o0, no, levels, dst_q, dst_f, dbase, dstride), \
+        _block_codegen(False)
+
+
+@intrinsic
+def _gemm_block(typingctx, src, offs, w, wbase, nkp, b0, b1, ep, o0, no, levels, dst_q, dst_f, dbase, dstride):
+    """_conv_block with the epilogue's columns along the lanes: ``src`` holds the weights (output
+    channels as pixels), ``w`` the activation rows (4 a block); acc[r, j] gets ep[:, o0 + j] and goes
+    to dst[dbase + r * dstride + j] (a row-major [R, O] output written in place)."""
+    return types.void(src, offs, w, wbase, nkp, b0, b1, ep, o0, no, levels, dst_q, dst_f, dbase, dstride), \
+        _block_codegen(True)
 
 
 def pack_conv_weights(w: np.ndarray) -> np.ndarray:
@@ -1057,59 +1082,112 @@ def _prepare_depthwise_int8(consts, **attrs):
 
 # ------------------------------------------------------------------------------------------ MatMul
 @numba.njit(inline="always")
-def _rows_to_pairs(rows, z, out):  # pragma: no cover (jit)
-    """out[c // 2, r] = the int16 pair (rows[r, c] - z, rows[r, c + 1] - z) (zero past the last
-    column): rows [R, K] (u8 codes, or int16 with z = 0) as the channel pairs of a 1x1 convolution
-    over R pixels (``out`` [ceil(K/2), R])."""
+def _rows_to_blocks(rows, z, out):  # pragma: no cover (jit)
+    """out[r // 4, c // 2, r % 4] = the int16 pair (rows[r, c] - z, rows[r, c + 1] - z) (zero past the
+    last column): rows [R, K] (u8 codes, or int16 with z = 0) as _gemm_block's broadcast operand
+    (``out`` [ceil(R/4), ceil(K/2), 4])."""
     R, K = rows.shape
+    Kp = out.shape[1]
+    src, dst = rows.reshape(-1), out.reshape(-1)
+    four = np.uint64(TILE_O)
     for r in range(R):
-        src = rows[r]
-        for cp in range(out.shape[0]):
-            c0 = 2 * cp
-            lo = (np.int32(src[c0]) - z) & 0xFFFF
-            hi = ((np.int32(src[c0 + 1]) - z) & 0xFFFF) << 16 if c0 + 1 < K else 0
-            out[cp, r] = np.int32(lo | hi)
+        s0 = np.uint64(r * K)
+        d0 = np.uint64((r // TILE_O) * Kp * TILE_O + r % TILE_O)
+        for cp in range(np.uint64(K // 2)):
+            lo = (np.int32(src[s0 + cp + cp]) - z) & 0xFFFF
+            hi = (np.int32(src[s0 + cp + cp + _U1]) - z) << 16
+            dst[d0 + cp * four] = np.int32(lo | hi)
+        if K % 2:
+            dst[d0 + np.uint64(K // 2) * four] = np.int32((np.int32(src[s0 + np.uint64(K - 1)]) - z) & 0xFFFF)
+
+
+@numba.njit(inline="always")
+def _gemm_tile(t, a, offs, wt, ep, levels, R, O, dq, df, sq, sf):  # pragma: no cover (jit)
+    """Output columns 16t .. 16t + 15 of every block of 4 rows: _gemm_block; a last partial tile
+    through the scratch sq/sf ([4 * 16])."""
+    nkp = offs.size
+    p0 = t * TILE_V * LANES
+    n = min(TILE_V * LANES, O - p0)
+    for rb in range((R + TILE_O - 1) // TILE_O):
+        r0 = rb * TILE_O
+        no = min(TILE_O, R - r0)
+        if n == TILE_V * LANES:
+            _gemm_block(wt, offs, a, r0 * nkp, nkp, p0, p0 + LANES, ep, p0, no, levels, dq, df, r0 * O + p0, O)
+        else:
+            _gemm_block(wt, offs, a, r0 * nkp, nkp, p0, p0 + LANES, ep, p0, no, levels, sq, sf, 0, TILE_V * LANES)
+            for ri in range(no):
+                for j in range(n):
+                    if levels > 0:
+                        dq[(r0 + ri) * O + p0 + j] = sq[ri * TILE_V * LANES + j]
+                    else:
+                        df[(r0 + ri) * O + p0 + j] = sf[ri * TILE_V * LANES + j]
 
 
 @numba.njit(cache=True, nogil=True)
-def _gemm_codes(rows, z, flat, offs, w, ep, levels, out_q, out_f, parallel):  # pragma: no cover (jit)
-    """[O, R] = epilogue(w [O, K] x (rows [R, K] - z)^T): the rows as pairs into ``flat`` (slack after
-    them), then the convolution tiles (one output row of R pixels)."""
+def _gemm_codes(rows, z, a, offs, wt, ep, levels, out_q, out_f, parallel):  # pragma: no cover (jit)
+    """out [R, O] = epilogue((rows [R, K] - z) x w^T): the rows as pair blocks into ``a``, then the
+    tiles of 16 output columns (``wt`` the weights as pairs, see pack_gemm_weights); ``out_q``/``out_f``
+    [R, O] (the other a stub)."""
     R = rows.shape[0]
-    Kp = offs.size
-    _rows_to_pairs(rows, z, flat[:Kp * R].reshape((Kp, R)))
-    nv = (R + LANES - 1) // LANES
+    O = out_q.shape[1] if levels > 0 else out_f.shape[1]
+    _rows_to_blocks(rows, z, a)
     dq, df = out_q.reshape(-1), out_f.reshape(-1)
+    nt = (O + TILE_V * LANES - 1) // (TILE_V * LANES)
     if parallel:
-        _conv_tiles_parallel(flat, offs, w, nv, 0, ep, levels, dq, df)
+        _gemm_tiles_parallel(nt, a, offs, wt, ep, levels, R, O, dq, df)
     else:
-        _conv_tiles(flat, offs, w, nv, 0, ep, levels, dq, df)
+        sq, sf = np.empty(TILE_O * TILE_V * LANES, np.uint8), np.empty(TILE_O * TILE_V * LANES, np.float32)
+        for t in range(nt):
+            _gemm_tile(t, a, offs, wt, ep, levels, R, O, dq, df, sq, sf)
+
+
+@numba.njit(**_JIT)
+def _gemm_tiles_parallel(nt, a, offs, wt, ep, levels, R, O, dq, df):  # pragma: no cover (jit)
+    """The tiles of _gemm_codes spread over numba's threads (products of over threads.PARALLEL_MACS)."""
+    sq, sf = np.empty((nt, TILE_O * TILE_V * LANES), np.uint8), np.empty((nt, TILE_O * TILE_V * LANES), np.float32)
+    for t in numba.prange(nt):
+        _gemm_tile(t, a, offs, wt, ep, levels, R, O, dq, df, sq[t], sf[t])
+
+
+def pack_gemm_weights(w: np.ndarray) -> np.ndarray:
+    """int16 [O, K] -> int32 [ceil(K/2), O padded to 16]: wt[kp, o] = the pair (w[o, 2kp],
+    w[o, 2kp + 1]), the output channels as _gemm_block's pixels."""
+    O, K = w.shape
+    Kp, Op = -(-K // 2), -(-O // (TILE_V * LANES)) * TILE_V * LANES
+    p = np.zeros((Op, Kp * 2), np.int16)
+    p[:O, :K] = w
+    return np.ascontiguousarray(p.reshape(Op, Kp, 2).transpose(1, 0, 2)).view(np.int32).reshape(Kp, Op)
 
 
 def prepare_gemm_int8(w, ep, levels=0, channel_major=False, zero_point=0):
     """``rows [R, K] -> [R, O]`` (or [O, R] when ``channel_major``): the epilogue of the exact
-    products (rows - zero_point) x w^T, rows u8 codes or int16; w int16 [O, K]."""
+    products (rows - zero_point) x w^T, rows u8 codes or int16; w int16 [O, K]. The output is
+    written row-major in place (the epilogue's columns along the vector lanes)."""
     from irtool.runtime.threads import PARALLEL_MACS
 
     O, K = w.shape
-    packed = pack_conv_weights(np.ascontiguousarray(w, np.int16).reshape(O, 1, K))
-    ep32 = compose(ep, levels).reshape(-1)
-    Kp = packed.shape[1]
+    wt = pack_gemm_weights(np.asarray(w, np.int16))
+    Kp, Op = wt.shape
+    table = np.zeros((4, Op), np.float32)  # padded: the last tile's lanes past O read zeros
+    table[:, :O] = compose(ep, levels)
+    ep32 = table.reshape(-1)
+    offs = _frozen(np.arange(Kp) * Op)
+    wt = wt.reshape(-1)
 
     def make(shape) -> _Bound:
         R = shape[0]
-        flat = np.zeros(Kp * R + LANES, np.int32)
-        return _Bound(_gemm_codes, None, (np.int32(zero_point), flat, _frozen(np.arange(Kp) * R), packed, ep32, levels),
-                      (R * O * K >= PARALLEL_MACS,), (O, R), levels)
+        a = np.zeros((-(-R // TILE_O), Kp, TILE_O), np.int32)
+        return _Bound(_gemm_codes, None, (np.int32(zero_point), a, offs, wt, ep32, levels),
+                      (R * O * K >= PARALLEL_MACS,), (R, O), levels)
     run = _bound_runner(make)
-    return run if channel_major else lambda rows: np.ascontiguousarray(run(rows).T)
+    return (lambda rows: np.ascontiguousarray(run(rows).T)) if channel_major else run
 
 
 def gemm_int8(rows: np.ndarray, w: np.ndarray, ep: np.ndarray, levels: int = 0,
               channel_major: bool = False) -> np.ndarray:
     """``rows`` int16 [R, K] (activation codes minus zero point), ``w`` int16 [O, K] -> [R, O] (or
     [O, R] when ``channel_major``): the float32 epilogue, or u8 codes when ``levels`` > 0."""
-    return np.ascontiguousarray(prepare_gemm_int8(w, ep, levels, channel_major)(np.ascontiguousarray(rows, np.int16)))
+    return prepare_gemm_int8(w, ep, levels, channel_major)(np.ascontiguousarray(rows, np.int16))
 
 
 def gemm_int8_reference(rows, w, ep, levels=0, channel_major=False):
@@ -1125,12 +1203,13 @@ def matmul_int8(k, w, ep, *, zero_point: list[int], levels: int = 0):
 
 
 def prepare_matmul_int8(w, ep, *, zero_point, levels=0):
-    gemm = prepare_gemm_int8(w, ep, levels, channel_major=True, zero_point=int(zero_point[0]))
+    gemm = prepare_gemm_int8(w, ep, levels, zero_point=int(zero_point[0]))
     O = w.shape[0]
 
     def run(k, *_):  # the constant inputs again (the plugin passes every input)
-        rows = k if k.ndim == 2 and k.flags.c_contiguous else np.ascontiguousarray(k).reshape(-1, k.shape[-1])
-        return np.ascontiguousarray(gemm(rows).T).reshape(*k.shape[:-1], O)
+        if k.ndim == 2 and k.flags.c_contiguous:
+            return gemm(k)
+        return gemm(np.ascontiguousarray(k).reshape(-1, k.shape[-1])).reshape(*k.shape[:-1], O)
     return run
 
 

@@ -329,7 +329,8 @@ def fuse_mean(model: Model, copy: bool = True) -> Model:
         act = _zero_points(m, src.layer)
         if axes != list(range(2, len(dims))) or act is None:
             continue
-        osc, osh = (np.broadcast_to(np.asarray(v, np.float64).reshape(-1), (dims[1],)) for v in _dequant_params(m, src.layer))
+        osc, osh = (np.broadcast_to(np.asarray(v, np.float64).reshape(-1), (dims[1],))
+                    for v in _dequant_params(m, src.layer))
         n = int(np.prod(dims[2:]))
         ep = epilogue(dims[1], osc / n, osh)
         last, levels = op, 0
@@ -342,7 +343,8 @@ def fuse_mean(model: Model, copy: bool = True) -> Model:
                 last, levels = user.layer, user.layer.attr_int("levels", 256)
         name = op.name
         op.name = f"{name}/fp32"
-        new = m.add_layer("ReduceMean", name, inputs=[m.producer(src.layer, 0), m.add_constant(ep, f"{name}/int8_epilogue")],
+        table = m.add_constant(ep, f"{name}/int8_epilogue")
+        new = m.add_layer("ReduceMean", name, inputs=[m.producer(src.layer, 0), table],
                           outputs=[Port(0, "U8" if levels else "FP32", list(last.outputs[0].dims),
                                         list(last.outputs[0].names))],
                           version=INT8, attrs={"keep_dims": op.attrs.get("keep_dims", "false"), "levels": str(levels)})
@@ -375,7 +377,8 @@ def fuse_scale(model: Model, copy: bool = True) -> Model:
         name = q.name
         q.name = f"{name}/unscaled"
         scale = m.add_constant(np.ascontiguousarray(c.reshape(-1)), f"{name}/scale")
-        new = m.add_layer("Quantize", name, inputs=[x, *m.input_values(q)[1:], scale], version=INT8, attrs=dict(q.attrs),
+        new = m.add_layer("Quantize", name, inputs=[x, *m.input_values(q)[1:], scale], version=INT8,
+                          attrs=dict(q.attrs),
                           outputs=[Port(0, "U8", list(q.outputs[0].dims), list(q.outputs[0].names))])
         m.replace_all_uses(_out(q), _out(new))
     m.remove_dead()

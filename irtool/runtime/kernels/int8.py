@@ -5,13 +5,22 @@ integer codes with a per-output-channel scale. Products accumulate exactly in in
 widened to int16 ``(k - z)`` and multiplied with int16 weights by ``vpmaddwd`` (pairs of int16
 products summed into int32), never the saturating ``vpmaddubsw``, so results do not depend on the
 CPU. Convolutions run a register-blocked micro-kernel (4 output channels x 16 pixels) written in
-plain LLVM IR, on channel pairs read in place from the padded input; the epilogue turns each
-accumulator into FP32 ``acc * scale[oc] + bias[oc]``, applies a clamp (ReLU, ReLU6...) and, when the
-next layer takes INT8, requantizes to u8 on the spot, vectorized along the output pixels.
+plain LLVM IR, on channel pairs read in place from the padded input; MatMuls run the same kernel
+with the roles turned (output channels along the vector lanes, rows row-major in place).
+Depthwise layers compute in float32, which is exact for their short sums of integer products.
 
-Quantize followed by Dequantize is bit-identical to FakeQuantize (same float32/FMA arithmetic as
+The epilogue runs on the accumulators while they are in registers, in float32 (:func:`compose`):
+``y = f32(acc) * A + B`` clamped, and when the next layer takes INT8 the requantization is folded
+into the same affine map, ``q = clip(rint(f32(acc) * A + B), LO, HI)``; :func:`epilogue_reference`
+is its numpy definition, which the kernels match bit for bit.
+
+Quantize followed by Dequantize is bit-identical to FakeQuantize (same float arithmetic as
 ``kernels/fake_quantize.py``); the integer products are exact; what differs from the FP32 emulation
-of the same IR is only the order of float rounding in the epilogue: at most one quantization step.
+of the same IR is only float rounding in the epilogue: at most one quantization step.
+
+Every kernel has a load-time specializer: weights packed, the epilogue composed, and per input shape
+and thread a bound call with its work buffers (``_bound_runner``), so that a small layer pays little
+more than numba's dispatch.
 """
 from __future__ import annotations
 
@@ -146,7 +155,8 @@ def prepare_quantize(lo, hi, isc, ish, scale=None):
             params = [_channel_params(v, x, d) for v, d in ((lo, np.float32), (hi, np.float32), (isc, np.float64),
                                                              (ish, np.float64))]
             ok = x.ndim >= 2 and x.size > 0 and all(p is not None for p in params)
-            plan = plans[x.shape] = (params, _quantize_serial if x.size < SERIAL_BELOW else _quantize) if ok else None
+            fn = _quantize_serial if x.size < SERIAL_BELOW else _quantize
+            plan = plans[x.shape] = (params, fn) if ok else None
         if plan is None or x.dtype != np.float32:
             return quantize_codes(x, lo, hi, isc, ish)
         params, fn = plan
@@ -210,7 +220,8 @@ def prepare_dequantize(osc, osh):
         if plan is None:
             params = [_channel_params(v, k, np.float64) for v in (osc, osh)]
             ok = k.ndim >= 2 and k.size > 0 and all(p is not None for p in params)
-            plan = plans[k.shape] = (params, _dequantize_serial if k.size < SERIAL_BELOW else _dequantize) if ok else None
+            fn = _dequantize_serial if k.size < SERIAL_BELOW else _dequantize
+            plan = plans[k.shape] = (params, fn) if ok else None
         if plan is None:
             return dequantize_codes(k, osc, osh)
         params, fn = plan
@@ -314,7 +325,8 @@ def _pmadd(builder, a, b):
 def _splat(builder, value, vec_type):
     """``value`` in every lane of a ``vec_type`` vector."""
     v = builder.insert_element(ir.Constant(vec_type, ir.Undefined), value, ir.Constant(ir.IntType(32), 0))
-    return builder.shuffle_vector(v, v, ir.Constant(ir.VectorType(ir.IntType(32), vec_type.count), [0] * vec_type.count))
+    zeros = ir.Constant(ir.VectorType(ir.IntType(32), vec_type.count), [0] * vec_type.count)
+    return builder.shuffle_vector(v, v, zeros)
 
 
 def _clamp(builder, y, lo, hi):
@@ -330,20 +342,23 @@ def _tile_epilogue(builder, accs, pep, eps, o0, no, levels, pq, pf, dbase, dstri
     whole tile, so that the channels' code schedules together. ``per_lane``: the epilogue's columns
     are the 16 lanes' (ep[row, o0 + j]: a MatMul's output channels along the pixels), not the rows'."""
     i64, f32 = ir.IntType(64), ir.FloatType()
-    f32x8, i32x16, i8x16 = ir.VectorType(f32, LANES), ir.VectorType(ir.IntType(32), 16), ir.VectorType(ir.IntType(8), 16)
+    f32x8, i32x8 = ir.VectorType(f32, LANES), ir.VectorType(ir.IntType(32), LANES)
+    i8x16 = ir.VectorType(ir.IntType(8), TILE_V * LANES)
     rint = cgutils.get_or_insert_function(builder.module, ir.FunctionType(f32x8, [f32x8]), "llvm.rint.v8f32")
     both = ir.Constant(ir.VectorType(ir.IntType(32), 16), list(range(16)))
+
+    def entry(row, column):
+        """A pointer to ep[row, column] (the table flat, ``eps`` columns a row)."""
+        return builder.gep(pep, [builder.add(builder.mul(ir.Constant(i64, row), eps), column)])
 
     def params(o):
         """[v][row] for v < 2: the (a, b, lo, hi) vectors of pixel vector v of row o."""
         if per_lane:
-            return [[builder.load(builder.bitcast(builder.gep(pep, [builder.add(builder.mul(ir.Constant(i64, row), eps),
-                                                                                 builder.add(o0, ir.Constant(i64, v * LANES)))]),
-                                                  f32x8.as_pointer()), align=4) for row in range(4)] for v in range(TILE_V)]
+            columns = [builder.add(o0, ir.Constant(i64, v * LANES)) for v in range(TILE_V)]
+            return [[builder.load(builder.bitcast(entry(row, col), f32x8.as_pointer()), align=4) for row in range(4)]
+                    for col in columns]
         oc = builder.add(o0, ir.Constant(i64, o))
-        splat = [_splat(builder, builder.load(builder.gep(pep, [builder.add(builder.mul(ir.Constant(i64, row), eps), oc)])),
-                        f32x8) for row in range(4)]
-        return [splat] * TILE_V
+        return [[_splat(builder, builder.load(entry(row, oc)), f32x8) for row in range(4)]] * TILE_V
 
     def channel(o, quantized, lane_params):
         p = lane_params if per_lane else params(o)
@@ -351,15 +366,15 @@ def _tile_epilogue(builder, accs, pep, eps, o0, no, levels, pq, pf, dbase, dstri
         ys = [builder.fadd(builder.fmul(builder.sitofp(builder.load(accs[o * TILE_V + v]), f32x8), p[v][0]), p[v][1])
               for v in range(TILE_V)]
         if quantized:
-            qs = [builder.fptosi(_clamp(builder, builder.call(rint, [y]), p[v][2], p[v][3]), ir.VectorType(ir.IntType(32), LANES))
+            qs = [builder.fptosi(_clamp(builder, builder.call(rint, [y]), p[v][2], p[v][3]), i32x8)
                   for v, y in enumerate(ys)]
             q16 = builder.trunc(builder.shuffle_vector(qs[0], qs[1], both), i8x16)
             builder.store(q16, builder.bitcast(builder.gep(pq, [row_base]), i8x16.as_pointer()), align=1)
         else:
             for v, y in enumerate(ys):
                 off = builder.add(row_base, ir.Constant(i64, v * LANES))
-                builder.store(_clamp(builder, y, p[v][2], p[v][3]), builder.bitcast(builder.gep(pf, [off]), f32x8.as_pointer()),
-                              align=4)
+                dst = builder.bitcast(builder.gep(pf, [off]), f32x8.as_pointer())
+                builder.store(_clamp(builder, y, p[v][2], p[v][3]), dst, align=4)
 
     with builder.if_else(builder.icmp_signed(">", levels, ir.Constant(i64, 0))) as (then, otherwise):
         for quantized, branch in ((True, then), (False, otherwise)):
@@ -389,8 +404,8 @@ def _block_codegen(per_lane: bool):
                                                                i32x8.as_pointer()), align=4), i16x16) for b in (b0, b1)]
             wk = builder.add(wbase, builder.mul(kp, ir.Constant(i64, TILE_O)))
             for o in range(TILE_O):
-                wb = builder.bitcast(_splat(builder, builder.load(builder.gep(pw, [builder.add(wk, ir.Constant(i64, o))])),
-                                            i32x8), i16x16)
+                wo = builder.load(builder.gep(pw, [builder.add(wk, ir.Constant(i64, o))]))
+                wb = builder.bitcast(_splat(builder, wo, i32x8), i16x16)
                 for v in range(TILE_V):
                     acc = accs[o * TILE_V + v]
                     builder.store(builder.add(builder.load(acc), _pmadd(builder, xs[v], wb)), acc)
@@ -758,7 +773,6 @@ def _frozen(a: np.ndarray, dtype=np.int64) -> np.ndarray:
 # and every partial sum of up to 258 of them is an integer under 2^24, so float32 arithmetic is exact
 # here (in any order), the products and sums take the FP32 path's vector units, and the sum goes to the
 # epilogue as it is. Larger kernels accumulate in float64 (exact to 2^53).
-_F32_EXACT_TAPS = (1 << 24) // (255 * 255)
 
 
 @numba.njit(nogil=True)
@@ -934,12 +948,13 @@ def _dw3_channel(c, k, z, w, geo, t, levels, buf, out_q, out_f):  # pragma: no c
 
 @numba.njit(inline="always")
 def _dw3_offsets(sh, plane, Wo):  # pragma: no cover (jit)
-    """The flat offsets of the 9 taps in _dw_gather's layout."""
-    return (np.uint64(((0 % sh) * 3 + 0) * plane + (0 // sh) * Wo), np.uint64(((0 % sh) * 3 + 1) * plane + (0 // sh) * Wo),
-         np.uint64(((0 % sh) * 3 + 2) * plane + (0 // sh) * Wo), np.uint64(((1 % sh) * 3 + 0) * plane + (1 // sh) * Wo),
-         np.uint64(((1 % sh) * 3 + 1) * plane + (1 // sh) * Wo), np.uint64(((1 % sh) * 3 + 2) * plane + (1 // sh) * Wo),
-         np.uint64(((2 % sh) * 3 + 0) * plane + (2 // sh) * Wo), np.uint64(((2 % sh) * 3 + 1) * plane + (2 // sh) * Wo),
-         np.uint64(((2 % sh) * 3 + 2) * plane + (2 // sh) * Wo))
+    """The flat offsets of the 9 taps in _dw_gather's layout: tap (a, b) at
+    ((a % sh) * 3 + b) * plane + (a // sh) * Wo."""
+    r0, r1, r2 = (0 % sh) * 3 * plane, (1 % sh) * 3 * plane, (2 % sh) * 3 * plane
+    d0, d1, d2 = (0 // sh) * Wo, (1 // sh) * Wo, (2 // sh) * Wo
+    return (np.uint64(r0 + d0), np.uint64(r0 + plane + d0), np.uint64(r0 + 2 * plane + d0),
+            np.uint64(r1 + d1), np.uint64(r1 + plane + d1), np.uint64(r1 + 2 * plane + d1),
+            np.uint64(r2 + d2), np.uint64(r2 + plane + d2), np.uint64(r2 + 2 * plane + d2))
 
 
 @numba.njit(cache=True, nogil=True)

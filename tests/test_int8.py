@@ -397,3 +397,34 @@ def test_parallel_paths_are_exact():
     k = quantize(x, lo, hi, np.float64(50.0), np.float64(125.0))
     osc, osh = rng.random((1, 8, 1, 1)) * 0.1, rng.random((1, 8, 1, 1))
     np.testing.assert_array_equal(dequantize(k, osc, osh), dequantize_codes(k, osc, osh))
+
+
+def test_residual_add_joins_the_convolution(tmp_path):
+    """An INT8 Add reading an INT8 convolution's codes goes into the convolution (lpt.fuse_residual):
+    bit-identical to the two layers, the Add reported NOT_RUN."""
+    c = lambda v: ops.constant(np.asarray(v, F))  # noqa: E731
+    rng = np.random.default_rng(8)
+    x = ops.parameter([1, 4, 9, 10], F, name="x")
+    t = ops.fake_quantize(x, c(-2.0 * 128 / 127), c(2.0), c(-2.0 * 128 / 127), c(2.0), 256)
+    w = rng.standard_normal((4, 4, 3, 3)).astype(F)
+    amax = np.abs(w).reshape(4, -1).max(1).reshape(4, 1, 1, 1)
+    conv = ops.convolution(t, ops.fake_quantize(c(w), c(-amax), c(amax), c(-amax), c(amax), 255), [1, 1], [1, 1],
+                           [1, 1], [1, 1])
+    conv = ops.fake_quantize(conv, c(-6.0 * 128 / 127), c(6.0), c(-6.0 * 128 / 127), c(6.0), 256)
+    y = ops.fake_quantize(ops.relu(ops.add(t, conv)), c(0.0), c(5.0), c(0.0), c(5.0), 256)
+    path = tmp_path / "residual.xml"
+    ov.save_model(ov.Model([y], [x], "residual"), str(path))
+    model = irtool.read_model(path)
+    fused = lpt.low_precision(model)
+    layer = next(l for l in fused if l.type == "Convolution")
+    assert len(layer.inputs) == 6 and not any(l.type == "Add" for l in fused)
+    unfused = model.copy()
+    for step in (lpt.split_fake_quantize, lpt.push_dequantize, lpt.fuse_weighted, lpt.fuse_requantize, lpt.fuse_add):
+        unfused = step(unfused)
+    assert any(l.type == "Add" and l.version == "irtool-int8" for l in unfused)
+    compiled = irtool.compile_model(model)
+    for _ in range(3):
+        sample = {"x": rng.standard_normal((1, 4, 9, 10)).astype(F)}
+        np.testing.assert_array_equal(compiled(sample)[0], irtool.compile_model(unfused)(sample)[0])
+    add = next(p for p in compiled.get_profiling_info() if p.node_type == "Add")
+    assert add.status == "NOT_RUN"

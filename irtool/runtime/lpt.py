@@ -15,6 +15,8 @@ applied at load time by ``compile_model(..., precision="int8")``:
    INT8 layers) becomes one layer on codes, with the same rounding at every step (bit-identical).
 7. ``fuse_scale``: ``Multiply(x, constant along the last axis) -> Quantize`` (per tensor; NNCF's smooth
    quantization scales) becomes one Quantize of ``x`` that multiplies first, rounding as the Multiply.
+8. ``fuse_residual``: an INT8 convolution writing u8 codes that only an INT8 Add reads takes the Add
+   in: the same table after its tiles (bit-identical), one step fewer.
 6. ``fuse_mean``: ``Dequantize -> ReduceMean(every spatial axis) [-> Quantize]`` (a global average
    pool) becomes one layer on codes: the exact integer sum of each plane through the INT8 epilogue.
 
@@ -40,7 +42,7 @@ WEIGHTED = ("Convolution", "GroupConvolution", "MatMul")  # depthwise GroupConvo
 def low_precision(model: Model) -> Model:
     """All passes, in order."""
     m = model.copy()
-    for step in (split_fake_quantize, push_dequantize, fuse_weighted, fuse_requantize, fuse_add, fuse_mean, fuse_scale):
+    for step in (split_fake_quantize, push_dequantize, fuse_weighted, fuse_requantize, fuse_add, fuse_residual, fuse_mean, fuse_scale):
         m = step(m, copy=False)
     m.remove_dead()
     return m
@@ -381,5 +383,33 @@ def fuse_scale(model: Model, copy: bool = True) -> Model:
                           attrs=dict(q.attrs),
                           outputs=[Port(0, "U8", list(q.outputs[0].dims), list(q.outputs[0].names))])
         m.replace_all_uses(_out(q), _out(new))
+    m.remove_dead()
+    return m
+
+
+# ------------------------------------------------------------------------------------------ 8. residual
+def fuse_residual(model: Model, copy: bool = True) -> Model:
+    """INT8 Add (see fuse_add) whose input is an INT8 2-D Convolution's u8 codes, read by nothing else
+    => the convolution takes the Add's other input and constants: inputs (codes, weights, epilogue,
+    other, pa, pb), the Add's clamp and requant as attributes. The Add is commutative in its float
+    arithmetic (the sum of the two dequantized values), so either input may be the convolution's."""
+    m = model.copy() if copy else model
+    for add in [l for l in m.topological_order() if l.type == "Add" and l.version == INT8]:
+        srcs = m.input_values(add)
+        for i in (0, 1):
+            conv = srcs[i].layer
+            if conv.type != "Convolution" or conv.version != INT8 or len(conv.inputs) != 3 \
+                    or int(conv.attrs.get("levels", "0")) == 0 or len(conv.outputs[0].dims) != 4 \
+                    or len(m.consumers(srcs[i])) != 1 or srcs[1 - i].layer is conv:
+                continue
+            name = add.name
+            add.name = f"{name}/unfused"
+            attrs = dict(conv.attrs) | {"clamp": add.attrs["clamp"], "requant": add.attrs["requant"]}
+            new = m.add_layer("Convolution", conv.name, version=INT8, attrs=attrs,
+                              inputs=[*m.input_values(conv), srcs[1 - i], srcs[2 + i], srcs[3 - i]],
+                              outputs=[Port(0, "U8", list(add.outputs[0].dims), list(add.outputs[0].names))])
+            conv.name = f"{conv.name}/unfused"
+            m.replace_all_uses(_out(add), _out(new))
+            break
     m.remove_dead()
     return m

@@ -625,6 +625,16 @@ def _conv_int8(k, z, dims, flat, cols, offs, w, ep, levels, out_q, out_f, parall
             _conv_tiles(src, offs, w, dims[10], dims[11], ep, levels, dq, df)
 
 
+@numba.njit(cache=True, nogil=True)
+def _conv_int8_add(k, z, dims, flat, cols, offs, w, ep, levels, out_q, out_f, parallel, other, table):
+    """_conv_int8 into u8 codes, then the residual Add that read them, through its table (see
+    _add_table): out = table[out * 256 + other]. The Add's step, its output allocation and a
+    pass of the plugin go."""  # pragma: no cover (jit)
+    _conv_int8(k, z, dims, flat, cols, offs, w, ep, levels, out_q, out_f, parallel)
+    codes = out_q.reshape(-1)
+    _add_lookup(codes, other.reshape(-1), table, codes)
+
+
 class _Setup(NamedTuple):
     """What a convolution call needs beyond its arrays, computed once per shape and attributes."""
     k4: tuple[int, ...]  # the input as [N, C, H, W]
@@ -696,10 +706,12 @@ def _bound_runner(make):
 
 
 def prepare_convolution_int8(w, ep, *, zero_point, strides, dilations, pads_begin, pads_end, auto_pad="explicit",
-                             levels=0):
+                             levels=0, residual=None):
     """``k -> y`` for convolution_int8 with these constants: weights packed and the epilogue composed
     once, the setup once per input shape, the padded-pairs buffer kept per thread (its zero border is
-    never written, its inside rewritten by every call)."""
+    never written, its inside rewritten by every call). ``residual``: (pa, pb, clamp, requant) of an
+    INT8 Add absorbed after the layer (see lpt.fuse_residual); the runner then takes
+    ``(k, w, ep, other, ...)`` and adds ``other``."""
     packed = np.ascontiguousarray(pack_conv_weights(w) if w.dtype != np.int32 else w)
     ep32 = compose(ep, levels).reshape(-1)
     attrs = (tuple(strides), tuple(dilations), tuple(pads_begin), tuple(pads_end), auto_pad, tuple(zero_point))
@@ -712,24 +724,48 @@ def prepare_convolution_int8(w, ep, *, zero_point, strides, dilations, pads_begi
         return _Bound(_conv_int8, None if len(shape) == 4 else st.k4, (st.z, st.dims, flat, cols, st.offs, packed, ep32,
                                                                        levels), (st.parallel,),
                       (shape[0], O, *st.out_sp), levels)
-    return _bound_runner(make)
+    if residual is None:
+        return _bound_runner(make)
+    if levels == 0:
+        raise ValueError("a residual Add on codes needs the convolution's u8 codes (levels > 0)")
+    table = _residual_table(*residual)
+    bound: dict = {}
+    ident = threading.get_ident
+
+    def run(k, _w, _ep, other, *_):
+        key = (k.shape, ident())
+        b = bound.get(key)
+        if b is None:
+            b = bound[key] = make(k.shape)
+        out = np.empty(b.out_shape, np.uint8)
+        _conv_int8_add(k if b.k_shape is None else k.reshape(b.k_shape), *b.head, out, _STUB_F, *b.tail,
+                       other if other.flags.c_contiguous else np.ascontiguousarray(other), table)
+        return out
+    return run
 
 
 @kernel("Convolution", versions=(INT8,), impl="jit")
-def convolution_int8(k, w, ep, *, zero_point: list[int], strides: list[int], dilations: list[int],
-                     pads_begin: list[int], pads_end: list[int], auto_pad: str = "explicit", levels: int = 0):
+def convolution_int8(k, w, ep, other=None, pa=None, pb=None, *, zero_point: list[int], strides: list[int],
+                     dilations: list[int], pads_begin: list[int], pads_end: list[int], auto_pad: str = "explicit",
+                     levels: int = 0, clamp: list[float] | None = None, requant: list[float] | None = None):
     """u8 codes [N, C, (H,) W] x weights -> f32 [N, O, ...] (or u8 when requantizing). Weights: int16
     [O, (kh,) kw, C] (channels last), or those packed by :func:`pack_conv_weights` (at load time);
-    ``ep`` an :func:`epilogue` table."""
-    return prepare_convolution_int8(w, ep, zero_point=zero_point, strides=strides, dilations=dilations,
-                                    pads_begin=pads_begin, pads_end=pads_end, auto_pad=auto_pad, levels=levels)(k)
+    ``ep`` an :func:`epilogue` table. With ``other`` (u8 codes of the output's shape), ``pa``, ``pb``,
+    ``clamp`` and ``requant``: then the residual Add of :func:`add_int8`, the codes made here as its
+    first input."""
+    residual = None if other is None else (pa, pb, clamp, requant)
+    run = prepare_convolution_int8(w, ep, zero_point=zero_point, strides=strides, dilations=dilations,
+                                   pads_begin=pads_begin, pads_end=pads_end, auto_pad=auto_pad, levels=levels,
+                                   residual=residual)
+    return run(k) if other is None else run(k, w, ep, other)
 
 
 @specializer(convolution_int8)
-def _prepare_convolution_int8(consts, **attrs):
-    if consts[1] is None or consts[2] is None:
+def _prepare_convolution_int8(consts, clamp=None, requant=None, **attrs):
+    if any(c is None for c in consts[1:3] + consts[4:]):
         return None
-    return prepare_convolution_int8(consts[1], consts[2], **attrs)
+    residual = (consts[4], consts[5], clamp, requant) if len(consts) > 3 else None
+    return prepare_convolution_int8(consts[1], consts[2], residual=residual, **attrs)
 
 
 class _Plan(NamedTuple):
@@ -1314,11 +1350,16 @@ def _add_lookup(a, b, table, out):  # pragma: no cover (jit)
         out[i] = table[(np.uint64(a[i]) << np.uint64(8)) | np.uint64(b[i])]
 
 
+def _residual_table(pa, pb, clamp, requant) -> np.ndarray:
+    """The table of _add_table for an INT8 Add's constants and attributes."""
+    return _add_table(np.asarray(pa, np.float64), np.asarray(pb, np.float64), np.float32(clamp[0]),
+                      np.float32(clamp[1]), float(requant[0]), float(requant[1]), np.float32(requant[2]))
+
+
 def prepare_add_int8(pa, pb, *, clamp, requant):
     """``(a, b) -> codes`` for add_int8 with constant dequantization parameters: the table of every
     result, built at load time."""
-    table = _add_table(np.asarray(pa, np.float64), np.asarray(pb, np.float64), np.float32(clamp[0]),
-                       np.float32(clamp[1]), float(requant[0]), float(requant[1]), np.float32(requant[2]))
+    table = _residual_table(pa, pb, clamp, requant)
 
     def run(a, b, *_):
         out = np.empty(a.shape, np.uint8)

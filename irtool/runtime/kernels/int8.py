@@ -586,11 +586,6 @@ def _geometry(in_sp, k_sp, strides, dilations, pads_begin, pads_end, auto_pad) -
     return _Geometry(tuple(out_sp), H, W, H + ph + qh, W + pw + qw, Ho, Wo, sh, sw, dh, dw, ph, pw)
 
 
-def _conv_geometry(k, k_sp, strides, dilations, pads_begin, pads_end, auto_pad) -> _Geometry:
-    return _geometry(k.shape[2:], tuple(k_sp), tuple(strides), tuple(dilations), tuple(pads_begin),
-                     tuple(pads_end), auto_pad)
-
-
 @functools.lru_cache(maxsize=512)
 def _zero_points(zero_point: tuple[int, ...], C: int) -> np.ndarray:
     """One int16 zero point per channel (read-only, cached)."""

@@ -606,26 +606,49 @@ def _conv_image(n, k, z, dims, flat, cols):  # pragma: no cover (jit)
     return flat if cols.size == 0 else cols.reshape(-1)
 
 
+@numba.njit(inline="always")
+def _conv_image_outputs(n, k, z, dims, flat, cols, levels, out_q, out_f):  # pragma: no cover (jit)
+    """Image ``n``: _conv_image, and its flat output and the other type's stub (``out_q``/``out_f``
+    [N, O, ...], the one not written a stub of one element)."""
+    src = _conv_image(n, k, z, dims, flat, cols)
+    if levels > 0:
+        return src, out_q[n].reshape(-1), out_f.reshape(-1)
+    return src, out_q.reshape(-1), out_f[n].reshape(-1)
+
+
+# Each driver below comes serial and parallel as two functions, not one with a flag: a layer then
+# compiles only the tiles it runs (a parallel region's compilation takes seconds on a cold cache).
 @numba.njit(cache=True, nogil=True)
-def _conv_int8(k, z, dims, flat, cols, offs, w, ep, levels, out_q, out_f, parallel):  # pragma: no cover (jit)
-    """Each image: _conv_image, then the tiles (``out_q``/``out_f`` [N, O, ...], the one not
-    written a stub of one element)."""
+def _conv_int8(k, z, dims, flat, cols, offs, w, ep, levels, out_q, out_f):  # pragma: no cover (jit)
+    """Each image: _conv_image, then the tiles, on the calling thread."""
     for n in range(k.shape[0]):
-        src = _conv_image(n, k, z, dims, flat, cols)
-        dq = out_q[n].reshape(-1) if levels > 0 else out_q.reshape(-1)
-        df = out_f.reshape(-1) if levels > 0 else out_f[n].reshape(-1)
-        if parallel:
-            _conv_tiles_parallel(src, offs, w, dims[10], dims[11], ep, levels, dq, df)
-        else:
-            _conv_tiles(src, offs, w, dims[10], dims[11], ep, levels, dq, df)
+        src, dq, df = _conv_image_outputs(n, k, z, dims, flat, cols, levels, out_q, out_f)
+        _conv_tiles(src, offs, w, dims[10], dims[11], ep, levels, dq, df)
 
 
 @numba.njit(cache=True, nogil=True)
-def _conv_int8_add(k, z, dims, flat, cols, offs, w, ep, levels, out_q, out_f, parallel, other, table):
+def _conv_int8_parallel(k, z, dims, flat, cols, offs, w, ep, levels, out_q, out_f):  # pragma: no cover (jit)
+    """_conv_int8 with the tiles on every thread (over threads.PARALLEL_MACS multiply-adds an image)."""
+    for n in range(k.shape[0]):
+        src, dq, df = _conv_image_outputs(n, k, z, dims, flat, cols, levels, out_q, out_f)
+        _conv_tiles_parallel(src, offs, w, dims[10], dims[11], ep, levels, dq, df)
+
+
+@numba.njit(cache=True, nogil=True)
+def _conv_int8_add(k, z, dims, flat, cols, offs, w, ep, levels, out_q, out_f, other, table):  # pragma: no cover (jit)
     """_conv_int8 into u8 codes, then the residual Add that read them, through its table (see
     _add_table): out = table[out * 256 + other]. The Add's step, its output allocation and a
-    pass of the plugin go."""  # pragma: no cover (jit)
-    _conv_int8(k, z, dims, flat, cols, offs, w, ep, levels, out_q, out_f, parallel)
+    pass of the plugin go."""
+    _conv_int8(k, z, dims, flat, cols, offs, w, ep, levels, out_q, out_f)
+    codes = out_q.reshape(-1)
+    _add_lookup(codes, other.reshape(-1), table, codes)
+
+
+@numba.njit(cache=True, nogil=True)
+def _conv_int8_add_parallel(k, z, dims, flat, cols, offs, w, ep, levels, out_q, out_f, other,
+                            table):  # pragma: no cover (jit)
+    """_conv_int8_add with the tiles on every thread."""
+    _conv_int8_parallel(k, z, dims, flat, cols, offs, w, ep, levels, out_q, out_f)
     codes = out_q.reshape(-1)
     _add_lookup(codes, other.reshape(-1), table, codes)
 
@@ -716,9 +739,8 @@ def prepare_convolution_int8(w, ep, *, zero_point, strides, dilations, pads_begi
         st = _conv_setup(shape, packed.shape, *attrs)
         flat = np.zeros(st.flat, np.int32)  # zero border (exact: codes are shifted)
         cols = np.zeros(st.cols, np.int32)
-        return _Bound(_conv_int8, None if len(shape) == 4 else st.k4, (st.z, st.dims, flat, cols, st.offs, packed, ep32,
-                                                                       levels), (st.parallel,),
-                      (shape[0], O, *st.out_sp), levels)
+        return _Bound(_conv_int8_parallel if st.parallel else _conv_int8, None if len(shape) == 4 else st.k4,
+                      (st.z, st.dims, flat, cols, st.offs, packed, ep32, levels), (), (shape[0], O, *st.out_sp), levels)
     if residual is None:
         return _bound_runner(make)
     if levels == 0:
@@ -733,8 +755,9 @@ def prepare_convolution_int8(w, ep, *, zero_point, strides, dilations, pads_begi
         if b is None:
             b = bound[key] = make(k.shape)
         out = np.empty(b.out_shape, np.uint8)
-        _conv_int8_add(k if b.k_shape is None else k.reshape(b.k_shape), *b.head, out, _STUB_F, *b.tail,
-                       other if other.flags.c_contiguous else np.ascontiguousarray(other), table)
+        fn = _conv_int8_add_parallel if b.fn is _conv_int8_parallel else _conv_int8_add
+        fn(k if b.k_shape is None else k.reshape(b.k_shape), *b.head, out, _STUB_F,
+           other if other.flags.c_contiguous else np.ascontiguousarray(other), table)
         return out
     return run
 
@@ -1047,16 +1070,22 @@ def _dw_s2_images(k, z, geo, xp, w, t, levels, out_q, out_f):  # pragma: no cove
 
 
 @numba.njit(cache=True, nogil=True)
-def _dw3_images(k, z, geo, w, t, levels, out_q, out_f, parallel):  # pragma: no cover (jit)
+def _dw3_images(k, z, geo, w, t, levels, out_q, out_f):  # pragma: no cover (jit)
     """Each image of a 3x3 depthwise layer without dilation: _depthwise3x3 (gathered planes). geo:
     sh, sw, ph, pw, Ho, Wo, Hk, same."""
     g = (geo[0], geo[1], geo[2], geo[3], geo[4], geo[5], geo[6], geo[7])
     for n in range(k.shape[0]):
         dq, df = _image_outputs(n, levels, out_q, out_f)
-        if parallel:
-            _depthwise3x3_parallel(k[n], z, w, g, t, levels, dq, df)
-        else:
-            _depthwise3x3(k[n], z, w, g, t, levels, dq, df)
+        _depthwise3x3(k[n], z, w, g, t, levels, dq, df)
+
+
+@numba.njit(cache=True, nogil=True)
+def _dw3_images_parallel(k, z, geo, w, t, levels, out_q, out_f):  # pragma: no cover (jit)
+    """_dw3_images with the channels on every thread."""
+    g = (geo[0], geo[1], geo[2], geo[3], geo[4], geo[5], geo[6], geo[7])
+    for n in range(k.shape[0]):
+        dq, df = _image_outputs(n, levels, out_q, out_f)
+        _depthwise3x3_parallel(k[n], z, w, g, t, levels, dq, df)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -1097,8 +1126,8 @@ def prepare_depthwise_int8(w, ep, *, zero_point, strides, dilations, pads_begin,
         if fast3 and g.dh == g.dw == 1:
             same = g.sh == g.sw == 1 and g.Wo == g.W and g.pw <= 2  # (then |shift| <= 2, base >= 0 below)
             geo = _frozen((g.sh, g.sw, g.ph, g.pw, g.Ho, g.Wo, g.Ho + 2 // g.sh, int(same)))
-            return _Bound(_dw3_images, k_shape, (z, geo, w3, t, levels), (C * g.Ho * g.Wo * 9 >= PARALLEL_MACS,),
-                          out_shape, levels)
+            fn = _dw3_images_parallel if C * g.Ho * g.Wo * 9 >= PARALLEL_MACS else _dw3_images
+            return _Bound(fn, k_shape, (z, geo, w3, t, levels), (), out_shape, levels)
         xp = np.zeros((C, 1, g.Hp, g.Wp), np.float32)
         geo = _frozen((g.ph, g.pw, g.sh, g.sw, g.dh, g.dw, g.Ho, g.Wo))
         return _Bound(_dw_images, k_shape, (z, geo, xp, w3, t, levels), (), out_shape, levels)
@@ -1169,22 +1198,31 @@ def _gemm_tile(t, a, offs, wt, ep, levels, R, O, dq, df, sq, sf):  # pragma: no 
                         df[(r0 + ri) * O + p0 + j] = sf[ri * TILE_V * LANES + j]
 
 
-@numba.njit(cache=True, nogil=True)
-def _gemm_codes(rows, z, a, offs, wt, ep, levels, out_q, out_f, parallel):  # pragma: no cover (jit)
-    """out [R, O] = epilogue((rows [R, K] - z) x w^T): the rows as pair blocks into ``a``, then the
-    tiles of 16 output columns (``wt`` the weights as pairs, see pack_gemm_weights); ``out_q``/``out_f``
-    [R, O] (the other a stub)."""
+@numba.njit(inline="always")
+def _gemm_prologue(rows, z, a, levels, out_q, out_f):  # pragma: no cover (jit)
+    """The rows as pair blocks into ``a``; (R, O, flat outputs, number of 16-column tiles)."""
     R = rows.shape[0]
     O = out_q.shape[1] if levels > 0 else out_f.shape[1]
     _rows_to_blocks(rows, z, a)
-    dq, df = out_q.reshape(-1), out_f.reshape(-1)
-    nt = (O + TILE_V * LANES - 1) // (TILE_V * LANES)
-    if parallel:
-        _gemm_tiles_parallel(nt, a, offs, wt, ep, levels, R, O, dq, df)
-    else:
-        sq, sf = np.empty(TILE_O * TILE_V * LANES, np.uint8), np.empty(TILE_O * TILE_V * LANES, np.float32)
-        for t in range(nt):
-            _gemm_tile(t, a, offs, wt, ep, levels, R, O, dq, df, sq, sf)
+    return R, O, out_q.reshape(-1), out_f.reshape(-1), (O + TILE_V * LANES - 1) // (TILE_V * LANES)
+
+
+@numba.njit(cache=True, nogil=True)
+def _gemm_codes(rows, z, a, offs, wt, ep, levels, out_q, out_f):  # pragma: no cover (jit)
+    """out [R, O] = epilogue((rows [R, K] - z) x w^T): the rows as pair blocks into ``a``, then the
+    tiles of 16 output columns (``wt`` the weights as pairs, see pack_gemm_weights); ``out_q``/``out_f``
+    [R, O] (the other a stub). On the calling thread."""
+    R, O, dq, df, nt = _gemm_prologue(rows, z, a, levels, out_q, out_f)
+    sq, sf = np.empty(TILE_O * TILE_V * LANES, np.uint8), np.empty(TILE_O * TILE_V * LANES, np.float32)
+    for t in range(nt):
+        _gemm_tile(t, a, offs, wt, ep, levels, R, O, dq, df, sq, sf)
+
+
+@numba.njit(cache=True, nogil=True)
+def _gemm_codes_parallel(rows, z, a, offs, wt, ep, levels, out_q, out_f):  # pragma: no cover (jit)
+    """_gemm_codes with the tiles on every thread (products of over threads.PARALLEL_MACS)."""
+    R, O, dq, df, nt = _gemm_prologue(rows, z, a, levels, out_q, out_f)
+    _gemm_tiles_parallel(nt, a, offs, wt, ep, levels, R, O, dq, df)
 
 
 @numba.njit(**_JIT)
@@ -1223,8 +1261,8 @@ def prepare_gemm_int8(w, ep, levels=0, channel_major=False, zero_point=0):
     def make(shape) -> _Bound:
         R = shape[0]
         a = np.zeros((-(-R // TILE_O), Kp, TILE_O), np.int32)
-        return _Bound(_gemm_codes, None, (np.int32(zero_point), a, offs, wt, ep32, levels),
-                      (R * O * K >= PARALLEL_MACS,), (R, O), levels)
+        fn = _gemm_codes_parallel if R * O * K >= PARALLEL_MACS else _gemm_codes
+        return _Bound(fn, None, (np.int32(zero_point), a, offs, wt, ep32, levels), (), (R, O), levels)
     run = _bound_runner(make)
     return (lambda rows: np.ascontiguousarray(run(rows).T)) if channel_major else run
 

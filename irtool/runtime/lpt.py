@@ -13,12 +13,12 @@ applied at load time by ``compile_model(..., precision="int8")``:
    in the epilogue); the Quantize is gone.
 5. ``fuse_add``: ``Dequantize(a) + Dequantize(b) [-> ReLU|Clamp] -> Quantize`` (a residual Add between
    INT8 layers) becomes one layer on codes, with the same rounding at every step (bit-identical).
-7. ``fuse_scale``: ``Multiply(x, constant along the last axis) -> Quantize`` (per tensor; NNCF's smooth
-   quantization scales) becomes one Quantize of ``x`` that multiplies first, rounding as the Multiply.
-8. ``fuse_residual``: an INT8 convolution writing u8 codes that only an INT8 Add reads takes the Add
+6. ``fuse_residual``: an INT8 convolution writing u8 codes that only an INT8 Add reads takes the Add
    in: the same table after its tiles (bit-identical), one step fewer.
-6. ``fuse_mean``: ``Dequantize -> ReduceMean(every spatial axis) [-> Quantize]`` (a global average
+7. ``fuse_mean``: ``Dequantize -> ReduceMean(every spatial axis) [-> Quantize]`` (a global average
    pool) becomes one layer on codes: the exact integer sum of each plane through the INT8 epilogue.
+8. ``fuse_scale``: ``Multiply(x, constant along the last axis) -> Quantize`` (per tensor; NNCF's smooth
+   quantization scales) becomes one Quantize of ``x`` that multiplies first, rounding as the Multiply.
 
 Layers the passes absorb are reported NOT_RUN by the performance counters; the INT8 layers keep the
 name and type of the layer they replace, with an ``_I8`` exec type. What a pass does not recognise
@@ -313,7 +313,35 @@ def fuse_add(model: Model, copy: bool = True) -> Model:
     return m
 
 
-# ------------------------------------------------------------------------------------------ 6. mean
+# ------------------------------------------------------------------------------------------ 6. residual
+def fuse_residual(model: Model, copy: bool = True) -> Model:
+    """INT8 Add (see fuse_add) whose input is an INT8 2-D Convolution's u8 codes, read by nothing else
+    => the convolution takes the Add's other input and constants: inputs (codes, weights, epilogue,
+    other, pa, pb), the Add's clamp and requant as attributes. The Add is commutative in its float
+    arithmetic (the sum of the two dequantized values), so either input may be the convolution's."""
+    m = model.copy() if copy else model
+    for add in [l for l in m.topological_order() if l.type == "Add" and l.version == INT8]:
+        srcs = m.input_values(add)
+        for i in (0, 1):
+            conv = srcs[i].layer
+            if conv.type != "Convolution" or conv.version != INT8 or len(conv.inputs) != 3 \
+                    or int(conv.attrs.get("levels", "0")) == 0 or len(conv.outputs[0].dims) != 4 \
+                    or len(m.consumers(srcs[i])) != 1 or srcs[1 - i].layer is conv:
+                continue
+            name = add.name
+            add.name = f"{name}/unfused"
+            attrs = dict(conv.attrs) | {"clamp": add.attrs["clamp"], "requant": add.attrs["requant"]}
+            new = m.add_layer("Convolution", conv.name, version=INT8, attrs=attrs,
+                              inputs=[*m.input_values(conv), srcs[1 - i], srcs[2 + i], srcs[3 - i]],
+                              outputs=[Port(0, "U8", list(add.outputs[0].dims), list(add.outputs[0].names))])
+            conv.name = f"{conv.name}/unfused"
+            m.replace_all_uses(_out(add), _out(new))
+            break
+    m.remove_dead()
+    return m
+
+
+# ------------------------------------------------------------------------------------------ 7. mean
 def fuse_mean(model: Model, copy: bool = True) -> Model:
     """``Dequantize -> ReduceMean`` over every spatial axis (a global average pool), and the
     ``Quantize`` after it if there is one (per tensor or per channel) => one INT8 ReduceMean on codes:
@@ -355,7 +383,7 @@ def fuse_mean(model: Model, copy: bool = True) -> Model:
     return m
 
 
-# ------------------------------------------------------------------------------------------ 7. scale
+# ------------------------------------------------------------------------------------------ 8. scale
 def fuse_scale(model: Model, copy: bool = True) -> Model:
     """``Multiply(x, c) -> Quantize`` with ``c`` constant and varying along the last axis only, the
     Quantize per tensor and the Multiply's only reader => ``Quantize(x, ..., c)``: one pass instead of
@@ -383,33 +411,5 @@ def fuse_scale(model: Model, copy: bool = True) -> Model:
                           attrs=dict(q.attrs),
                           outputs=[Port(0, "U8", list(q.outputs[0].dims), list(q.outputs[0].names))])
         m.replace_all_uses(_out(q), _out(new))
-    m.remove_dead()
-    return m
-
-
-# ------------------------------------------------------------------------------------------ 8. residual
-def fuse_residual(model: Model, copy: bool = True) -> Model:
-    """INT8 Add (see fuse_add) whose input is an INT8 2-D Convolution's u8 codes, read by nothing else
-    => the convolution takes the Add's other input and constants: inputs (codes, weights, epilogue,
-    other, pa, pb), the Add's clamp and requant as attributes. The Add is commutative in its float
-    arithmetic (the sum of the two dequantized values), so either input may be the convolution's."""
-    m = model.copy() if copy else model
-    for add in [l for l in m.topological_order() if l.type == "Add" and l.version == INT8]:
-        srcs = m.input_values(add)
-        for i in (0, 1):
-            conv = srcs[i].layer
-            if conv.type != "Convolution" or conv.version != INT8 or len(conv.inputs) != 3 \
-                    or int(conv.attrs.get("levels", "0")) == 0 or len(conv.outputs[0].dims) != 4 \
-                    or len(m.consumers(srcs[i])) != 1 or srcs[1 - i].layer is conv:
-                continue
-            name = add.name
-            add.name = f"{name}/unfused"
-            attrs = dict(conv.attrs) | {"clamp": add.attrs["clamp"], "requant": add.attrs["requant"]}
-            new = m.add_layer("Convolution", conv.name, version=INT8, attrs=attrs,
-                              inputs=[*m.input_values(conv), srcs[1 - i], srcs[2 + i], srcs[3 - i]],
-                              outputs=[Port(0, "U8", list(add.outputs[0].dims), list(add.outputs[0].names))])
-            conv.name = f"{conv.name}/unfused"
-            m.replace_all_uses(_out(add), _out(new))
-            break
     m.remove_dead()
     return m

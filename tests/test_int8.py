@@ -428,3 +428,24 @@ def test_residual_add_joins_the_convolution(tmp_path):
         np.testing.assert_array_equal(compiled(sample)[0], irtool.compile_model(unfused)(sample)[0])
     add = next(p for p in compiled.get_profiling_info() if p.node_type == "Add")
     assert add.status == "NOT_RUN"
+
+
+def test_one_dimensional_layers_are_exact():
+    """1-D convolution and depthwise layers ([N, C, W], seen as 2-D with one row) against numpy."""
+    from irtool.runtime.kernels.conv import group_convolution_reference
+    from irtool.runtime.kernels.int8 import depthwise_int8
+
+    rng = np.random.default_rng(4)
+    codes = rng.integers(0, 256, (2, 5, 19)).astype(np.uint8)
+    w = rng.integers(-127, 128, (6, 5, 3)).astype(np.int16)
+    ep = epilogue(6, rng.random(6) * 1e-2, rng.standard_normal(6), -1.0, 4.0, rng.random(6) * 40, 2.0)
+    geometry = dict(strides=[2], dilations=[1], pads_begin=[1], pads_end=[1])
+    got = convolution_int8(codes, np.ascontiguousarray(np.moveaxis(w, 1, -1)), ep, zero_point=[7], levels=256,
+                           **geometry)
+    acc = convolution_reference(codes.astype(np.int64) - 7, w.astype(np.int64), **geometry)
+    np.testing.assert_array_equal(got, epilogue_reference(acc, ep, 256, axis=1))
+    wd = rng.integers(-127, 128, (5, 3)).astype(np.int16)
+    ep = epilogue(5, rng.random(5) * 1e-2, rng.standard_normal(5))
+    got = depthwise_int8(codes, wd, ep, zero_point=[7], **geometry)
+    acc = group_convolution_reference(codes.astype(np.int64) - 7, wd.astype(np.int64).reshape(5, 1, 1, 3), **geometry)
+    np.testing.assert_array_equal(got, epilogue_reference(acc, ep, 0, axis=1))

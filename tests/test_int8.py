@@ -8,8 +8,8 @@ import pytest
 import irtool
 from irtool.runtime import lpt
 from irtool.runtime.kernels.conv import convolution_reference
-from irtool.runtime.kernels.int8 import (convolution_int8, epilogue, gemm_int8, gemm_int8_reference,
-                                         pack_conv_weights)
+from irtool.runtime.kernels.int8 import (convolution_int8, epilogue, epilogue_reference, gemm_int8,
+                                         gemm_int8_reference, pack_conv_weights)
 from tests.oracle import SAMPLES, ov, ops
 from tests.test_samples import MODELS, ov_logits, val
 
@@ -58,7 +58,8 @@ def test_convolution_is_exact(stride, dilation, pads, zp):
                            dilations=list(dilation), pads_begin=list(pads), pads_end=list(pads))
     acc = convolution_reference(codes.astype(np.int64) - zp, w.astype(np.int64), strides=list(stride),
                                 dilations=list(dilation), pads_begin=list(pads), pads_end=list(pads))
-    np.testing.assert_array_equal(got, (acc * scale.reshape(1, -1, 1, 1)).astype(F))
+    np.testing.assert_array_equal(got, epilogue_reference(acc, epilogue(6, scale), axis=1))
+    assert np.allclose(got, acc * scale.reshape(1, -1, 1, 1), rtol=1e-6, atol=0)  # the float64 product, rounded twice
 
 
 @pytest.mark.parametrize("c, o, hw, k, stride, pads, levels", [
@@ -205,8 +206,9 @@ def test_depthwise_is_exact(stride, pads, zp):
     acc = group_convolution_reference(codes.astype(np.int64) - zp, w.astype(np.int64).reshape(6, 1, 1, 3, 3),
                                       strides=list(stride), dilations=[1, 1], pads_begin=list(pads),
                                       pads_end=list(pads))
-    want = np.clip((acc * scale.reshape(1, -1, 1, 1) + bias.reshape(1, -1, 1, 1)).astype(F), 0, 6)
-    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(got, epilogue_reference(acc, epilogue(6, scale, bias, 0.0, 6.0), axis=1))
+    want = np.clip(acc * scale.reshape(1, -1, 1, 1) + bias.reshape(1, -1, 1, 1), 0, 6)
+    assert np.allclose(got, want, rtol=1e-6, atol=1e-6)
 
 
 @pytest.mark.parametrize("stride, dilation, k, c, hw", [(1, 1, 3, 5, (9, 11)), (2, 1, 3, 5, (9, 11)),
@@ -248,3 +250,202 @@ def test_residual_add_on_codes_is_bit_identical(tmp_path):
     rng = np.random.default_rng(0)
     x = {"a": rng.standard_normal((1, 3, 5, 7)).astype(F), "b": (rng.random((1, 3, 5, 7)) * 3).astype(F)}
     np.testing.assert_array_equal(irtool.compile_model(model)(x)[0], irtool.compile_model(model, precision="fp32")(x)[0])
+
+
+@pytest.mark.parametrize("c, hw, stride, pads_begin, pads_end", [
+    (4, (20, 33), 2, (1, 1), (1, 1)),  # stride 2, rows of >= 8 outputs: the two column phases, odd width
+    (3, (16, 16), 2, (1, 0), (0, 1)),  # stride 2, no left padding: even input columns in phase 0
+    (5, (7, 9), 1, (1, 0), (1, 2)),  # stride 1, same width with the padding on one side: shifted flat planes
+    (5, (7, 9), 1, (0, 2), (2, 0)),
+    (6, (4, 4), 1, (1, 1), (1, 1)),  # a small plane, one flat pass
+    (3, (9, 10), (2, 1), (1, 1), (1, 1))])  # strides differing: the gathered row phases
+def test_depthwise_paths_are_exact(c, hw, stride, pads_begin, pads_end):
+    """Each 3x3 depthwise path (flat 'same' planes, column phases at stride 2, gathered rows)
+    against numpy: the exact integer sums, then the epilogue, float and u8 outputs."""
+    from irtool.runtime.kernels.conv import group_convolution_reference
+    from irtool.runtime.kernels.int8 import depthwise_int8
+
+    rng = np.random.default_rng(c)
+    codes = rng.integers(0, 256, (2, c, *hw)).astype(np.uint8)
+    zp = rng.integers(0, 256, c)
+    w = rng.integers(-255, 256, (c, 3, 3)).astype(np.int16)  # the widest centered codes
+    strides = [stride] * 2 if isinstance(stride, int) else list(stride)
+    geometry = dict(strides=strides, dilations=[1, 1], pads_begin=list(pads_begin), pads_end=list(pads_end))
+    acc = group_convolution_reference(codes.astype(np.int64) - zp.reshape(1, -1, 1, 1),
+                                      w.astype(np.int64).reshape(c, 1, 1, 3, 3), **geometry)
+    for levels in (0, 256):
+        ep = epilogue(c, rng.random(c) * 1e-2, rng.standard_normal(c), -1.0, 4.0, rng.random(c) * 50 if levels else 0.0,
+                      1.0)
+        got = depthwise_int8(codes, w, ep, zero_point=list(zp), levels=levels, **geometry)
+        np.testing.assert_array_equal(got, epilogue_reference(acc, ep, levels, axis=1))
+
+
+def test_compose_matches_the_separate_steps():
+    """The composed u8 epilogue (one affine map, clamp in code space) against clip-then-requantize in
+    float64: equal but where y is within float32 rounding of a code's edge, and never more than one
+    code apart."""
+    rng = np.random.default_rng(7)
+    acc = rng.integers(-200000, 200000, (5000, 6))
+    ep = epilogue(6, rng.random(6) * 1e-4, rng.standard_normal(6), [0, -1, 0, -np.inf, 0, 0],
+                  [6, 1, np.inf, 2, 6, 6], rng.random(6) * 40 + 1, [0, 128, 3, 128, 0, 0])
+    got = epilogue_reference(acc, ep, 256).astype(int)
+    y = np.clip(acc * ep[0] + ep[1], ep[2], ep[3])
+    want = np.clip(np.rint(y * ep[4] + ep[5]), 0, 255)
+    assert np.abs(got - want).max() <= 1 and np.mean(got == want) > 0.999
+
+
+def test_residual_add_table_matches_its_formula():
+    """The INT8 Add's table against the separate Dequantize, Add, Clamp, Quantize steps in numpy, on
+    every pair of codes."""
+    from irtool.runtime.kernels.int8 import add_int8, dequantize_codes, quantize_codes
+
+    a = np.repeat(np.arange(256, dtype=np.uint8), 256).reshape(1, 4, 128, 128)
+    b = np.tile(np.arange(256, dtype=np.uint8), 256).reshape(1, 4, 128, 128)
+    pa, pb = np.array([0.0213, -0.0213 * 128]), np.array([0.047, 0.0])
+    got = add_int8(a, b, pa, pb, clamp=[0.0, 6.0], requant=[255 / 6.0, 0.0, 255])
+    y = np.clip(dequantize_codes(a, *pa) + dequantize_codes(b, *pb), np.float32(0.0), np.float32(6.0))
+    np.testing.assert_array_equal(got, quantize_codes(y, np.float32(0.0), np.float32(6.0), 255 / 6.0, 0.0))
+
+
+@pytest.mark.parametrize("shape, keep_dims, levels", [((2, 5, 4, 3), True, 256), ((1, 7, 6), False, 0)])
+def test_mean_on_codes_is_exact(shape, keep_dims, levels):
+    """The INT8 global average pool: exact integer sums, then the epilogue, against numpy."""
+    from irtool.runtime.kernels.int8 import mean_int8, mean_int8_reference
+
+    rng = np.random.default_rng(len(shape))
+    codes = rng.integers(0, 256, shape).astype(np.uint8)
+    c, n = shape[1], int(np.prod(shape[2:]))
+    ep = epilogue(c, rng.random(c) * 0.1 / n, rng.standard_normal(c), 0.0, 6.0, 40.0 if levels else 0.0, 2.0)
+    got = mean_int8(codes, ep, keep_dims=keep_dims, levels=levels)
+    np.testing.assert_array_equal(got, mean_int8_reference(codes, ep, levels, keep_dims))
+
+
+def test_global_average_pool_runs_on_codes(tmp_path):
+    """Dequantize -> ReduceMean(spatial axes) -> Quantize becomes one INT8 layer; its codes are
+    within one step of the FP32 emulation's."""
+    c = lambda v: ops.constant(np.asarray(v, F))  # noqa: E731
+    x = ops.parameter([1, 6, 5, 4], F, name="x")
+    t = ops.fake_quantize(x, c(0.0), c(4.0), c(0.0), c(4.0), 256)
+    y = ops.reduce_mean(t, ops.constant(np.array([2, 3])), True)
+    y = ops.fake_quantize(y, c(0.0), c(3.0), c(0.0), c(3.0), 256)
+    path = tmp_path / "gap.xml"
+    ov.save_model(ov.Model([y], [x], "gap"), str(path))
+    model = irtool.read_model(path)
+    fused = lpt.low_precision(model)
+    mean = next(l for l in fused if l.type == "ReduceMean")
+    assert mean.version == "irtool-int8" and mean.attrs["levels"] == "256"
+    assert [fused.producer(l, 0).layer for l in fused if l.type == "Dequantize"] == [mean]  # the output's only
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        sample = {"x": (rng.random((1, 6, 5, 4)) * 4.5).astype(F)}
+        got, want = irtool.compile_model(model)(sample)[0], irtool.compile_model(model, precision="fp32")(sample)[0]
+        assert np.abs(got - want).max() <= 3.0 / 255 * 1.0001
+
+
+def test_smooth_quant_scale_joins_the_quantize(tmp_path):
+    """Multiply(x, constant along the last axis) -> FakeQuantize (NNCF's smooth quantization) becomes
+    one Quantize that multiplies first: the codes are bit-identical to the two layers'."""
+    from irtool.runtime.kernels.int8 import quantize, quantize_scaled_reference
+
+    c = lambda v: ops.constant(np.asarray(v, F))  # noqa: E731
+    rng = np.random.default_rng(3)
+    x = ops.parameter([1, 6, 10], F, name="x")
+    scaled = ops.multiply(x, c(rng.random((1, 1, 10)) * 2 + 0.1))
+    y = ops.fake_quantize(scaled, c(-2.0 * 128 / 127), c(2.0), c(-2.0 * 128 / 127), c(2.0), 256)
+    path = tmp_path / "smooth.xml"
+    ov.save_model(ov.Model([y], [x], "smooth"), str(path))
+    model = irtool.read_model(path)
+    fused = lpt.low_precision(model)
+    q = next(l for l in fused if l.type == "Quantize")
+    assert len(q.inputs) == 6 and not any(l.type == "Multiply" for l in fused)
+    sample = {"x": rng.standard_normal((1, 6, 10)).astype(F) * 2}
+    np.testing.assert_array_equal(irtool.compile_model(model)(sample)[0],
+                                  irtool.compile_model(model, precision="fp32")(sample)[0])
+    # the kernel alone against numpy
+    v = rng.standard_normal((3, 4, 10)).astype(F) * 3
+    m = (rng.random(10) * 2).astype(F)
+    args = (np.float32(-1.5), np.float32(2.5), np.float64(60.0), np.float64(90.0))
+    np.testing.assert_array_equal(quantize(v, *args, m), quantize_scaled_reference(v, *args, m))
+
+
+def test_parallel_paths_are_exact():
+    """Layers over threads.PARALLEL_MACS (SERIAL_BELOW for Quantize/Dequantize) run their parallel
+    kernels: the same results as numpy."""
+    from irtool.runtime.kernels.conv import group_convolution_reference
+    from irtool.runtime.kernels.int8 import dequantize, dequantize_codes, depthwise_int8, quantize, quantize_codes
+
+    rng = np.random.default_rng(11)
+    c = 64
+    codes = rng.integers(0, 256, (1, c, 130, 128)).astype(np.uint8)  # 64 x 128 x 128 x 9 > 8M multiply-adds
+    w = rng.integers(-127, 128, (c, 3, 3)).astype(np.int16)
+    ep = epilogue(c, rng.random(c) * 1e-3, rng.standard_normal(c), 0.0, 6.0, rng.random(c) * 40, 1.0)
+    geometry = dict(strides=[1, 1], dilations=[1, 1], pads_begin=[0, 1], pads_end=[0, 1])
+    got = depthwise_int8(codes, w, ep, zero_point=[5], levels=256, **geometry)
+    acc = group_convolution_reference(codes.astype(np.int64) - 5, w.astype(np.int64).reshape(c, 1, 1, 3, 3), **geometry)
+    np.testing.assert_array_equal(got, epilogue_reference(acc, ep, 256, axis=1))
+
+    rows = rng.integers(-255, 256, (520, 256)).astype(np.int16)  # 520 x 64 x 256 > 8M
+    wm = rng.integers(-127, 128, (64, 256)).astype(np.int16)
+    ep = epilogue(64, rng.random(64) * 1e-4, rng.standard_normal(64))
+    np.testing.assert_array_equal(gemm_int8(rows, wm, ep), gemm_int8_reference(rows, wm, ep))
+
+    x = rng.standard_normal((2, 8, 100, 100)).astype(F) * 3  # over SERIAL_BELOW elements
+    lo, hi = np.float32(-2.5), np.float32(3.0)
+    for isc, ish in ((np.float64(50.0), np.float64(125.0)),
+                     (rng.random((1, 8, 1, 1)) * 40 + 10, rng.random((1, 8, 1, 1)) * 100)):
+        np.testing.assert_array_equal(quantize(x, lo, hi, isc, ish), quantize_codes(x, lo, hi, isc, ish))
+    k = quantize(x, lo, hi, np.float64(50.0), np.float64(125.0))
+    osc, osh = rng.random((1, 8, 1, 1)) * 0.1, rng.random((1, 8, 1, 1))
+    np.testing.assert_array_equal(dequantize(k, osc, osh), dequantize_codes(k, osc, osh))
+
+
+def test_residual_add_joins_the_convolution(tmp_path):
+    """An INT8 Add reading an INT8 convolution's codes goes into the convolution (lpt.fuse_residual):
+    bit-identical to the two layers, the Add reported NOT_RUN."""
+    c = lambda v: ops.constant(np.asarray(v, F))  # noqa: E731
+    rng = np.random.default_rng(8)
+    x = ops.parameter([1, 4, 9, 10], F, name="x")
+    t = ops.fake_quantize(x, c(-2.0 * 128 / 127), c(2.0), c(-2.0 * 128 / 127), c(2.0), 256)
+    w = rng.standard_normal((4, 4, 3, 3)).astype(F)
+    amax = np.abs(w).reshape(4, -1).max(1).reshape(4, 1, 1, 1)
+    conv = ops.convolution(t, ops.fake_quantize(c(w), c(-amax), c(amax), c(-amax), c(amax), 255), [1, 1], [1, 1],
+                           [1, 1], [1, 1])
+    conv = ops.fake_quantize(conv, c(-6.0 * 128 / 127), c(6.0), c(-6.0 * 128 / 127), c(6.0), 256)
+    y = ops.fake_quantize(ops.relu(ops.add(t, conv)), c(0.0), c(5.0), c(0.0), c(5.0), 256)
+    path = tmp_path / "residual.xml"
+    ov.save_model(ov.Model([y], [x], "residual"), str(path))
+    model = irtool.read_model(path)
+    fused = lpt.low_precision(model)
+    layer = next(l for l in fused if l.type == "Convolution")
+    assert len(layer.inputs) == 6 and not any(l.type == "Add" for l in fused)
+    unfused = model.copy()
+    for step in (lpt.split_fake_quantize, lpt.push_dequantize, lpt.fuse_weighted, lpt.fuse_requantize, lpt.fuse_add):
+        unfused = step(unfused)
+    assert any(l.type == "Add" and l.version == "irtool-int8" for l in unfused)
+    compiled = irtool.compile_model(model)
+    for _ in range(3):
+        sample = {"x": rng.standard_normal((1, 4, 9, 10)).astype(F)}
+        np.testing.assert_array_equal(compiled(sample)[0], irtool.compile_model(unfused)(sample)[0])
+    add = next(p for p in compiled.get_profiling_info() if p.node_type == "Add")
+    assert add.status == "NOT_RUN"
+
+
+def test_one_dimensional_layers_are_exact():
+    """1-D convolution and depthwise layers ([N, C, W], seen as 2-D with one row) against numpy."""
+    from irtool.runtime.kernels.conv import group_convolution_reference
+    from irtool.runtime.kernels.int8 import depthwise_int8
+
+    rng = np.random.default_rng(4)
+    codes = rng.integers(0, 256, (2, 5, 19)).astype(np.uint8)
+    w = rng.integers(-127, 128, (6, 5, 3)).astype(np.int16)
+    ep = epilogue(6, rng.random(6) * 1e-2, rng.standard_normal(6), -1.0, 4.0, rng.random(6) * 40, 2.0)
+    geometry = dict(strides=[2], dilations=[1], pads_begin=[1], pads_end=[1])
+    got = convolution_int8(codes, np.ascontiguousarray(np.moveaxis(w, 1, -1)), ep, zero_point=[7], levels=256,
+                           **geometry)
+    acc = convolution_reference(codes.astype(np.int64) - 7, w.astype(np.int64), **geometry)
+    np.testing.assert_array_equal(got, epilogue_reference(acc, ep, 256, axis=1))
+    wd = rng.integers(-127, 128, (5, 3)).astype(np.int16)
+    ep = epilogue(5, rng.random(5) * 1e-2, rng.standard_normal(5))
+    got = depthwise_int8(codes, wd, ep, zero_point=[7], **geometry)
+    acc = group_convolution_reference(codes.astype(np.int64) - 7, wd.astype(np.int64).reshape(5, 1, 1, 3), **geometry)
+    np.testing.assert_array_equal(got, epilogue_reference(acc, ep, 0, axis=1))

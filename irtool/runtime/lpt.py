@@ -13,6 +13,12 @@ applied at load time by ``compile_model(..., precision="int8")``:
    in the epilogue); the Quantize is gone.
 5. ``fuse_add``: ``Dequantize(a) + Dequantize(b) [-> ReLU|Clamp] -> Quantize`` (a residual Add between
    INT8 layers) becomes one layer on codes, with the same rounding at every step (bit-identical).
+6. ``fuse_residual``: an INT8 convolution writing u8 codes that only an INT8 Add reads takes the Add
+   in: the same table after its tiles (bit-identical), one step fewer.
+7. ``fuse_mean``: ``Dequantize -> ReduceMean(every spatial axis) [-> Quantize]`` (a global average
+   pool) becomes one layer on codes: the exact integer sum of each plane through the INT8 epilogue.
+8. ``fuse_scale``: ``Multiply(x, constant along the last axis) -> Quantize`` (per tensor; NNCF's smooth
+   quantization scales) becomes one Quantize of ``x`` that multiplies first, rounding as the Multiply.
 
 Layers the passes absorb are reported NOT_RUN by the performance counters; the INT8 layers keep the
 name and type of the layer they replace, with an ``_I8`` exec type. What a pass does not recognise
@@ -36,7 +42,7 @@ WEIGHTED = ("Convolution", "GroupConvolution", "MatMul")  # depthwise GroupConvo
 def low_precision(model: Model) -> Model:
     """All passes, in order."""
     m = model.copy()
-    for step in (split_fake_quantize, push_dequantize, fuse_weighted, fuse_requantize, fuse_add):
+    for step in (split_fake_quantize, push_dequantize, fuse_weighted, fuse_requantize, fuse_add, fuse_residual, fuse_mean, fuse_scale):
         m = step(m, copy=False)
     m.remove_dead()
     return m
@@ -302,6 +308,108 @@ def fuse_add(model: Model, copy: bool = True) -> Model:
         new = m.add_layer("Add", name, inputs=[m.producer(s.layer, 0) for s in srcs] + consts,
                           outputs=[Port(0, "U8", list(q.outputs[0].dims), list(q.outputs[0].names))],
                           version=INT8, attrs=attrs)
+        m.replace_all_uses(_out(q), _out(new))
+    m.remove_dead()
+    return m
+
+
+# ------------------------------------------------------------------------------------------ 6. residual
+def fuse_residual(model: Model, copy: bool = True) -> Model:
+    """INT8 Add (see fuse_add) whose input is an INT8 2-D Convolution's u8 codes, read by nothing else
+    => the convolution takes the Add's other input and constants: inputs (codes, weights, epilogue,
+    other, pa, pb), the Add's clamp and requant as attributes. The Add is commutative in its float
+    arithmetic (the sum of the two dequantized values), so either input may be the convolution's."""
+    m = model.copy() if copy else model
+    for add in [l for l in m.topological_order() if l.type == "Add" and l.version == INT8]:
+        srcs = m.input_values(add)
+        for i in (0, 1):
+            conv = srcs[i].layer
+            if conv.type != "Convolution" or conv.version != INT8 or len(conv.inputs) != 3 \
+                    or int(conv.attrs.get("levels", "0")) == 0 or len(conv.outputs[0].dims) != 4 \
+                    or len(m.consumers(srcs[i])) != 1 or srcs[1 - i].layer is conv:
+                continue
+            name = add.name
+            add.name = f"{name}/unfused"
+            attrs = dict(conv.attrs) | {"clamp": add.attrs["clamp"], "requant": add.attrs["requant"]}
+            new = m.add_layer("Convolution", conv.name, version=INT8, attrs=attrs,
+                              inputs=[*m.input_values(conv), srcs[1 - i], srcs[2 + i], srcs[3 - i]],
+                              outputs=[Port(0, "U8", list(add.outputs[0].dims), list(add.outputs[0].names))])
+            conv.name = f"{conv.name}/unfused"
+            m.replace_all_uses(_out(add), _out(new))
+            break
+    m.remove_dead()
+    return m
+
+
+# ------------------------------------------------------------------------------------------ 7. mean
+def fuse_mean(model: Model, copy: bool = True) -> Model:
+    """``Dequantize -> ReduceMean`` over every spatial axis (a global average pool), and the
+    ``Quantize`` after it if there is one (per tensor or per channel) => one INT8 ReduceMean on codes:
+    mean(k * osc + osh) = sum(k) * osc / n + osh, from the exact integer sum of each plane, through
+    the epilogue of the weighted layers (float32; the FP32 emulation's float sum may round
+    differently, by less than a quantization step). Other reductions stay FP32."""
+    m = model.copy() if copy else model
+    for op in [l for l in m.topological_order() if l.type == "ReduceMean" and l.version != INT8]:
+        src = m.producer(op, 0)
+        dims = list(src.port.dims)
+        if src.layer.type != "Dequantize" or len(dims) < 3 or any(d <= 0 for d in dims) \
+                or not is_constant(m, m.producer(op, 1)):
+            continue
+        axes = sorted(int(a) % len(dims) for a in np.atleast_1d(fold(m, m.producer(op, 1))))
+        act = _zero_points(m, src.layer)
+        if axes != list(range(2, len(dims))) or act is None:
+            continue
+        osc, osh = (np.broadcast_to(np.asarray(v, np.float64).reshape(-1), (dims[1],))
+                    for v in _dequant_params(m, src.layer))
+        n = int(np.prod(dims[2:]))
+        ep = epilogue(dims[1], osc / n, osh)
+        last, levels = op, 0
+        user = single_user(m, _out(op))
+        if user is not None and user.layer.type == "Quantize":
+            params = [_per_output_channel(fold(m, s), op, dims[1]) for s in m.input_values(user.layer)[1:]]
+            if all(p is not None for p in params):
+                lo, hi, isc, ish = params
+                ep[LO], ep[HI], ep[ISC], ep[ISH] = lo, hi, isc, ish
+                last, levels = user.layer, user.layer.attr_int("levels", 256)
+        name = op.name
+        op.name = f"{name}/fp32"
+        table = m.add_constant(ep, f"{name}/int8_epilogue")
+        new = m.add_layer("ReduceMean", name, inputs=[m.producer(src.layer, 0), table],
+                          outputs=[Port(0, "U8" if levels else "FP32", list(last.outputs[0].dims),
+                                        list(last.outputs[0].names))],
+                          version=INT8, attrs={"keep_dims": op.attrs.get("keep_dims", "false"), "levels": str(levels)})
+        m.replace_all_uses(_out(last), _out(new))
+    m.remove_dead()
+    return m
+
+
+# ------------------------------------------------------------------------------------------ 8. scale
+def fuse_scale(model: Model, copy: bool = True) -> Model:
+    """``Multiply(x, c) -> Quantize`` with ``c`` constant and varying along the last axis only, the
+    Quantize per tensor and the Multiply's only reader => ``Quantize(x, ..., c)``: one pass instead of
+    two, each element rounded exactly as the two layers round it."""
+    m = model.copy() if copy else model
+    for q in [l for l in m.topological_order() if l.type == "Quantize" and l.version == INT8 and len(l.inputs) == 5]:
+        mul = m.producer(q, 0).layer
+        if mul.type != "Multiply" or mul.attrs.get("auto_broadcast", "numpy") != "numpy" \
+                or len(m.consumers(_out(mul))) != 1:
+            continue
+        srcs = m.input_values(mul)
+        consts = [i for i, v in enumerate(srcs) if is_constant(m, v)]
+        if len(consts) != 1:
+            continue
+        x, c = srcs[1 - consts[0]], np.asarray(fold(m, srcs[consts[0]]))
+        dims = list(x.port.dims)
+        params = [np.asarray(fold(m, s)) for s in m.input_values(q)[1:]]
+        if c.dtype != np.float32 or not dims or any(p.size != 1 for p in params) or c.ndim > len(dims) \
+                or list(mul.outputs[0].dims) != dims or c.size != dims[-1] or (c.ndim and c.shape[-1] != c.size):
+            continue
+        name = q.name
+        q.name = f"{name}/unscaled"
+        scale = m.add_constant(np.ascontiguousarray(c.reshape(-1)), f"{name}/scale")
+        new = m.add_layer("Quantize", name, inputs=[x, *m.input_values(q)[1:], scale], version=INT8,
+                          attrs=dict(q.attrs),
+                          outputs=[Port(0, "U8", list(q.outputs[0].dims), list(q.outputs[0].names))])
         m.replace_all_uses(_out(q), _out(new))
     m.remove_dead()
     return m

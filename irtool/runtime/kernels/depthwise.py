@@ -131,3 +131,65 @@ def depthwise_reference(x: np.ndarray, w: np.ndarray, bias: np.ndarray, lo, hi, 
             y += w[None, :, b, e, None, None] * win
     y = y.astype(np.float32) + bias.reshape(1, O, 1, 1)
     return np.minimum(np.maximum(y, np.float32(lo)), np.float32(hi))
+
+
+# ---------------------------------------------------------------------- INT8: 3x3 'same' on u8 codes
+@numba.njit(cache=True, nogil=True)
+def _depthwise_same_codes(k, z, geo, w, keep, t, levels, bufs, out_q, out_f):  # pragma: no cover (jit)
+    """The INT8 path's 3x3 depthwise layer at stride 1 with an output as wide as its input, on u8
+    codes k [N, C, H, W]: each plane as float32 ``code - z[c]`` in three copies, one per tap column,
+    shifted so that tap (b, e) of output pixel p reads ``bufs[e, p + b*W + G]`` (the layout of
+    conv._depthwise_same: masked flat copies, ``keep`` [3, H*W]; ``bufs`` comes zeroed and only its data
+    cells are written). The sums of nine integer products are exact in float32, in any order; then
+    the epilogue ``y = acc * a + b`` with t [4, C] = (a, b, lo, hi): levels > 0, codes
+    ``clip(rint(y), lo, hi)`` into out_q [N, C, Ho, W] (u8), else ``clip(y, lo, hi)`` into out_f.
+    Compiled without fastmath: the epilogue's multiply and add stay two roundings, as its reference.
+    geo: ph, pw, G."""
+    N, C, H, W = k.shape
+    ph, pw, G = geo[0], geo[1], geo[2]
+    HW, S = H * W, bufs.shape[1]
+    Ho = out_q.shape[2] if levels > 0 else out_f.shape[2]
+    L = Ho * W
+    buf, kf = bufs.reshape(bufs.size), k.reshape(k.size)
+    oq, of = out_q.reshape(out_q.size), out_f.reshape(out_f.size)
+    k0, k1, k2 = keep[0], keep[1], keep[2]
+    i00, i01, i02 = np.uint64(G), np.uint64(S + G), np.uint64(2 * S + G)
+    i10, i11, i12 = np.uint64(W + G), np.uint64(S + W + G), np.uint64(2 * S + W + G)
+    i20, i21, i22 = np.uint64(2 * W + G), np.uint64(S + 2 * W + G), np.uint64(2 * S + 2 * W + G)
+    e0, e1, e2 = np.uint64(ph * W + pw + G), np.uint64(S + ph * W + pw - 1 + G), np.uint64(2 * S + ph * W + pw - 2 + G)
+    for n in range(N):
+        for c in range(C):
+            s0, zc = np.uint64((n * C + c) * HW), np.float32(z[c])
+            for p in range(np.uint64(HW)):  # loaded unconditionally, then selected (no masked load)
+                v = np.float32(kf[s0 + p]) - zc
+                buf[e0 + p] = v if k0[p] else np.float32(0)
+                buf[e1 + p] = v if k1[p] else np.float32(0)
+                buf[e2 + p] = v if k2[p] else np.float32(0)
+            w0, w1, w2, w3, w4 = w[c, 0, 0], w[c, 0, 1], w[c, 0, 2], w[c, 1, 0], w[c, 1, 1]
+            w5, w6, w7, w8 = w[c, 1, 2], w[c, 2, 0], w[c, 2, 1], w[c, 2, 2]
+            a, b, lo, hi = t[0, c], t[1, c], t[2, c], t[3, c]
+            d = np.uint64((n * C + c) * L)
+            if levels > 0:
+                for p in range(np.uint64(L)):
+                    acc = (buf[i00 + p] * w0 + buf[i01 + p] * w1 + buf[i02 + p] * w2) + \
+                          (buf[i10 + p] * w3 + buf[i11 + p] * w4 + buf[i12 + p] * w5) + \
+                          (buf[i20 + p] * w6 + buf[i21 + p] * w7 + buf[i22 + p] * w8)
+                    oq[d + p] = np.int32(min(max(np.rint(acc * a + b), lo), hi))
+            else:
+                for p in range(np.uint64(L)):
+                    acc = (buf[i00 + p] * w0 + buf[i01 + p] * w1 + buf[i02 + p] * w2) + \
+                          (buf[i10 + p] * w3 + buf[i11 + p] * w4 + buf[i12 + p] * w5) + \
+                          (buf[i20 + p] * w6 + buf[i21 + p] * w7 + buf[i22 + p] * w8)
+                    of[d + p] = min(max(acc * a + b, lo), hi)
+
+
+def same_codes_layout(H: int, W: int, Ho: int, ph: int, pw: int) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """(geo, keep, zeroed bufs) for _depthwise_same_codes on [H, W] planes with these pads (3x3, stride 1,
+    an output Ho x W), or None when a copy would start before its buffer (pw > 2)."""
+    if pw > 2 or ph < 0:
+        return None
+    G = 2
+    S = max((Ho + 2) * W, (H + ph) * W + pw) + G
+    col = np.arange(H * W) % W  # tap column e reads input column ow + e - pw
+    keep = np.stack([(col >= e - pw) & (col < W + e - pw) for e in range(3)]).astype(np.uint8)
+    return np.array([ph, pw, G], np.int64), keep, np.zeros((3, S), np.float32)

@@ -35,6 +35,7 @@ from numba.core import cgutils, types
 from numba.extending import intrinsic
 
 from irtool.runtime.kernels.conv import _to3, conv_out_shape, conv_pads
+from irtool.runtime.kernels.depthwise import _depthwise_same_codes, same_codes_layout
 from irtool.runtime.registry import kernel, specializer
 
 INT8 = "irtool-int8"  # the opset of irtool's internal INT8 layers (never written to a file)
@@ -1123,6 +1124,14 @@ def prepare_depthwise_int8(w, ep, *, zero_point, strides, dilations, pads_begin,
             xp = np.zeros((C, 2, g.Hp + 1, -(-g.Wp // 2) + 1), np.float32)  # zero border, never written
             return _Bound(_dw_s2_images, k_shape, (z, _frozen((g.ph, g.pw, g.Ho, g.Wo)), xp, w3, t, levels), (),
                           out_shape, levels)
+        if fast3 and g.dh == g.dw == 1 and g.sh == g.sw == 1 and g.Wo == g.W and C * g.Ho * g.Wo * 9 < PARALLEL_MACS:
+            # one thread: the masked-copy layout of the FP32 kernel, on codes (depthwise.py; 256x4x4:
+            # 42 -> 10 us, 96x16x16: 29 -> 24 us, bit-identical)
+            layout = same_codes_layout(g.H, g.W, g.Ho, g.ph, g.pw)
+            if layout is not None:
+                geo, keep, bufs = layout  # (bufs per thread, as _Bound's buffers: its zero cells persist)
+                return _Bound(_depthwise_same_codes, k_shape, (z, geo, w3, keep, t, levels, bufs), (), out_shape,
+                              levels)
         if fast3 and g.dh == g.dw == 1:
             same = g.sh == g.sw == 1 and g.Wo == g.W and g.pw <= 2  # (then |shift| <= 2, base >= 0 below)
             geo = _frozen((g.sh, g.sw, g.ph, g.pw, g.Ho, g.Wo, g.Ho + 2 // g.sh, int(same)))

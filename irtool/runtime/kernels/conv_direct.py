@@ -227,14 +227,14 @@ def pack_weights(w: np.ndarray) -> np.ndarray:
 def _source(x, g, buf, aux):  # pragma: no cover (jit)
     """What the taps read (see _conv_image_serial), filled on the calling thread: the flat input
     itself, or ``buf`` holding its padded phases / masked shifted copies / gathered windows."""
-    ph, pw, Hp, Wp, mode = g[0], g[1], g[2], g[3], g[7]
+    ph, pw, Hp, Wp, mode = g[0], g[1], g[2], g[3], g[6]
     C = x.shape[0]
     if mode == PHASES:
         for c in range(C):
             _fill_phases(x[c], ph, pw, Hp, Wp, buf[c])
         return buf.reshape(buf.size)
     if mode == SHIFTED:
-        at, HW = g[9], x.shape[1] * x.shape[2]
+        at, HW = g[8], x.shape[1] * x.shape[2]
         planes = x.reshape(C, HW)
         for j in range(buf.shape[1]):  # one 2-D pass per shift: no views made per channel (~25 ns each)
             dst, kj = buf[:, j, 0, 0, at:at + HW], aux[j]
@@ -283,11 +283,26 @@ def _epilogue(compact, res, lo, hi):  # pragma: no cover (jit)
     return res.reshape(res.size), lo, hi
 
 
+@numba.njit(inline="always")
+def _prologue(x, g, buf, aux, dst, res, lo, hi, y):  # pragma: no cover (jit)
+    """What both entry points set up: the taps' source (_source), where the tiles write (y itself,
+    or the pitched scratch ``dst`` when the row pitch is wider than the output row), its row pitch,
+    the pixels the tiles cover, and their epilogue (_epilogue)."""
+    pitch, Wo = g[4], y.shape[2]
+    src = _source(x, g, buf, aux)
+    compact = pitch != Wo
+    out = dst.reshape(dst.size) if compact else y.reshape(y.size)
+    R = g[7]
+    dpitch = dst.shape[1] if compact else R
+    tres, tlo, thi = _epilogue(compact, res, lo, hi)
+    return src, compact, out, R, dpitch, tres, tlo, thi
+
+
 @numba.njit(cache=True, nogil=True)
 def _conv_image_serial(x, g, offs, w, bias, lo, hi, buf, aux, dst, res, y):  # pragma: no cover (jit)
     """One image x [C, H, W] -> y [O, Ho, Wo], on the calling thread. ``g`` (int64): ph, pw, Hp, Wp,
-    pitch, nv, nsplit, mode, the pixels the tiles cover (up to the last one, or past it to whole tiles:
-    see direct_plan), then for the shifted mode the offset of the plane in each copy. Modes (what the
+    pitch, nv, mode, the pixels the tiles cover (up to the last one, or past it to whole tiles: see
+    direct_plan), then for the shifted mode the offset of the plane in each copy. Modes (what the
     taps read): IN_PLACE: x itself. PHASES: each channel zero padded and split into stride phases, in
     ``buf`` [C, sh, sw, Hq, Wq]. SHIFTED (stride 1, output as wide as the input): per channel, one
     zero-padded copy per column shift of the taps, in ``buf`` [C, shifts, 1, 1, L], with the columns a
@@ -295,22 +310,17 @@ def _conv_image_serial(x, g, offs, w, bias, lo, hi, buf, aux, dst, res, y):  # p
     stay): the row pitch is then the output's. GATHERED (tiny outputs the padded pitch would waste
     most tiles on): each tap's window of input cells at the output's pitch, ``buf`` [1, 1, 1, 1, K*R],
     gathered through ``aux`` [1, K*R] (input indices, -1 for padding). ``buf`` comes zeroed and the
-    fills write only the same data cells each time, so its padding stays zero from call to call. When the row pitch is wider
-    than the output row, the tiles go to ``dst`` and are compacted into y. A residual ``res`` (y's
-    shape; empty: none) is added after the bias, and the clamp after it."""
-    pitch, nv, nsplit = g[4], g[5], g[6]
-    O, Ho, Wo = y.shape
-    src = _source(x, g, buf, aux)
-    compact = pitch != Wo
-    out = dst.reshape(dst.size) if compact else y.reshape(y.size)
-    R = g[8]
-    dpitch = dst.shape[1] if compact else R
+    fills write only the same data cells each time, so its padding stays zero from call to call.
+    When the row pitch is wider than the output row, the tiles go to ``dst`` and are compacted into
+    y. A residual ``res`` (y's shape; empty: none) is added after the bias, and the clamp after it.
+    On one thread each pixel tile runs every channel block (one group): its input window stays in L1."""
+    nv, O = g[5], y.shape[0]
+    src, compact, out, R, dpitch, tres, tlo, thi = _prologue(x, g, buf, aux, dst, res, lo, hi, y)
     tw = nv * LANES
-    tres, tlo, thi = _epilogue(compact, res, lo, hi)
-    for item in range(((R + tw - 1) // tw) * nsplit):
-        _item(item, src, offs, w, bias, tlo, thi, nv, R, nsplit, out, dpitch, tres, R)
+    for t in range((R + tw - 1) // tw):
+        _item(t, src, offs, w, bias, tlo, thi, nv, R, 1, out, dpitch, tres, R)
     if compact:
-        _finish(out, dpitch, pitch, res, lo, hi, 0, O, y)
+        _finish(out, dpitch, g[4], res, lo, hi, 0, O, y)
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
@@ -318,18 +328,12 @@ def _conv_image(x, g, offs, w, bias, lo, hi, buf, aux, dst, res, y, nthreads):  
     """_conv_image_serial on every thread numba has, in one parallel region (each costs ~13 us to wake
     the sleeping threads): the input is laid out first on the calling thread, then each thread's group
     of output-channel blocks runs every pixel tile and finishes its own channels."""
-    pitch, nv = g[4], g[5]
-    O, Ho, Wo = y.shape
-    src = _source(x, g, buf, aux)
-    compact = pitch != Wo
-    out = dst.reshape(dst.size) if compact else y.reshape(y.size)
-    R = g[8]
-    dpitch = dst.shape[1] if compact else R
+    pitch, nv, O = g[4], g[5], y.shape[0]
+    src, compact, out, R, dpitch, tres, tlo, thi = _prologue(x, g, buf, aux, dst, res, lo, hi, y)
     tw = nv * LANES
     ntile, nob = (R + tw - 1) // tw, (O + TILE_O - 1) // TILE_O
     nsplit = min(nob, nthreads)  # a group per thread (numba.get_num_threads() here would block caching)
     per = (nob + nsplit - 1) // nsplit
-    tres, tlo, thi = _epilogue(compact, res, lo, hi)
     for grp in numba.prange(nsplit):
         for t in range(ntile):
             _item(t * nsplit + grp, src, offs, w, bias, tlo, thi, nv, R, nsplit, out, dpitch, tres, R)
@@ -454,8 +458,7 @@ def direct_plan(w: np.ndarray, bias: np.ndarray, lo, hi, C: int, H: int, W: int,
         R = Ho * Wo
         mode, pitch, buf, offs = GATHERED, Wo, (1, 1, 1, 1, aux.size), np.arange(C * kh * kw) * R
         nv = min((v for v in (3, 2, 1) if v * LANES <= R), key=lambda v: -(-R // (v * LANES)) * (v + 0.5))
-    nsplit = 1  # on one thread, each pixel tile runs every channel block: its input window stays in L1
-    g = np.array([ph, pw, Hp, Wp, pitch, nv, nsplit, mode, R, *extra], np.int64)
+    g = np.array([ph, pw, Hp, Wp, pitch, nv, mode, R, *extra], np.int64)
     return DirectPlan(g, np.ascontiguousarray(offs, np.int64), pack_weights(w.reshape(O, -1)),
                       np.ascontiguousarray(bias, np.float32), lo, hi, aux, buf,
                       (O, max(Ho * pitch, R)) if pitch != Wo else (0, 0), (O, Ho, Wo))

@@ -134,9 +134,6 @@ def quantize(x, lo, hi, isc, ish, scale=None):
 def prepare_quantize(lo, hi, isc, ish, scale=None):
     """``x -> u8 codes`` for constant parameters: checked and flattened once per input shape; small
     tensors on the calling thread."""
-    from irtool.runtime.threads import SERIAL_BELOW
-
-    plans: dict = {}
     if scale is not None:
         m = np.ascontiguousarray(np.asarray(scale, np.float32).reshape(-1))
         params = [np.asarray(v, d).reshape(1) for v, d in ((lo, np.float32), (hi, np.float32), (isc, np.float64),
@@ -150,19 +147,33 @@ def prepare_quantize(lo, hi, isc, ish, scale=None):
             return out
         return run_scaled
 
+    return _per_shape_pass(((lo, np.float32), (hi, np.float32), (isc, np.float64), (ish, np.float64)),
+                           _quantize_serial, _quantize, np.float32, np.uint8,
+                           lambda x: quantize_codes(x, lo, hi, isc, ish))
+
+
+def _per_shape_pass(params, serial, parallel, in_dtype, out_dtype, reference):
+    """``x -> y`` for a per-channel elementwise pass (Quantize, Dequantize): per input shape, its
+    parameters checked and flattened once (_channel_params; ``params``: (value, dtype) pairs) and the
+    kernel chosen (``serial`` below threads.SERIAL_BELOW elements, else ``parallel``), called as
+    ``kernel(x, *flat params, out)``; other shapes, and inputs not of ``in_dtype`` (None: any), take
+    ``reference(x)``."""
+    from irtool.runtime.threads import SERIAL_BELOW
+
+    plans: dict = {}
+
     def run(x, *_):  # the constant inputs again (the plugin passes every input)
         plan = plans.get(x.shape)
         if plan is None:
-            params = [_channel_params(v, x, d) for v, d in ((lo, np.float32), (hi, np.float32), (isc, np.float64),
-                                                             (ish, np.float64))]
-            ok = x.ndim >= 2 and x.size > 0 and all(p is not None for p in params)
-            fn = _quantize_serial if x.size < SERIAL_BELOW else _quantize
-            plan = plans[x.shape] = (params, fn) if ok else None
-        if plan is None or x.dtype != np.float32:
-            return quantize_codes(x, lo, hi, isc, ish)
-        params, fn = plan
-        out = np.empty(x.shape, np.uint8)
-        fn(x if x.flags.c_contiguous else np.ascontiguousarray(x), *params, out)
+            flat = [_channel_params(v, x, d) for v, d in params]
+            ok = x.ndim >= 2 and x.size > 0 and all(p is not None for p in flat)
+            fn = serial if x.size < SERIAL_BELOW else parallel
+            plan = plans[x.shape] = (flat, fn) if ok else None
+        if plan is None or in_dtype is not None and x.dtype != in_dtype:
+            return reference(x)
+        flat, fn = plan
+        out = np.empty(x.shape, out_dtype)
+        fn(x if x.flags.c_contiguous else np.ascontiguousarray(x), *flat, out)
         return out
     return run
 
@@ -212,24 +223,8 @@ def dequantize(k, osc, osh):
 
 def prepare_dequantize(osc, osh):
     """``codes -> float32`` for constant parameters (see prepare_quantize)."""
-    from irtool.runtime.threads import SERIAL_BELOW
-
-    plans: dict = {}
-
-    def run(k, *_):  # the constant inputs again (the plugin passes every input)
-        plan = plans.get(k.shape)
-        if plan is None:
-            params = [_channel_params(v, k, np.float64) for v in (osc, osh)]
-            ok = k.ndim >= 2 and k.size > 0 and all(p is not None for p in params)
-            fn = _dequantize_serial if k.size < SERIAL_BELOW else _dequantize
-            plan = plans[k.shape] = (params, fn) if ok else None
-        if plan is None:
-            return dequantize_codes(k, osc, osh)
-        params, fn = plan
-        out = np.empty(k.shape, np.float32)
-        fn(k if k.flags.c_contiguous else np.ascontiguousarray(k), *params, out)
-        return out
-    return run
+    return _per_shape_pass(((osc, np.float64), (osh, np.float64)), _dequantize_serial, _dequantize, None,
+                           np.float32, lambda k: dequantize_codes(k, osc, osh))
 
 
 @specializer(dequantize)

@@ -188,7 +188,6 @@ def paired_worker(spec: dict) -> None:
     2-vCPU VM switches between a fast and a ~1.5x slower state every few seconds, which pooled
     medians of separate workers only average over). OpenVINO runs ~30% slower beside irtool than
     alone (irtool ~5%): a second view, not a replacement for the separate workers."""
-    import numpy as np
     import openvino as ov
 
     import irtool

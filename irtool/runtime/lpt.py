@@ -14,7 +14,8 @@ applied at load time by ``compile_model(..., precision="int8")``:
 5. ``fuse_add``: ``Dequantize(a) + Dequantize(b) [-> ReLU|Clamp] -> Quantize`` (a residual Add between
    INT8 layers) becomes one layer on codes, with the same rounding at every step (bit-identical).
 6. ``fuse_residual``: an INT8 convolution writing u8 codes that only an INT8 Add reads takes the Add
-   in: the same table after its tiles (bit-identical), one step fewer.
+   in, in its tiles' epilogue: one float32 map of both codes (int8.compose_residual), within one step
+   of the separate Add's rounding; one step and one pass over memory fewer.
 7. ``fuse_mean``: ``Dequantize -> ReduceMean(every spatial axis) [-> Quantize]`` (a global average
    pool) becomes one layer on codes: the exact integer sum of each plane through the INT8 epilogue.
 8. ``fuse_scale``: ``Multiply(x, constant along the last axis) -> Quantize`` (per tensor; NNCF's smooth

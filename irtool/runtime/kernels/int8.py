@@ -286,6 +286,37 @@ def epilogue_reference(acc: np.ndarray, ep: np.ndarray, levels: int = 0, axis: i
     return np.minimum(np.maximum(y, lo), hi)
 
 
+# A residual Add fused into a convolution's u8 epilogue (lpt.fuse_residual) runs from one float32
+# map of both inputs' codes, per tensor: q = clip(rint(qa * RA + (qb * RB + RC)), RLO, RHI).
+RA, RB, RC, RLO, RHI = range(5)
+RESIDUAL_SIZE = 5
+
+
+def compose_residual(pa, pb, clamp, requant) -> np.ndarray:
+    """The float32 map of :func:`residual_reference` for an INT8 Add: ``pa``/``pb`` (scale, shift) of
+    each input's dequantization, ``clamp`` (lo, hi) the activation on the sum, ``requant`` (isc, ish,
+    max code) the next quantization. As :func:`compose`: the sum's dequantizations and the
+    requantization fold into one affine map, the clamp moves to code space; the codes differ from
+    the separate layers' (the table of :func:`add_int8`) only where the sum sits within float32
+    rounding of a code's edge, by one step."""
+    (a0, a1), (b0, b1) = (np.asarray(v, np.float64).reshape(-1)[:2] for v in (pa, pb))
+    lo, hi = float(clamp[0]), float(clamp[1])
+    isc, ish, top = float(requant[0]), float(requant[1]), float(requant[2])
+    ends = [ish if isc == 0 else v * isc + ish for v in (lo, hi)]  # (inf * 0 where isc is 0)
+    r = np.empty(RESIDUAL_SIZE, np.float32)
+    r[RA], r[RB], r[RC] = a0 * isc, b0 * isc, (a1 + b1) * isc + ish
+    r[RLO], r[RHI] = (np.clip(np.rint(f(ends)), 0, top) for f in (min, max))
+    return r
+
+
+def residual_reference(qa: np.ndarray, qb: np.ndarray, r: np.ndarray) -> np.ndarray:
+    """The fused residual Add in numpy: u8 codes ``qa`` (the convolution's) and ``qb`` (the other
+    input's) -> u8 codes, through ``r`` (:func:`compose_residual`), in float32."""
+    r = np.asarray(r, np.float32)
+    y = qa.astype(np.float32) * r[RA] + (qb.astype(np.float32) * r[RB] + r[RC])
+    return np.clip(np.rint(y), r[RLO], r[RHI]).astype(np.uint8)
+
+
 @numba.njit(inline="always")
 def _ep_one(acc, t, o, levels, dq, df, i):  # pragma: no cover (jit)
     """Epilogue of one exact sum ``acc`` (an int, or a float holding an integer exactly) of output
@@ -331,12 +362,15 @@ def _clamp(builder, y, lo, hi):
     return builder.select(builder.fcmp_ordered(">", y, hi), hi, y)
 
 
-def _tile_epilogue(builder, accs, pep, eps, o0, no, levels, pq, pf, dbase, dstride, per_lane=False):
+def _tile_epilogue(builder, accs, pep, eps, o0, no, levels, pq, pf, dbase, dstride, pres, prp, nres,
+                   per_lane=False):
     """The epilogue of the 4 x 16 accumulators: channel o0 + o (for o < ``no``) into
     dst[dbase + o * dstride + j], j < 16: u8 codes at ``pq`` when ``levels`` > 0 (a channel's 16
     codes packed into one 16-byte store), else float32 at ``pf``. One branch on ``levels`` for the
     whole tile, so that the channels' code schedules together. ``per_lane``: the epilogue's columns
-    are the 16 lanes' (ep[row, o0 + j]: a MatMul's output channels along the pixels), not the rows'."""
+    are the 16 lanes' (ep[row, o0 + j]: a MatMul's output channels along the pixels), not the rows'.
+    ``nres`` > 0 (u8 codes only): a residual Add follows, the other input's codes at ``pres`` (laid out
+    as the destination) and its composed map (:func:`compose_residual`, ``nres`` floats) at ``prp``."""
     i64, f32 = ir.IntType(64), ir.FloatType()
     f32x8, i32x8 = ir.VectorType(f32, LANES), ir.VectorType(ir.IntType(32), LANES)
     i8x16 = ir.VectorType(ir.IntType(8), TILE_V * LANES)
@@ -356,14 +390,16 @@ def _tile_epilogue(builder, accs, pep, eps, o0, no, levels, pq, pf, dbase, dstri
         oc = builder.add(o0, ir.Constant(i64, o))
         return [[_splat(builder, builder.load(entry(row, oc)), f32x8) for row in range(4)]] * TILE_V
 
-    def channel(o, quantized, lane_params):
+    def channel(o, quantized, lane_params, residual=False, rp=None):
         p = lane_params if per_lane else params(o)
         row_base = builder.add(dbase, builder.mul(ir.Constant(i64, o), dstride))
         ys = [builder.fadd(builder.fmul(builder.sitofp(builder.load(accs[o * TILE_V + v]), f32x8), p[v][0]), p[v][1])
               for v in range(TILE_V)]
         if quantized:
-            qs = [builder.fptosi(_clamp(builder, builder.call(rint, [y]), p[v][2], p[v][3]), i32x8)
-                  for v, y in enumerate(ys)]
+            qs = [_clamp(builder, builder.call(rint, [y]), p[v][2], p[v][3]) for v, y in enumerate(ys)]
+            if residual:
+                qs = _residual(builder, qs, builder.gep(pres, [row_base]), rp, rint)
+            qs = [builder.fptosi(q, i32x8) for q in qs]
             q16 = builder.trunc(builder.shuffle_vector(qs[0], qs[1], both), i8x16)
             builder.store(q16, builder.bitcast(builder.gep(pq, [row_base]), i8x16.as_pointer()), align=1)
         else:
@@ -372,13 +408,43 @@ def _tile_epilogue(builder, accs, pep, eps, o0, no, levels, pq, pf, dbase, dstri
                 dst = builder.bitcast(builder.gep(pf, [off]), f32x8.as_pointer())
                 builder.store(_clamp(builder, y, p[v][2], p[v][3]), dst, align=4)
 
+    def channels(quantized, residual=False):
+        lane_params = params(0) if per_lane else None
+        rp = [_splat(builder, builder.load(builder.gep(prp, [ir.Constant(i64, i)])), f32x8)
+              for i in range(RESIDUAL_SIZE)] if residual else None
+        for o in range(TILE_O):
+            with builder.if_then(builder.icmp_signed("<", ir.Constant(i64, o), no), likely=True):
+                channel(o, quantized, lane_params, residual, rp)
+
     with builder.if_else(builder.icmp_signed(">", levels, ir.Constant(i64, 0))) as (then, otherwise):
-        for quantized, branch in ((True, then), (False, otherwise)):
-            with branch:
-                lane_params = params(0) if per_lane else None
-                for o in range(TILE_O):
-                    with builder.if_then(builder.icmp_signed("<", ir.Constant(i64, o), no), likely=True):
-                        channel(o, quantized, lane_params)
+        with then:
+            if per_lane:
+                channels(True)
+            else:  # one branch a tile: the residual Add's code schedules with the channels'
+                with builder.if_else(builder.icmp_signed(">", nres, ir.Constant(i64, 0))) as (add, plain):
+                    with add:
+                        channels(True, residual=True)
+                    with plain:
+                        channels(True)
+        with otherwise:
+            channels(False)
+
+
+def _residual(builder, qs, pother, rp, rint):
+    """The residual Add on a tile row: ``qs`` the convolution's 16 codes (two float32 vectors, rounded
+    and clamped), the other input's 16 u8 codes at ``pother``; :func:`residual_reference`'s two
+    roundings then rint and the clamp, in float32."""
+    f32x8, i32x8, i32x16 = (ir.VectorType(ir.FloatType(), LANES), ir.VectorType(ir.IntType(32), LANES),
+                            ir.VectorType(ir.IntType(32), 16))
+    i8x16 = ir.VectorType(ir.IntType(8), TILE_V * LANES)
+    other = builder.zext(builder.load(builder.bitcast(pother, i8x16.as_pointer()), align=1), i32x16)
+    out = []
+    for v, q in enumerate(qs):
+        half = builder.shuffle_vector(other, other, ir.Constant(i32x8, list(range(v * LANES, (v + 1) * LANES))))
+        u = builder.fadd(builder.fmul(builder.sitofp(half, f32x8), rp[RB]), rp[RC])
+        y = builder.fadd(builder.fmul(q, rp[RA]), u)
+        out.append(_clamp(builder, builder.call(rint, [y]), rp[RLO], rp[RHI]))
+    return out
 
 
 def _block_codegen(per_lane: bool):
@@ -387,8 +453,9 @@ def _block_codegen(per_lane: bool):
     def codegen(context, builder, sig, args):
         i32, i64 = ir.IntType(32), ir.IntType(64)
         i16x16, i32x8 = ir.VectorType(ir.IntType(16), 16), ir.VectorType(i32, 8)
-        arrays = {i: context.make_array(sig.args[i])(context, builder, args[i]) for i in (0, 1, 2, 7, 11, 12)}
-        psrc, poffs, pw, pep, pq, pf = (arrays[i].data for i in (0, 1, 2, 7, 11, 12))
+        arrays = {i: context.make_array(sig.args[i])(context, builder, args[i]) for i in (0, 1, 2, 7, 11, 12, 15, 16)}
+        psrc, poffs, pw, pep, pq, pf, pres, prp = (arrays[i].data for i in (0, 1, 2, 7, 11, 12, 15, 16))
+        nres = builder.extract_value(arrays[16].shape, 0)
         wbase, nkp, b0, b1, o0, no, levels, dbase, dstride = (
             context.cast(builder, args[i], sig.args[i], types.int64) for i in (3, 4, 5, 6, 8, 9, 10, 13, 14))
         eps = builder.sdiv(builder.extract_value(arrays[7].shape, 0), ir.Constant(i64, 4))
@@ -405,27 +472,31 @@ def _block_codegen(per_lane: bool):
                 for v in range(TILE_V):
                     acc = accs[o * TILE_V + v]
                     builder.store(builder.add(builder.load(acc), _pmadd(builder, xs[v], wb)), acc)
-        _tile_epilogue(builder, accs, pep, eps, o0, no, levels, pq, pf, dbase, dstride, per_lane)
+        _tile_epilogue(builder, accs, pep, eps, o0, no, levels, pq, pf, dbase, dstride, pres, prp, nres, per_lane)
         return context.get_dummy_value()
     return codegen
 
 
 @intrinsic
-def _conv_block(typingctx, src, offs, w, wbase, nkp, b0, b1, ep, o0, no, levels, dst_q, dst_f, dbase, dstride):
+def _conv_block(typingctx, src, offs, w, wbase, nkp, b0, b1, ep, o0, no, levels, dst_q, dst_f, dbase, dstride,
+                other, rp):
     """One tile: acc[o, v*8 + j] = sum_kp pmadd(src[bv + offs[kp] + j], w[wbase + kp*4 + o]) over int16
     pairs (pixel vectors at src[b0:], src[b1:]), then the epilogue (``ep`` the [4, O] float32 table,
-    flat) of channels o0 .. o0 + no - 1 into dst[dbase + o * dstride + (0..15)]."""
-    return types.void(src, offs, w, wbase, nkp, b0, b1, ep, o0, no, levels, dst_q, dst_f, dbase, dstride), \
-        _block_codegen(False)
+    flat) of channels o0 .. o0 + no - 1 into dst[dbase + o * dstride + (0..15)]; with a residual Add
+    when ``rp`` (float32, :func:`compose_residual`) is not empty, on other[dbase + o * dstride + j]."""
+    return types.void(src, offs, w, wbase, nkp, b0, b1, ep, o0, no, levels, dst_q, dst_f, dbase, dstride, other,
+                      rp), _block_codegen(False)
 
 
 @intrinsic
-def _gemm_block(typingctx, src, offs, w, wbase, nkp, b0, b1, ep, o0, no, levels, dst_q, dst_f, dbase, dstride):
+def _gemm_block(typingctx, src, offs, w, wbase, nkp, b0, b1, ep, o0, no, levels, dst_q, dst_f, dbase, dstride,
+                other, rp):
     """_conv_block with the epilogue's columns along the lanes: ``src`` holds the weights (output
     channels as pixels), ``w`` the activation rows (4 a block); acc[r, j] gets ep[:, o0 + j] and goes
-    to dst[dbase + r * dstride + j] (a row-major [R, O] output written in place)."""
-    return types.void(src, offs, w, wbase, nkp, b0, b1, ep, o0, no, levels, dst_q, dst_f, dbase, dstride), \
-        _block_codegen(True)
+    to dst[dbase + r * dstride + j] (a row-major [R, O] output written in place). No residual: ``rp``
+    empty."""
+    return types.void(src, offs, w, wbase, nkp, b0, b1, ep, o0, no, levels, dst_q, dst_f, dbase, dstride, other,
+                      rp), _block_codegen(True)
 
 
 def pack_conv_weights(w: np.ndarray) -> np.ndarray:
@@ -442,9 +513,10 @@ def pack_conv_weights(w: np.ndarray) -> np.ndarray:
 
 
 @numba.njit(inline="always")
-def _conv_tile(t, src, offs, wf, nob, nvr, Wp, ep, levels, R, dq, df, sq, sf):  # pragma: no cover (jit)
+def _conv_tile(t, src, offs, wf, nob, nvr, Wp, ep, levels, R, dq, df, sq, sf, other, rp, so):  # pragma: no cover (jit)
     """Tile ``t`` of _conv_tiles: pixel vectors 2t and 2t + 1, every block of 4 output channels, into
-    the flat [O, R] outputs dq/df; a last partial tile goes through the scratch sq/sf ([4 * 16])."""
+    the flat [O, R] outputs dq/df (with the residual Add of ``other`` [O, R] when ``rp`` is not empty);
+    a last partial tile goes through the scratch sq/sf/so ([4 * 16])."""
     nkp, O = offs.size, ep.size // 4
     nv = (R + LANES - 1) // LANES
     v0 = t * TILE_V
@@ -457,9 +529,13 @@ def _conv_tile(t, src, offs, wf, nob, nvr, Wp, ep, levels, R, dq, df, sq, sf):  
         o0 = ob * TILE_O
         no = min(TILE_O, O - o0)
         if n == TILE_V * LANES:
-            _conv_block(src, offs, wf, o0 * nkp, nkp, b0, b1, ep, o0, no, levels, dq, df, o0 * R + r0, R)
+            _conv_block(src, offs, wf, o0 * nkp, nkp, b0, b1, ep, o0, no, levels, dq, df, o0 * R + r0, R, other, rp)
         else:
-            _conv_block(src, offs, wf, o0 * nkp, nkp, b0, b1, ep, o0, no, levels, sq, sf, 0, TILE_V * LANES)
+            if rp.size:
+                for oi in range(no):
+                    for j in range(n):
+                        so[oi * TILE_V * LANES + j] = other[(o0 + oi) * R + r0 + j]
+            _conv_block(src, offs, wf, o0 * nkp, nkp, b0, b1, ep, o0, no, levels, sq, sf, 0, TILE_V * LANES, so, rp)
             for oi in range(no):
                 for j in range(n):
                     if levels > 0:
@@ -474,26 +550,29 @@ def _ntiles(R):  # pragma: no cover (jit)
 
 
 @numba.njit(cache=True, nogil=True)
-def _conv_tiles(src, offs, w, nvr, Wp, ep, levels, dq, df):  # pragma: no cover (jit)
+def _conv_tiles(src, offs, w, nvr, Wp, ep, levels, dq, df, other, rp):  # pragma: no cover (jit)
     """out[o, r] = epilogue(sum_kp pmadd(src[base(r) + offs[kp]], w[o, kp])) for the output pixels r
     in vectors of 8 (flat dq/df: [O, R]): vector v starts at src[(v // nvr) * Wp + (v % nvr) * 8]
-    (nvr vectors an output row). On the calling thread."""
+    (nvr vectors an output row); then the residual Add of ``other`` (flat [O, R] u8) when ``rp`` is
+    not empty. On the calling thread."""
     R = (dq.size if levels > 0 else df.size) // (ep.size // 4)
     sq, sf = np.empty(TILE_O * TILE_V * LANES, np.uint8), np.empty(TILE_O * TILE_V * LANES, np.float32)
+    so = np.empty(TILE_O * TILE_V * LANES, np.uint8)
     wf = w.reshape(-1)
     for t in range(_ntiles(R)):
-        _conv_tile(t, src, offs, wf, w.shape[0], nvr, Wp, ep, levels, R, dq, df, sq, sf)
+        _conv_tile(t, src, offs, wf, w.shape[0], nvr, Wp, ep, levels, R, dq, df, sq, sf, other, rp, so)
 
 
 @numba.njit(**_JIT)
-def _conv_tiles_parallel(src, offs, w, nvr, Wp, ep, levels, dq, df):  # pragma: no cover (jit)
+def _conv_tiles_parallel(src, offs, w, nvr, Wp, ep, levels, dq, df, other, rp):  # pragma: no cover (jit)
     """_conv_tiles with the tiles spread over numba's threads (layers of over threads.PARALLEL_MACS)."""
     R = (dq.size if levels > 0 else df.size) // (ep.size // 4)
     nt = _ntiles(R)
     sq, sf = np.empty((nt, TILE_O * TILE_V * LANES), np.uint8), np.empty((nt, TILE_O * TILE_V * LANES), np.float32)
+    so = np.empty((nt, TILE_O * TILE_V * LANES), np.uint8)
     wf = w.reshape(-1)
     for t in numba.prange(nt):
-        _conv_tile(t, src, offs, wf, w.shape[0], nvr, Wp, ep, levels, R, dq, df, sq[t], sf[t])
+        _conv_tile(t, src, offs, wf, w.shape[0], nvr, Wp, ep, levels, R, dq, df, sq[t], sf[t], other, rp, so[t])
 
 
 @numba.njit(inline="always")
@@ -619,7 +698,7 @@ def _conv_int8(k, z, dims, flat, cols, offs, w, ep, levels, out_q, out_f):  # pr
     """Each image: _conv_image, then the tiles, on the calling thread."""
     for n in range(k.shape[0]):
         src, dq, df = _conv_image_outputs(n, k, z, dims, flat, cols, levels, out_q, out_f)
-        _conv_tiles(src, offs, w, dims[10], dims[11], ep, levels, dq, df)
+        _conv_tiles(src, offs, w, dims[10], dims[11], ep, levels, dq, df, _STUB_Q1, _NO_RESIDUAL)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -627,26 +706,26 @@ def _conv_int8_parallel(k, z, dims, flat, cols, offs, w, ep, levels, out_q, out_
     """_conv_int8 with the tiles on every thread (over threads.PARALLEL_MACS multiply-adds an image)."""
     for n in range(k.shape[0]):
         src, dq, df = _conv_image_outputs(n, k, z, dims, flat, cols, levels, out_q, out_f)
-        _conv_tiles_parallel(src, offs, w, dims[10], dims[11], ep, levels, dq, df)
+        _conv_tiles_parallel(src, offs, w, dims[10], dims[11], ep, levels, dq, df, _STUB_Q1, _NO_RESIDUAL)
 
 
 @numba.njit(cache=True, nogil=True)
-def _conv_int8_add(k, z, dims, flat, cols, offs, w, ep, levels, out_q, out_f, other, table):  # pragma: no cover (jit)
-    """_conv_int8 into u8 codes, then the residual Add that read them, through its table (see
-    _add_table): out = table[out * 256 + other]. The Add's step, its output allocation and a
-    pass of the plugin go."""
-    _conv_int8(k, z, dims, flat, cols, offs, w, ep, levels, out_q, out_f)
-    codes = out_q.reshape(-1)
-    _add_lookup(codes, other.reshape(-1), table, codes)
+def _conv_int8_add(k, z, dims, flat, cols, offs, w, ep, levels, out_q, out_f, other, rp):  # pragma: no cover (jit)
+    """_conv_int8 into u8 codes with the residual Add that read them in the tiles' epilogue (``other``
+    [N, O, ...] u8 codes, ``rp`` its :func:`compose_residual` map): the Add's step, its output
+    allocation and a pass over memory go."""
+    for n in range(k.shape[0]):
+        src, dq, df = _conv_image_outputs(n, k, z, dims, flat, cols, levels, out_q, out_f)
+        _conv_tiles(src, offs, w, dims[10], dims[11], ep, levels, dq, df, other[n].reshape(-1), rp)
 
 
 @numba.njit(cache=True, nogil=True)
 def _conv_int8_add_parallel(k, z, dims, flat, cols, offs, w, ep, levels, out_q, out_f, other,
-                            table):  # pragma: no cover (jit)
+                            rp):  # pragma: no cover (jit)
     """_conv_int8_add with the tiles on every thread."""
-    _conv_int8_parallel(k, z, dims, flat, cols, offs, w, ep, levels, out_q, out_f)
-    codes = out_q.reshape(-1)
-    _add_lookup(codes, other.reshape(-1), table, codes)
+    for n in range(k.shape[0]):
+        src, dq, df = _conv_image_outputs(n, k, z, dims, flat, cols, levels, out_q, out_f)
+        _conv_tiles_parallel(src, offs, w, dims[10], dims[11], ep, levels, dq, df, other[n].reshape(-1), rp)
 
 
 class _Setup(NamedTuple):
@@ -682,6 +761,7 @@ def _conv_setup(k_shape, w_shape, strides, dilations, pads_begin, pads_end, auto
 
 _STUB_Q, _STUB_F = np.zeros((1, 1, 1, 1), np.uint8), np.zeros((1, 1, 1, 1), np.float32)  # the output not written
 _STUB_Q1, _STUB_F1 = _STUB_Q.reshape(1), _STUB_F.reshape(1)
+_NO_RESIDUAL = np.zeros(0, np.float32)  # the tiles' residual map when no Add follows
 
 
 class _Bound(NamedTuple):
@@ -748,7 +828,7 @@ def prepare_convolution_int8(w, ep, *, zero_point, strides, dilations, pads_begi
         return _bound_runner(make)
     if levels == 0:
         raise ValueError("a residual Add on codes needs the convolution's u8 codes (levels > 0)")
-    table = _residual_table(*residual)
+    rp = compose_residual(*residual)
     bound: dict = {}
     ident = threading.get_ident
 
@@ -760,7 +840,7 @@ def prepare_convolution_int8(w, ep, *, zero_point, strides, dilations, pads_begi
         out = np.empty(b.out_shape, np.uint8)
         fn = _conv_int8_add_parallel if b.fn is _conv_int8_parallel else _conv_int8_add
         fn(k if b.k_shape is None else k.reshape(b.k_shape), *b.head, out, _STUB_F,
-           other if other.flags.c_contiguous else np.ascontiguousarray(other), table)
+           (other if other.flags.c_contiguous else np.ascontiguousarray(other)).reshape(out.shape[0], -1), rp)
         return out
     return run
 
@@ -1198,9 +1278,11 @@ def _gemm_tile(t, a, offs, wt, ep, levels, R, O, dq, df, sq, sf):  # pragma: no 
         r0 = rb * TILE_O
         no = min(TILE_O, R - r0)
         if n == TILE_V * LANES:
-            _gemm_block(wt, offs, a, r0 * nkp, nkp, p0, p0 + LANES, ep, p0, no, levels, dq, df, r0 * O + p0, O)
+            _gemm_block(wt, offs, a, r0 * nkp, nkp, p0, p0 + LANES, ep, p0, no, levels, dq, df, r0 * O + p0, O,
+                        _STUB_Q1, _NO_RESIDUAL)
         else:
-            _gemm_block(wt, offs, a, r0 * nkp, nkp, p0, p0 + LANES, ep, p0, no, levels, sq, sf, 0, TILE_V * LANES)
+            _gemm_block(wt, offs, a, r0 * nkp, nkp, p0, p0 + LANES, ep, p0, no, levels, sq, sf, 0, TILE_V * LANES,
+                        _STUB_Q1, _NO_RESIDUAL)
             for ri in range(no):
                 for j in range(n):
                     if levels > 0:

@@ -485,3 +485,21 @@ def test_one_dimensional_layers_are_exact():
     got = depthwise_int8(codes, wd, ep, zero_point=[7], **geometry)
     acc = group_convolution_reference(codes.astype(np.int64) - 7, wd.astype(np.int64).reshape(5, 1, 1, 3), **geometry)
     np.testing.assert_array_equal(got, epilogue_reference(acc, ep, 0, axis=1))
+
+
+def test_bound_runner_follows_the_input_type():
+    """A prepared layer calls numba's compiled code for the types it was bound with: inputs of other
+    flags (read-only, strided, Fortran order) bind again instead of running that code on them."""
+    from irtool.runtime.kernels.int8 import prepare_convolution_int8
+
+    rng = np.random.default_rng(11)
+    w = rng.integers(-127, 128, (6, 3, 3, 4)).astype(np.int16)
+    ep = epilogue(6, rng.random(6) * 1e-2, rng.standard_normal(6), -1.0, 4.0, 40.0, 3.0)
+    geometry = dict(strides=[1, 1], dilations=[1, 1], pads_begin=[1, 1], pads_end=[1, 1])
+    run = prepare_convolution_int8(w, ep, zero_point=[9], levels=256, **geometry)
+    wide = rng.integers(0, 256, (1, 4, 7, 16)).astype(np.uint8)
+    readonly = wide[..., :8].copy()
+    readonly.flags.writeable = False
+    for k in (wide[..., :8].copy(), readonly, wide[..., ::2], np.asfortranarray(wide[..., 8:]), wide[..., 1::2].copy()):
+        acc = convolution_reference(k.astype(np.int64) - 9, np.moveaxis(w, -1, 1).astype(np.int64), **geometry)
+        np.testing.assert_array_equal(run(k), epilogue_reference(acc, ep, 256, axis=1))

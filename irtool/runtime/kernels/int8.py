@@ -766,9 +766,10 @@ _NO_RESIDUAL = np.zeros(0, np.float32)  # the tiles' residual map when no Add fo
 
 class _Bound(NamedTuple):
     """A prepared layer's call for one input shape on one thread: ``fn(k.reshape(k_shape), *head,
-    out_q, out_f, *tail)`` with ``out`` = np.empty(out_shape, dtype) in the place of out_q (u8 codes)
-    or out_f. Work buffers in ``head`` belong to the thread: an infer request per thread may run the
-    same compiled model concurrently."""
+    out_q, out_f, *others, *tail)`` with ``out`` = np.empty(out_shape, dtype) in the place of out_q
+    (u8 codes) or out_f, ``others`` the per-call inputs beyond ``k`` (see _bound_runner). Work buffers
+    in ``head`` belong to the thread: an infer request per thread may run the same compiled model
+    concurrently."""
     fn: object
     k_shape: tuple[int, ...] | None  # None: the input as it comes
     head: tuple
@@ -777,33 +778,75 @@ class _Bound(NamedTuple):
     levels: int
 
 
-def _bound_runner(make):
+# What numba's type of an array depends on beyond its dtype and ndim: numpy's C_CONTIGUOUS,
+# F_CONTIGUOUS, ALIGNED and WRITEABLE flag bits (the layout, alignment and read-only-ness of the type)
+_C_CONTIGUOUS, _TYPE_FLAGS = 0x1, 0x1 | 0x2 | 0x100 | 0x400
+
+
+def _compiled(fn, args: tuple):
+    """The machine code numba compiled for ``fn(*args)`` (call that first), which takes arguments of
+    exactly those types without numba's dispatch: typing every argument of every call costs ~40 ns
+    an argument, half a microsecond for a convolution's eleven. ``fn`` itself if there is none, or if
+    an array argument is not a plain ndarray."""
+    if any(isinstance(a, np.ndarray) and type(a) is not np.ndarray for a in args):
+        return fn
+    try:
+        return fn.overloads[tuple(fn.typeof_pyval(a) for a in args)].entry_point
+    except (AttributeError, KeyError):  # not a numba dispatcher, or compiled with conversions
+        return fn
+
+
+def _bound_runner(make, extra: int | None = None):
     """``k -> y`` calling ``make(k.shape) -> _Bound`` once per input shape and thread, then only the
-    bound call and the output's allocation (the per-call Python work of a small layer is most of its
-    time: ~1 us of numba dispatch, ~0.25 us per numpy call)."""
+    output's allocation and the bound call, into the compiled code (_compiled) while ``k`` has the
+    dtype and flags it was bound with (else it binds again: the code is then another's). ``extra``:
+    the index among the inputs after ``k`` of one more per-call array (a fused residual Add's other
+    codes), passed C-contiguous and writeable as the code it was bound with takes it."""
     bound: dict = {}  # (input shape, thread) -> _Bound
-    last: dict = {}  # thread -> (input shape, _Bound, whether the input needs a reshape): one lookup
+    last: dict = {}  # thread -> (input shape, flags, dtype, _Bound, reshape?, machine code)
     ident = threading.get_ident
 
-    def run(k, *_):  # the constant inputs again (the plugin passes every input)
-        tid, shape = ident(), k.shape
+    def bind(tid, k, others):
+        b = bound.get((k.shape, tid))
+        if b is None:
+            b = bound[(k.shape, tid)] = make(k.shape)
+        reshape = b.k_shape is not None and b.k_shape != k.shape
+        args = (k.reshape(b.k_shape) if reshape else k, *b.head, *_outputs(b), *others, *b.tail)
+        b.fn(*args)  # compiles if need be
+        last[tid] = entry = (k.shape, k.flags.num & _TYPE_FLAGS, k.dtype, b, reshape, _compiled(b.fn, args))
+        return entry
+
+    def run(k, *rest):  # the constant inputs again (the plugin passes every input), and ``extra``
+        others = () if extra is None else (_plain(rest[extra]),)
+        tid, flags = ident(), k.flags.num & _TYPE_FLAGS
+        if not flags & _C_CONTIGUOUS:  # the kernels read k flat
+            k = np.ascontiguousarray(k)
+            flags = k.flags.num & _TYPE_FLAGS
         entry = last.get(tid)
-        if entry is None or entry[0] != shape:
-            b = bound.get((shape, tid))
-            if b is None:
-                b = bound[(shape, tid)] = make(shape)
-            entry = last[tid] = (shape, b, b.k_shape is not None and b.k_shape != shape)
-        _, b, reshape = entry
+        if entry is None or entry[0] != k.shape or entry[1] != flags or entry[2] is not k.dtype:
+            entry = bind(tid, k, others)
+        _, _, _, b, reshape, call = entry
         if reshape:
             k = k.reshape(b.k_shape)
         if b.levels:
             out = np.empty(b.out_shape, np.uint8)
-            b.fn(k, *b.head, out, _STUB_F, *b.tail)
+            call(k, *b.head, out, _STUB_F, *others, *b.tail)
         else:
             out = np.empty(b.out_shape, np.float32)
-            b.fn(k, *b.head, _STUB_Q, out, *b.tail)
+            call(k, *b.head, _STUB_Q, out, *others, *b.tail)
         return out
     return run
+
+
+def _plain(a: np.ndarray) -> np.ndarray:
+    """``a`` as a C-contiguous, aligned, writeable ndarray (a copy only if it is not one)."""
+    plain = type(a) is np.ndarray and a.flags.num & _TYPE_FLAGS in (_C_CONTIGUOUS | 0x100 | 0x400, _TYPE_FLAGS)
+    return a if plain else np.array(a, order="C")
+
+
+def _outputs(b: _Bound) -> tuple[np.ndarray, np.ndarray]:
+    """Outputs of the types ``b``'s calls pass (for compiling them)."""
+    return (np.empty(b.out_shape, np.uint8), _STUB_F) if b.levels else (_STUB_Q, np.empty(b.out_shape, np.float32))
 
 
 def prepare_convolution_int8(w, ep, *, zero_point, strides, dilations, pads_begin, pads_end, auto_pad="explicit",
@@ -829,20 +872,11 @@ def prepare_convolution_int8(w, ep, *, zero_point, strides, dilations, pads_begi
     if levels == 0:
         raise ValueError("a residual Add on codes needs the convolution's u8 codes (levels > 0)")
     rp = compose_residual(*residual)
-    bound: dict = {}
-    ident = threading.get_ident
 
-    def run(k, _w, _ep, other, *_):
-        key = (k.shape, ident())
-        b = bound.get(key)
-        if b is None:
-            b = bound[key] = make(k.shape)
-        out = np.empty(b.out_shape, np.uint8)
-        fn = _conv_int8_add_parallel if b.fn is _conv_int8_parallel else _conv_int8_add
-        fn(k if b.k_shape is None else k.reshape(b.k_shape), *b.head, out, _STUB_F,
-           (other if other.flags.c_contiguous else np.ascontiguousarray(other)).reshape(out.shape[0], -1), rp)
-        return out
-    return run
+    def make_add(shape) -> _Bound:
+        b = make(shape)
+        return b._replace(fn=_conv_int8_add_parallel if b.fn is _conv_int8_parallel else _conv_int8_add, tail=(rp,))
+    return _bound_runner(make_add, extra=2)  # (k, w, ep, other, pa, pb)
 
 
 @kernel("Convolution", versions=(INT8,), impl="jit")

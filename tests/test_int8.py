@@ -136,6 +136,43 @@ def test_each_pass_alone(tmp_path, with_pool):
     assert np.abs(got - ref).max() <= 0.05 * np.abs(ref).max()
 
 
+@pytest.mark.parametrize("with_pool", [False, True])
+def test_input_quantize_joins_the_first_convolution(tmp_path, with_pool):
+    """A per-tensor Quantize read only by an INT8 convolution goes into it (lpt.fuse_input_quantize):
+    bit-identical to the two layers, the convolution counted I8, the FakeQuantize NOT_RUN. Behind a
+    MaxPool on codes the Quantize stays."""
+    model, x = _fq_model(tmp_path, with_pool)
+    unfused = model.copy()
+    for step in lpt.PASSES[:-1]:
+        unfused = step(unfused)
+    fused = lpt.fuse_input_quantize(unfused)
+    conv = next(l for l in fused if l.type == "Convolution")
+    assert ("quantize" in conv.attrs) != with_pool
+    assert any(l.type == "Quantize" for l in fused) == with_pool
+    compiled = irtool.compile_model(model)
+    np.testing.assert_array_equal(compiled(x)[0], irtool.compile_model(unfused)(x)[0])
+    rows = {c.node_name: c for c in compiled.get_profiling_info()}
+    assert rows[conv.name].exec_type.endswith("_I8")
+    input_fq = next(l for l in model if l.type == "FakeQuantize" and model.producer(l, 0).layer.type == "Parameter")
+    assert (rows[input_fq.name].status == "NOT_RUN") != with_pool
+
+
+def test_quantizing_convolution_is_exact():
+    """convolution_int8 on float input with ``quantize`` equals it on the Quantize kernel's codes."""
+    from irtool.runtime.kernels.int8 import quantize
+
+    rng = np.random.default_rng(12)
+    x = (rng.standard_normal((2, 3, 9, 11)) * 2).astype(F)
+    w = rng.integers(-127, 128, (5, 3, 3, 3)).astype(np.int16)
+    ep = epilogue(5, rng.random(5) * 1e-2, rng.standard_normal(5), -1.0, 4.0, 40.0, 3.0)
+    q = (np.float32(-2.5), np.float32(2.5), 255 / 5.0, 128.0)
+    geometry = dict(strides=[2, 1], dilations=[1, 1], pads_begin=[1, 1], pads_end=[1, 1], zero_point=[128])
+    for levels in (0, 256):
+        got = convolution_int8(x, w, ep, quantize=[float(v) for v in q], levels=levels, **geometry)
+        codes = quantize(x, np.array(q[0]), np.array(q[1]), np.array(q[2]), np.array(q[3]))
+        np.testing.assert_array_equal(got, convolution_int8(codes, w, ep, levels=levels, **geometry))
+
+
 def test_fractional_zero_point_stays_fp32(tmp_path):
     """[-2, 2] on 256 levels has no code for 0.0: integer arithmetic would be wrong at the borders."""
     x = ops.parameter([1, 2, 6, 6], F, name="x")

@@ -20,6 +20,9 @@ applied at load time by ``compile_model(..., precision="int8")``:
    pool) becomes one layer on codes: the exact integer sum of each plane through the INT8 epilogue.
 8. ``fuse_scale``: ``Multiply(x, constant along the last axis) -> Quantize`` (per tensor; NNCF's smooth
    quantization scales) becomes one Quantize of ``x`` that multiplies first, rounding as the Multiply.
+9. ``fuse_input_quantize``: a per-tensor ``Quantize`` read only by an INT8 convolution (a network's
+   first layer) goes into it: the convolution quantizes its float input itself, bit-identically,
+   one step fewer.
 
 Layers the passes absorb are reported NOT_RUN by the performance counters; the INT8 layers keep the
 name and type of the layer they replace, with an ``_I8`` exec type. What a pass does not recognise
@@ -43,7 +46,7 @@ WEIGHTED = ("Convolution", "GroupConvolution", "MatMul")  # depthwise GroupConvo
 def low_precision(model: Model) -> Model:
     """All passes, in order."""
     m = model.copy()
-    for step in (split_fake_quantize, push_dequantize, fuse_weighted, fuse_requantize, fuse_add, fuse_residual, fuse_mean, fuse_scale):
+    for step in PASSES:
         m = step(m, copy=False)
     m.remove_dead()
     return m
@@ -414,3 +417,35 @@ def fuse_scale(model: Model, copy: bool = True) -> Model:
         m.replace_all_uses(_out(q), _out(new))
     m.remove_dead()
     return m
+
+
+# ------------------------------------------------------------------------------------------ 9. input
+def fuse_input_quantize(model: Model, copy: bool = True) -> Model:
+    """``Quantize`` (per tensor, no absorbed scale) read only by an INT8 Convolution without a fused
+    residual => the convolution takes the float input and quantizes it first (attribute ``quantize``:
+    lo, hi, isc, ish; the same arithmetic as the Quantize kernel). The counters report the
+    convolution I8 and the Quantize's layer NOT_RUN."""
+    m = model.copy() if copy else model
+    for conv in [l for l in m.topological_order() if l.type == "Convolution" and l.version == INT8]:
+        src = m.producer(conv, 0)
+        q = src.layer
+        if q.type != "Quantize" or len(q.inputs) != 5 or len(conv.inputs) != 3 or "quantize" in conv.attrs \
+                or len(m.consumers(src)) != 1:
+            continue
+        params = [np.asarray(fold(m, s)) for s in m.input_values(q)[1:]]
+        if any(p.size != 1 for p in params):
+            continue
+        lo, hi, isc, ish = (float(np.float32(p.reshape(()))) if i < 2 else float(np.float64(p.reshape(())))
+                            for i, p in enumerate(params))
+        name = conv.name
+        conv.name = f"{name}/codes"
+        new = m.add_layer("Convolution", name, version=INT8, inputs=[m.producer(q, 0), *m.input_values(conv)[1:]],
+                          attrs=dict(conv.attrs) | {"quantize": f"{lo!r}, {hi!r}, {isc!r}, {ish!r}"},
+                          outputs=[Port(0, p.precision, list(p.dims), list(p.names)) for p in conv.outputs])
+        m.replace_all_uses(_out(conv), _out(new))
+    m.remove_dead()
+    return m
+
+
+PASSES = (split_fake_quantize, push_dequantize, fuse_weighted, fuse_requantize, fuse_add, fuse_residual, fuse_mean,
+          fuse_scale, fuse_input_quantize)  # low_precision's order

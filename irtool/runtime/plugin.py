@@ -144,12 +144,12 @@ class InferRequest:
                 if nin == 1:
                     arg = get(slots)
                     if dtypes is not None:
-                        dtypes.append(arg.dtype)
+                        dtypes.append(_precision(step, arg))
                     result = run(arg)
                 else:
                     args = get(slots)
                     if dtypes is not None:
-                        dtypes.append(args[0].dtype if args else np.dtype(np.float32))
+                        dtypes.append(_precision(step, args[0]) if args else np.dtype(np.float32))
                     result = run(*args)
                 if out >= 0:
                     slots[out] = result
@@ -201,6 +201,15 @@ class InferRequest:
 
 
 PRECISIONS = ("auto", "int8", "fp32")
+
+
+def _precision(step: Step, first_input) -> np.dtype:
+    """The type a step computes in, for the counters: its first input's, but u8 codes for a layer
+    that quantizes its float input itself (lpt.fuse_input_quantize)."""
+    from irtool.runtime.kernels.int8 import INT8  # (called on a model's first inference only)
+
+    layer = step.layer
+    return np.dtype(np.uint8) if layer.version == INT8 and "quantize" in layer.attrs else first_input.dtype
 
 
 def _not_run(layer: Layer) -> ProfilingInfo:

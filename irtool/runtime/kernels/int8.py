@@ -709,6 +709,29 @@ def _conv_int8_parallel(k, z, dims, flat, cols, offs, w, ep, levels, out_q, out_
         _conv_tiles_parallel(src, offs, w, dims[10], dims[11], ep, levels, dq, df, _STUB_Q1, _NO_RESIDUAL)
 
 
+@numba.njit(inline="always")
+def _quantize_into(x, qf, qd, k):  # pragma: no cover (jit)
+    """k = quantize_codes(x) with per-tensor parameters qf (lo, hi: float32) and qd (isc, ish:
+    float64), as the Quantize kernel computes them."""
+    _quantize_plane(0, 1, x.size, x.reshape(-1), qf[0:1], qf[1:2], qd[0:1], qd[1:2], k.reshape(-1))
+
+
+@numba.njit(cache=True, nogil=True)
+def _conv_int8_quantized(x, qf, qd, k, z, dims, flat, cols, offs, w, ep, levels, out_q, out_f):  # pragma: no cover (jit)
+    """_conv_int8 of the float input ``x`` quantized first into the thread's codes ``k`` (an input
+    Quantize absorbed, see lpt.fuse_input_quantize)."""
+    _quantize_into(x, qf, qd, k)
+    _conv_int8(k, z, dims, flat, cols, offs, w, ep, levels, out_q, out_f)
+
+
+@numba.njit(cache=True, nogil=True)
+def _conv_int8_quantized_parallel(x, qf, qd, k, z, dims, flat, cols, offs, w, ep, levels, out_q,
+                                  out_f):  # pragma: no cover (jit)
+    """_conv_int8_quantized with the tiles on every thread."""
+    _quantize_into(x, qf, qd, k)
+    _conv_int8_parallel(k, z, dims, flat, cols, offs, w, ep, levels, out_q, out_f)
+
+
 @numba.njit(cache=True, nogil=True)
 def _conv_int8_add(k, z, dims, flat, cols, offs, w, ep, levels, out_q, out_f, other, rp):  # pragma: no cover (jit)
     """_conv_int8 into u8 codes with the residual Add that read them in the tiles' epilogue (``other``
@@ -850,12 +873,15 @@ def _outputs(b: _Bound) -> tuple[np.ndarray, np.ndarray]:
 
 
 def prepare_convolution_int8(w, ep, *, zero_point, strides, dilations, pads_begin, pads_end, auto_pad="explicit",
-                             levels=0, residual=None):
+                             levels=0, residual=None, quantize=None):
     """``k -> y`` for convolution_int8 with these constants: weights packed and the epilogue composed
     once, the setup once per input shape, the padded-pairs buffer kept per thread (its zero border is
     never written, its inside rewritten by every call). ``residual``: (pa, pb, clamp, requant) of an
     INT8 Add absorbed after the layer (see lpt.fuse_residual); the runner then takes
-    ``(k, w, ep, other, ...)`` and adds ``other``."""
+    ``(k, w, ep, other, ...)`` and adds ``other``. ``quantize``: (lo, hi, isc, ish) of a per-tensor
+    Quantize absorbed before it (lpt.fuse_input_quantize); the runner then takes float32 input."""
+    if residual is not None and quantize is not None:
+        raise ValueError("a convolution takes either a residual Add or an input Quantize, not both")
     packed = np.ascontiguousarray(pack_conv_weights(w) if w.dtype != np.int32 else w)
     ep32 = compose(ep, levels).reshape(-1)
     attrs = (tuple(strides), tuple(dilations), tuple(pads_begin), tuple(pads_end), auto_pad, tuple(zero_point))
@@ -867,6 +893,15 @@ def prepare_convolution_int8(w, ep, *, zero_point, strides, dilations, pads_begi
         cols = np.zeros(st.cols, np.int32)
         return _Bound(_conv_int8_parallel if st.parallel else _conv_int8, None if len(shape) == 4 else st.k4,
                       (st.z, st.dims, flat, cols, st.offs, packed, ep32, levels), (), (shape[0], O, *st.out_sp), levels)
+    if quantize is not None:
+        qf, qd = np.array(quantize[:2], np.float32), np.array(quantize[2:4], np.float64)
+
+        def make_quantized(shape) -> _Bound:
+            b = make(shape)
+            codes = np.empty(b.k_shape or shape, np.uint8)
+            fn = _conv_int8_quantized_parallel if b.fn is _conv_int8_parallel else _conv_int8_quantized
+            return b._replace(fn=fn, head=(qf, qd, codes, *b.head))
+        return _bound_runner(make_quantized)
     if residual is None:
         return _bound_runner(make)
     if levels == 0:
@@ -882,16 +917,18 @@ def prepare_convolution_int8(w, ep, *, zero_point, strides, dilations, pads_begi
 @kernel("Convolution", versions=(INT8,), impl="jit")
 def convolution_int8(k, w, ep, other=None, pa=None, pb=None, *, zero_point: list[int], strides: list[int],
                      dilations: list[int], pads_begin: list[int], pads_end: list[int], auto_pad: str = "explicit",
-                     levels: int = 0, clamp: list[float] | None = None, requant: list[float] | None = None):
+                     levels: int = 0, clamp: list[float] | None = None, requant: list[float] | None = None,
+                     quantize: list[float] | None = None):
     """u8 codes [N, C, (H,) W] x weights -> f32 [N, O, ...] (or u8 when requantizing). Weights: int16
     [O, (kh,) kw, C] (channels last), or those packed by :func:`pack_conv_weights` (at load time);
     ``ep`` an :func:`epilogue` table. With ``other`` (u8 codes of the output's shape), ``pa``, ``pb``,
-    ``clamp`` and ``requant``: then the residual Add of :func:`add_int8`, the codes made here as its
-    first input."""
+    ``clamp`` and ``requant``: then the residual Add of :func:`add_int8` (through
+    :func:`compose_residual`), the codes made here as its first input. With ``quantize`` (lo, hi, isc, ish), ``k`` is float32 and quantized first (see
+    :func:`quantize`)."""
     residual = None if other is None else (pa, pb, clamp, requant)
     run = prepare_convolution_int8(w, ep, zero_point=zero_point, strides=strides, dilations=dilations,
                                    pads_begin=pads_begin, pads_end=pads_end, auto_pad=auto_pad, levels=levels,
-                                   residual=residual)
+                                   residual=residual, quantize=quantize)
     return run(k) if other is None else run(k, w, ep, other)
 
 

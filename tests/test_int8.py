@@ -540,3 +540,26 @@ def test_bound_runner_follows_the_input_type():
     for k in (wide[..., :8].copy(), readonly, wide[..., ::2], np.asfortranarray(wide[..., 8:]), wide[..., 1::2].copy()):
         acc = convolution_reference(k.astype(np.int64) - 9, np.moveaxis(w, -1, 1).astype(np.int64), **geometry)
         np.testing.assert_array_equal(run(k), epilogue_reference(acc, ep, 256, axis=1))
+
+
+@pytest.mark.parametrize("sample", [None, "mobilenetv2_mini"])
+def test_outputs_survive_the_next_inference(tmp_path, sample):
+    """INT8 layers write into buffers of their own that every inference rewrites: what an inference
+    hands out (its outputs, the tensors an observer sees) stays the caller's. The model's output is
+    an INT8 MatMul's own buffer (None), or a view of one through a Reshape (the sample's logits)."""
+    if sample is None:
+        model, x = _fq_model(tmp_path, False)
+        name, inputs = "x", [x["x"], x["x"] * -0.5]
+    else:
+        model, name = irtool.read_model(SAMPLES / f"{sample}_int8.xml"), "input"
+        inputs = [val(sample)[0][i:i + 1] for i in range(2)]
+    compiled = irtool.compile_model(model)
+    assert compiled._reused
+    kept = []
+    first = compiled.create_infer_request().infer({name: inputs[0]}, lambda layer, i, a: kept.append(a))
+    want, want_kept = first[0].copy(), [a.copy() for a in kept]
+    second = compiled({name: inputs[1]})
+    assert not np.array_equal(second[0], want)
+    np.testing.assert_array_equal(first[0], want)
+    for a, b in zip(kept, want_kept):
+        np.testing.assert_array_equal(a, b)

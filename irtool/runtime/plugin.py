@@ -90,6 +90,9 @@ class CompiledModel:
         # each step's first input type (the counters' precision), recorded by the first inference: types
         # do not change between inferences (inputs are checked against the model's)
         self._dtypes: list[np.dtype] | None = None
+        # slots whose array is a step's own buffer, rewritten by the next inference (INT8 layers; see
+        # int8._bound_runner): what leaves an inference from them (or from a view) is a copy
+        self._reused = {slot for s in steps if getattr(s.run, "reuses_output", False) for slot in s.outputs}
 
     def create_infer_request(self, cpu_times: bool = False) -> InferRequest:
         """A request; ``cpu_times`` also measures each layer's process CPU time for the counters
@@ -158,7 +161,7 @@ class InferRequest:
                         slots[slot] = value
                 if observe is not None:
                     for i, slot in enumerate(step.outputs):
-                        replacement = observe(step.layer, i, slots[slot])
+                        replacement = observe(step.layer, i, _detached(slots[slot], slot, c._reused))
                         if replacement is not None:
                             slots[slot] = replacement
                 for slot in frees:
@@ -175,7 +178,7 @@ class InferRequest:
         if dtypes is not None:
             c._dtypes = dtypes
         self._dtypes = c._dtypes
-        return Outputs((spec.name, np.asarray(slots[spec.slot])) for spec in c.outputs)
+        return Outputs((spec.name, _detached(slots[spec.slot], spec.slot, c._reused)) for spec in c.outputs)
 
     __call__ = infer
 
@@ -201,6 +204,13 @@ class InferRequest:
 
 
 PRECISIONS = ("auto", "int8", "fp32")
+
+
+def _detached(value, slot: int, reused: set[int]) -> np.ndarray:
+    """``value`` as an array of the caller's own: a copy when it is a reused buffer (``slot`` in
+    ``reused``) or, in a model that has some, a view (of one, perhaps)."""
+    a = np.asarray(value)
+    return a.copy() if reused and (slot in reused or a.base is not None) else a
 
 
 def _precision(step: Step, first_input) -> np.dtype:

@@ -821,12 +821,14 @@ def _compiled(fn, args: tuple):
 
 def _bound_runner(make, extra: int | None = None):
     """``k -> y`` calling ``make(k.shape) -> _Bound`` once per input shape and thread, then only the
-    output's allocation and the bound call, into the compiled code (_compiled) while ``k`` has the
-    dtype and flags it was bound with (else it binds again: the code is then another's). ``extra``:
-    the index among the inputs after ``k`` of one more per-call array (a fused residual Add's other
-    codes), passed C-contiguous and writeable as the code it was bound with takes it."""
+    bound call, into the compiled code (_compiled) while ``k`` has the dtype and flags it was bound
+    with (else it binds again: the code is then another's). The output is the thread's own buffer,
+    rewritten by every call (as a plan's memory in OpenVINO): the run function says so
+    (``reuses_output``), and the plugin copies it where it leaves an inference. ``extra``: the index
+    among the inputs after ``k`` of one more per-call array (a fused residual Add's other codes),
+    passed C-contiguous and writeable as the code it was bound with takes it."""
     bound: dict = {}  # (input shape, thread) -> _Bound
-    last: dict = {}  # thread -> (input shape, flags, dtype, _Bound, reshape?, machine code)
+    last: dict = {}  # thread -> (input shape, flags, dtype, _Bound, reshape?, machine code, u8 out, f32 out)
     ident = threading.get_ident
 
     def bind(tid, k, others):
@@ -834,9 +836,11 @@ def _bound_runner(make, extra: int | None = None):
         if b is None:
             b = bound[(k.shape, tid)] = make(k.shape)
         reshape = b.k_shape is not None and b.k_shape != k.shape
-        args = (k.reshape(b.k_shape) if reshape else k, *b.head, *_outputs(b), *others, *b.tail)
+        out_q, out_f = _outputs(b)
+        args = (k.reshape(b.k_shape) if reshape else k, *b.head, out_q, out_f, *others, *b.tail)
         b.fn(*args)  # compiles if need be
-        last[tid] = entry = (k.shape, k.flags.num & _TYPE_FLAGS, k.dtype, b, reshape, _compiled(b.fn, args))
+        last[tid] = entry = (k.shape, k.flags.num & _TYPE_FLAGS, k.dtype, b, reshape, _compiled(b.fn, args), out_q,
+                             out_f)
         return entry
 
     def run(k, *rest):  # the constant inputs again (the plugin passes every input), and ``extra``
@@ -848,16 +852,10 @@ def _bound_runner(make, extra: int | None = None):
         entry = last.get(tid)
         if entry is None or entry[0] != k.shape or entry[1] != flags or entry[2] is not k.dtype:
             entry = bind(tid, k, others)
-        _, _, _, b, reshape, call = entry
-        if reshape:
-            k = k.reshape(b.k_shape)
-        if b.levels:
-            out = np.empty(b.out_shape, np.uint8)
-            call(k, *b.head, out, _STUB_F, *others, *b.tail)
-        else:
-            out = np.empty(b.out_shape, np.float32)
-            call(k, *b.head, _STUB_Q, out, *others, *b.tail)
-        return out
+        _, _, _, b, reshape, call, out_q, out_f = entry
+        call(k.reshape(b.k_shape) if reshape else k, *b.head, out_q, out_f, *others, *b.tail)
+        return out_q if b.levels else out_f
+    run.reuses_output = True
     return run
 
 
@@ -868,7 +866,7 @@ def _plain(a: np.ndarray) -> np.ndarray:
 
 
 def _outputs(b: _Bound) -> tuple[np.ndarray, np.ndarray]:
-    """Outputs of the types ``b``'s calls pass (for compiling them)."""
+    """``b``'s output (a new buffer) and the other type's stub, as its calls pass them."""
     return (np.empty(b.out_shape, np.uint8), _STUB_F) if b.levels else (_STUB_Q, np.empty(b.out_shape, np.float32))
 
 
@@ -1428,7 +1426,7 @@ def prepare_gemm_int8(w, ep, levels=0, channel_major=False, zero_point=0):
         fn = _gemm_codes_parallel if R * O * K >= PARALLEL_MACS else _gemm_codes
         return _Bound(fn, None, (np.int32(zero_point), a, offs, wt, ep32, levels), (), (R, O), levels)
     run = _bound_runner(make)
-    return (lambda rows: np.ascontiguousarray(run(rows).T)) if channel_major else run
+    return (lambda rows: np.array(run(rows).T, order="C")) if channel_major else run  # (a copy: run's buffer is reused)
 
 
 def gemm_int8(rows: np.ndarray, w: np.ndarray, ep: np.ndarray, levels: int = 0,
@@ -1458,6 +1456,7 @@ def prepare_matmul_int8(w, ep, *, zero_point, levels=0):
         if k.ndim == 2 and k.flags.c_contiguous:
             return gemm(k)
         return gemm(np.ascontiguousarray(k).reshape(-1, k.shape[-1])).reshape(*k.shape[:-1], O)
+    run.reuses_output = getattr(gemm, "reuses_output", False)  # (a view of gemm's buffer)
     return run
 
 

@@ -32,6 +32,7 @@ import numba
 import numpy as np
 from llvmlite import ir
 from numba.core import cgutils, types
+from numba.core.dispatcher import Dispatcher
 from numba.extending import intrinsic
 
 from irtool.runtime.kernels.conv import _to3, conv_out_shape, conv_pads
@@ -807,16 +808,13 @@ _C_CONTIGUOUS, _TYPE_FLAGS = 0x1, 0x1 | 0x2 | 0x100 | 0x400
 
 
 def _compiled(fn, args: tuple):
-    """The machine code numba compiled for ``fn(*args)`` (call that first), which takes arguments of
-    exactly those types without numba's dispatch: typing every argument of every call costs ~40 ns
-    an argument, half a microsecond for a convolution's eleven. ``fn`` itself if there is none, or if
-    an array argument is not a plain ndarray."""
-    if any(isinstance(a, np.ndarray) and type(a) is not np.ndarray for a in args):
+    """numba's machine code of ``fn`` for the types of ``args`` (compiled, or loaded from the cache,
+    now), which takes arguments of exactly those types without the dispatcher: typing every argument
+    of every call costs ~40 ns an argument, half a microsecond for a convolution's eleven. ``fn``
+    itself when it is not a numba function or an argument is an ndarray subclass."""
+    if not isinstance(fn, Dispatcher) or any(isinstance(a, np.ndarray) and type(a) is not np.ndarray for a in args):
         return fn
-    try:
-        return fn.overloads[tuple(fn.typeof_pyval(a) for a in args)].entry_point
-    except (AttributeError, KeyError):  # not a numba dispatcher, or compiled with conversions
-        return fn
+    return fn.compile(tuple(fn.typeof_pyval(a) for a in args))
 
 
 def _bound_runner(make, extra: int | None = None):
@@ -838,7 +836,6 @@ def _bound_runner(make, extra: int | None = None):
         reshape = b.k_shape is not None and b.k_shape != k.shape
         out_q, out_f = _outputs(b)
         args = (k.reshape(b.k_shape) if reshape else k, *b.head, out_q, out_f, *others, *b.tail)
-        b.fn(*args)  # compiles if need be
         last[tid] = entry = (k.shape, k.flags.num & _TYPE_FLAGS, k.dtype, b, reshape, _compiled(b.fn, args), out_q,
                              out_f)
         return entry

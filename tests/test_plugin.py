@@ -183,3 +183,35 @@ def test_constant_subgraph_that_cannot_be_computed_is_one_clear_error(tmp_path):
     model.connect(model.add_constant(np.array([4], np.int64), "wrong_shape"), Input(reshape, reshape.inputs[1]))
     with pytest.raises(IRFormatError, match="layer 'bad_reshape' \\(Reshape\\)"):
         irtool.compile_model(model)
+
+
+def test_a_branch_that_only_measures_a_tensor_folds_away(tmp_path):
+    """ShapeOf of a tensor with a static shape becomes a Const before the plugin plans its steps
+    (passes.fold.fold_static_shapes): what only fed it is not run; the input model is untouched."""
+    from irtool.passes.fold import fold_static_shapes
+    from tests.oracle import ops
+
+    x = ops.parameter([1, 3, 4, 5], np.float32, name="x")
+    shape = ops.shape_of(ops.relu(x), "i32")  # the Relu feeds only the ShapeOf
+    model = irtool.read_model(save(ov.Model([shape, ops.sigmoid(x)], [x], "measure"), tmp_path / "m.xml"))
+    folded = fold_static_shapes(model)
+    assert not any(l.type in ("ShapeOf", "ReLU") for l in folded)
+    assert sum(l.type == "ShapeOf" for l in model) == 1 and any(l.type == "ReLU" for l in model)
+    compiled = irtool.compile_model(model)
+    sample = np.random.default_rng(0).standard_normal((1, 3, 4, 5)).astype(np.float32)
+    got = sorted(compiled([sample]).values(), key=lambda a: a.dtype.kind)  # (float, then int)
+    want = sorted(ov_outputs(tmp_path / "m.xml", {"x": sample}), key=lambda a: a.dtype.kind)
+    assert got[1].dtype == np.int32
+    np.testing.assert_array_equal(got[1], want[1])
+    assert_close(got[0], want[0])
+    rows = {c.node_type: c.status for c in compiled.get_profiling_info()}
+    assert rows["ReLU"] == rows["ShapeOf"] == "NOT_RUN"
+
+
+def test_the_ssd_sample_runs_no_step_for_its_prior_boxes():
+    """ssd_digits' PriorBox layers read feature maps' shapes only: the INT8 path runs no Dequantize for
+    them, and the input Quantize, read by the first convolution alone, goes into it."""
+    from tests.oracle import SAMPLES
+
+    types = [s.layer.type for s in irtool.compile_model(SAMPLES / "ssd_digits_int8.xml")._steps]
+    assert "Quantize" not in types and "Dequantize" not in types

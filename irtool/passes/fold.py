@@ -42,3 +42,25 @@ def fold(model: Model, out: Output) -> np.ndarray:
         return cache[key]
 
     return value(out)
+
+
+def fold_static_shapes(model: Model) -> Model:
+    """Every ShapeOf of a tensor whose shape the IR states in full => a Const of that shape (the value
+    the plugin would fold it to at load time), then the layers that feed nothing any more removed: a
+    branch that only measures a tensor (an SSD's PriorBox reading a feature map's size) no longer
+    keeps alive what makes that tensor's values (the INT8 path's Dequantize of it). The input model is
+    not modified; without such a ShapeOf it is returned as it is."""
+    static = [l for l in model if l.type == "ShapeOf" and _static(model.producer(l, 0).port.dims)]
+    if not static:
+        return model
+    m = model.copy()
+    for layer in [m.layers[l.id] for l in static]:
+        dtype = np.int32 if layer.attrs.get("output_type", "i64") == "i32" else np.int64
+        const = m.add_constant(np.array(m.producer(layer, 0).port.dims, dtype), f"{layer.name}/static")
+        m.replace_all_uses(Output(layer, layer.outputs[0]), const)
+    m.remove_dead()
+    return m
+
+
+def _static(dims: list[int]) -> bool:
+    return bool(dims) and all(d >= 0 for d in dims)

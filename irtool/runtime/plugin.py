@@ -21,6 +21,7 @@ from irtool.ir import attrs as A
 from irtool.ir.element_types import element_type
 from irtool.ir.graph import Layer, Model
 from irtool.ir.reader import read_model
+from irtool.passes.fold import fold_static_shapes
 from irtool.runtime import cpu, threads
 from irtool.runtime.fusion import fuse_epilogues
 from irtool.runtime.profiling import EXECUTED, NOT_RUN, ProfilingInfo, exec_type, precision_of
@@ -250,6 +251,8 @@ def compile_model(model: Model | str | Path, shapes: Shapes = None, precision: s
         from irtool.passes.statistics_form import expand_statistics
 
         model = expand_statistics(model)
+    if not shapes:  # (reshaping may change them)
+        model = fold_static_shapes(model)
     if precision != "fp32" and any(l.type == "FakeQuantize" for l in model):
         from irtool.runtime.lpt import low_precision
 

@@ -411,9 +411,10 @@ def speedup_table(report, cells: dict, labels: list[str], samples: list[str]) ->
                          "above (separate workers, which this VM's speed swings reach at different moments), and "
                          f"paired: the median over rounds of blocks of {PAIRED_BLOCK} inferences of each of the "
                          "four (irtool and OpenVINO, FP32 and INT8) in one process, default env. The issue's "
-                         "target: >= 1.3x on the conv samples. This CPU's integer multiply-add (vpmaddwd, no "
-                         "VNNI) does as many multiply-adds a cycle as FP32 FMA: the gain comes from memory and "
-                         "fused steps, as OpenVINO's own does.")
+                         "target: >= 1.3x on the conv samples. Without VNNI, the exact integer multiply-add "
+                         "(vpmaddwd) does ~1.5x FP32 FMA's multiply-adds (irtool's kernels: ~70 against ~45 "
+                         "GMAC/s on one core of the 2-core target); layers with short reductions are bound by "
+                         "their epilogue and memory in both.")
     report.metric("int8_speedup", metrics)
     report.log(f"speed-up pairs: {time.perf_counter() - t:.0f} s")
 

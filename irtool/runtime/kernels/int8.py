@@ -19,8 +19,8 @@ Quantize followed by Dequantize is bit-identical to FakeQuantize (same float ari
 of the same IR is only float rounding in the epilogue: at most one quantization step.
 
 Every kernel has a load-time specializer: weights packed, the epilogue composed, and per input shape
-and thread a bound call with its work buffers (``_bound_runner``), so that a small layer pays little
-more than numba's dispatch.
+and thread a bound call with its work buffers and output buffer, straight into numba's machine code
+(``_bound_runner``), so that a small layer pays little more than the unboxing of its arguments.
 """
 from __future__ import annotations
 

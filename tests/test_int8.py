@@ -157,16 +157,22 @@ def test_input_quantize_joins_the_first_convolution(tmp_path, with_pool):
     assert (rows[input_fq.name].status == "NOT_RUN") != with_pool
 
 
-def test_quantizing_convolution_is_exact():
-    """convolution_int8 on float input with ``quantize`` equals it on the Quantize kernel's codes."""
+@pytest.mark.parametrize("shape, parallel", [((2, 3, 9, 11), False), ((2, 3, 11), False), ((3, 3, 9, 11), True)])
+def test_quantizing_convolution_is_exact(shape, parallel, monkeypatch):
+    """convolution_int8 on float input with ``quantize`` equals it on the Quantize kernel's codes (2-D
+    and 1-D, serial and parallel tiles)."""
+    from irtool.runtime import threads
     from irtool.runtime.kernels.int8 import quantize
 
+    if parallel:  # (a shape no serial case has: the setup is cached per shape)
+        monkeypatch.setattr(threads, "PARALLEL_MACS", 0)
     rng = np.random.default_rng(12)
-    x = (rng.standard_normal((2, 3, 9, 11)) * 2).astype(F)
-    w = rng.integers(-127, 128, (5, 3, 3, 3)).astype(np.int16)
+    x = (rng.standard_normal(shape) * 2).astype(F)
+    k = len(shape) - 2
+    w = rng.integers(-127, 128, (5, *[3] * k, 3)).astype(np.int16)
     ep = epilogue(5, rng.random(5) * 1e-2, rng.standard_normal(5), -1.0, 4.0, 40.0, 3.0)
     q = (np.float32(-2.5), np.float32(2.5), 255 / 5.0, 128.0)
-    geometry = dict(strides=[2, 1], dilations=[1, 1], pads_begin=[1, 1], pads_end=[1, 1], zero_point=[128])
+    geometry = dict(strides=[2, 1][-k:], dilations=[1] * k, pads_begin=[1] * k, pads_end=[1] * k, zero_point=[128])
     for levels in (0, 256):
         got = convolution_int8(x, w, ep, quantize=[float(v) for v in q], levels=levels, **geometry)
         codes = quantize(x, np.array(q[0]), np.array(q[1]), np.array(q[2]), np.array(q[3]))
@@ -468,12 +474,16 @@ def test_residual_add_joins_the_convolution(tmp_path):
     assert add.status == "NOT_RUN"
 
 
-@pytest.mark.parametrize("n, c, o, hw, k", [(2, 5, 7, (9, 10), 3), (1, 16, 16, (32, 32), 1), (1, 8, 6, (5, 3), 1)])
-def test_residual_in_the_epilogue_is_exact(n, c, o, hw, k):
-    """A convolution with a fused residual Add (full and partial tiles) against numpy: the exact sums,
-    the epilogue's codes, then residual_reference with the other input."""
+@pytest.mark.parametrize("n, c, o, hw, k, parallel", [(2, 5, 7, (9, 10), 3, False), (1, 16, 16, (32, 32), 1, False),
+                                                      (1, 8, 6, (5, 3), 1, False), (3, 5, 7, (9, 10), 3, True)])
+def test_residual_in_the_epilogue_is_exact(n, c, o, hw, k, parallel, monkeypatch):
+    """A convolution with a fused residual Add (full and partial tiles, serial and parallel tiles)
+    against numpy: the exact sums, the epilogue's codes, then residual_reference with the other input."""
+    from irtool.runtime import threads
     from irtool.runtime.kernels.int8 import compose_residual, residual_reference
 
+    if parallel:  # (a shape no serial case has: the setup is cached per shape)
+        monkeypatch.setattr(threads, "PARALLEL_MACS", 0)
     rng = np.random.default_rng(o)
     codes = rng.integers(0, 256, (n, c, *hw)).astype(np.uint8)
     other = rng.integers(0, 256, (n, o, *hw)).astype(np.uint8)

@@ -573,3 +573,19 @@ def test_outputs_survive_the_next_inference(tmp_path, sample):
     np.testing.assert_array_equal(first[0], want)
     for a, b in zip(kept, want_kept):
         np.testing.assert_array_equal(a, b)
+
+
+def test_an_observer_cannot_run_the_same_model_again():
+    """An INT8 model's layers write into buffers of their own: an observer that runs the same compiled
+    model in the middle of an inference gets one clear error instead of overwriting them; a second
+    compile of the model may run there."""
+    from irtool.errors import UnsupportedError
+
+    x = {"input": val("digits_cnn")[0][:1]}
+    compiled, other = (irtool.compile_model(SAMPLES / "digits_cnn_int8.xml") for _ in range(2))
+    with pytest.raises(UnsupportedError, match="already running"):
+        compiled.create_infer_request().infer(x, lambda layer, i, a: compiled(x))
+    want = compiled(x)[0]  # the request's state was cleaned up
+    seen = []
+    compiled.create_infer_request().infer(x, lambda layer, i, a: seen.append(other(x)[0]))
+    np.testing.assert_array_equal(seen[-1], want)

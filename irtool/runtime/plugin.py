@@ -8,6 +8,7 @@ timing each one for the performance counters.
 from __future__ import annotations
 
 import operator
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -16,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from irtool.errors import InputError, IRFormatError
+from irtool.errors import InputError, IRFormatError, UnsupportedError
 from irtool.ir import attrs as A
 from irtool.ir.element_types import element_type
 from irtool.ir.graph import Layer, Model
@@ -94,6 +95,7 @@ class CompiledModel:
         # slots whose array is a step's own buffer, rewritten by the next inference (INT8 layers; see
         # int8._bound_runner): what leaves an inference from them (or from a view) is a copy
         self._reused = {slot for s in steps if getattr(s.run, "reuses_output", False) for slot in s.outputs}
+        self._running: set[int] = set()  # threads in an inference of this model (with reused buffers)
 
     def create_infer_request(self, cpu_times: bool = False) -> InferRequest:
         """A request; ``cpu_times`` also measures each layer's process CPU time for the counters
@@ -133,6 +135,11 @@ class InferRequest:
         slots = c._template.copy()
         for spec, value in _match_inputs(c.inputs, inputs):
             slots[spec.slot] = value
+        tid = threading.get_ident() if c._reused else None
+        if tid is not None:
+            if tid in c._running:  # an observer running the model again: its buffers are in use
+                raise UnsupportedError("this compiled model is already running an inference on this thread (an "
+                                       "observer called it): compile the model a second time for that")
         perf = time.perf_counter_ns
         proc = time.process_time_ns if self._cpu_times else None
         stamps, cpu = [perf()], [proc()] if proc else None
@@ -140,6 +147,8 @@ class InferRequest:
         serial = False
         step = None
         dtypes = [] if c._dtypes is None else None
+        if tid is not None:
+            c._running.add(tid)
         try:
             for step, run, get, nin, out, frees, small in c._plan:  # the hot loop: nothing looked up by name
                 if small is not serial:
@@ -175,6 +184,8 @@ class InferRequest:
         finally:
             if serial:
                 threads.serial(False)
+            if tid is not None:
+                c._running.discard(tid)
         self._stamps = stamps, cpu  # the counters come from them when asked for
         if dtypes is not None:
             c._dtypes = dtypes

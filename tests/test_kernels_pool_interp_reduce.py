@@ -291,6 +291,24 @@ def test_global_mean_is_numpys_mean_bit_for_bit(rows, n):
     np.testing.assert_array_equal(run(x, axes), R._KERNELS["ReduceMean"](x, axes, keep_dims=True))
 
 
+@pytest.mark.parametrize("shape, axes", [((1, 64, 64), [1]), ((3, 17, 5, 9), [1, 2]), ((2, 7, 33), [-2]),
+                                         ((4, 5, 6), [0]), ((2, 300, 3), [1]), ((2, 3, 4), [0, 2]), ((5, 1, 4), [1])])
+@pytest.mark.parametrize("keep_dims", [False, True])
+def test_mean_over_middle_axes_is_numpys_mean_bit_for_bit(shape, axes, keep_dims):
+    """The load-time specialized mean over a block of middle axes (a transformer's mean over its
+    sequence: rows added in order, divided in float64) rounds exactly as numpy's mean; axes that are
+    not one block take the generic kernel."""
+    from irtool.runtime.kernels import reduce as R
+    from irtool.runtime.registry import find_kernel  # noqa: F401  (registers every kernel)
+
+    x = (np.random.default_rng(len(shape)).standard_normal(shape) * 10).astype(np.float32)
+    axes = np.array(axes, np.int64)
+    got = R._prepare_mean([None, axes], keep_dims=keep_dims)(x, axes)
+    want = np.mean(x, axis=tuple(int(a) for a in axes), keepdims=keep_dims)
+    assert got.dtype == np.float32 and got.shape == want.shape
+    np.testing.assert_array_equal(got, want)
+
+
 # (input shape, kernel, strides, dilations, pads_begin, pads_end, rounding_type): windows inside the input,
 # reaching into the padding, past the end (ceil), dilated, 1-D
 MAX_GEOMS = [

@@ -102,26 +102,59 @@ def _row_means(x, out):  # pragma: no cover (jit)
         out[r] = (np.float32(0.0) + res) / np.float32(n)
 
 
+@numba.njit(cache=True)
+def _middle_means(x, out):  # pragma: no cover (jit)
+    """out[a, b] = x[a, :, b].mean() for float32 x [A, R, B], B > 1, rounded exactly as numpy's mean
+    over a middle axis: the rows added in order into the first (vectorized along b), then the sum
+    divided by the count in float64 and rounded to float32."""
+    A, R, B = x.shape
+    for a in range(A):
+        acc, src = out[a], x[a]
+        for b in range(B):
+            acc[b] = src[0, b]
+        for r in range(1, R):
+            for b in range(B):
+                acc[b] += src[r, b]
+        for b in range(B):
+            acc[b] = np.float32(np.float64(acc[b]) / R)
+
+
 @specializer(_KERNELS["ReduceMean"])
 def _prepare_mean(consts, keep_dims: bool = False):
-    """Global average pooling (constant trailing axes, contiguous float32): the fast path of ``_mean``
-    with the axes worked out once; other inputs take the kernel."""
+    """Constant axes on contiguous float32, the axes worked out once per rank: trailing ones (global
+    average pooling) through ``_row_means``, a block of middle ones (a transformer's mean over its
+    sequence) through ``_middle_means``; other inputs take the kernel."""
     generic = _KERNELS["ReduceMean"]
     if consts[1] is None:
         return None
     axes = np.asarray(consts[1]).reshape(-1)
-    trailing = {r: _axes(axes, r) == tuple(range(r - len(axes), r)) for r in range(len(axes) + 1, 9)}
+    plan: dict[int, tuple[int, int] | None] = {}  # rank -> (first axis, past the last) of a block, or None
+
+    def block(rank: int) -> tuple[int, int] | None:
+        if rank not in plan:
+            ax = _axes(axes, rank) if len(axes) and all(-rank <= int(a) < rank for a in axes) else ()
+            plan[rank] = (ax[0], ax[-1] + 1) if ax and ax == tuple(range(ax[0], ax[-1] + 1)) else None
+        return plan[rank]
 
     def run(x, a):
-        if type(x) is np.ndarray and x.dtype == np.float32 and x.flags.c_contiguous and trailing.get(x.ndim):
-            lead = x.shape[: x.ndim - len(axes)]
+        span = block(x.ndim) if type(x) is np.ndarray and x.dtype == np.float32 and x.flags.c_contiguous else None
+        if span is None or x.size == 0:
+            return generic(x, a, keep_dims=keep_dims)
+        lo, hi = span
+        lead, mid, tail = x.shape[:lo], x.shape[lo:hi], x.shape[hi:]
+        out_shape = lead + (1,) * len(mid) + tail if keep_dims else lead + tail
+        if not tail:
             rows = x.reshape(math.prod(lead), -1)
-            if 0 < rows.shape[1] <= _PW_BLOCK:
+            if rows.shape[1] <= _PW_BLOCK:
                 means = np.empty(rows.shape[0], np.float32)
                 _row_means(rows, means)
             else:
                 means = rows.mean(axis=1)
-            return means.reshape(lead + (1,) * len(axes) if keep_dims else lead)
+            return means.reshape(out_shape)
+        if math.prod(tail) > 1:
+            means = np.empty((math.prod(lead), math.prod(tail)), np.float32)
+            _middle_means(x.reshape(math.prod(lead), math.prod(mid), -1), means)
+            return means.reshape(out_shape)
         return generic(x, a, keep_dims=keep_dims)
     return run
 

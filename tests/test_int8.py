@@ -589,3 +589,41 @@ def test_an_observer_cannot_run_the_same_model_again():
     seen = []
     compiled.create_infer_request().infer(x, lambda layer, i, a: seen.append(other(x)[0]))
     np.testing.assert_array_equal(seen[-1], want)
+
+
+def test_values_move_on_codes(tmp_path):
+    """Split, StridedSlice, nearest Interpolate, Concat of aligned ranges and Gather between
+    FakeQuantize layers run on u8 codes (lpt.push_dequantize): bit-identical to the FP32 emulation,
+    counted I8. A Concat of two different ranges, and a padded Interpolate, stay FP32."""
+    c = lambda v: ops.constant(np.asarray(v, F))  # noqa: E731
+    x = ops.parameter([1, 4, 6, 8], F, name="x")
+    t = ops.fake_quantize(x, c(-2.0), c(2.0 * 127 / 128), c(-2.0), c(2.0 * 127 / 128), 256)
+    a, b = ops.split(t, ops.constant(np.int64(1)), 2).outputs()
+    sliced = ops.strided_slice(b, ops.constant(np.array([0, 0, 1, 0])), ops.constant(np.array([1, 2, 6, 8])),
+                               ops.constant(np.array([1, 1, 2, 2])), [0, 0, 0, 0], [0, 0, 0, 0])
+    up = ops.interpolate(sliced, ops.constant(np.array([6, 8])), "nearest", "sizes",
+                         axes=ops.constant(np.array([2, 3])), coordinate_transformation_mode="asymmetric",
+                         nearest_mode="floor")
+    joined = ops.concat([a, up], 1)  # both from t: one range
+    picked = ops.gather(joined, ops.constant(np.array([3, 0, 1])), ops.constant(np.int64(1)))
+    other = ops.fake_quantize(x, c(-1.0), c(1.0 * 127 / 128), c(-1.0), c(1.0 * 127 / 128), 256)
+    mixed = ops.concat([picked, other], 1)  # two ranges: FP32
+    padded = ops.interpolate(a, ops.constant(np.array([8, 10])), "nearest", "sizes",
+                             axes=ops.constant(np.array([2, 3])), pads_begin=[0, 0, 1, 1], pads_end=[0, 0, 1, 1])
+    path = tmp_path / "moves.xml"
+    ov.save_model(ov.Model([mixed, padded], [x], "moves"), str(path))
+    model = irtool.read_model(path)
+    pushed = lpt.push_dequantize(lpt.split_fake_quantize(model))
+    by_name = {l.name: l for l in pushed}
+    for op in (a.get_node(), sliced, up, joined, picked):
+        assert by_name[op.get_friendly_name()].outputs[0].precision == "U8", op.get_type_name()
+    assert by_name[mixed.get_friendly_name()].outputs[0].precision != "U8"
+    assert by_name[padded.get_friendly_name()].outputs[0].precision != "U8"
+    sample = {"x": np.random.default_rng(5).standard_normal((1, 4, 6, 8)).astype(F) * 1.5}
+    compiled = irtool.compile_model(model)
+    got, want = compiled(sample), irtool.compile_model(model, precision="fp32")(sample)
+    for g, w in zip(got.values(), want.values()):
+        np.testing.assert_array_equal(g, w)
+    rows = {p.node_name: p for p in compiled.get_profiling_info()}
+    for op in (sliced, up, joined, picked):
+        assert rows[op.get_friendly_name()].exec_type.endswith("_I8"), op.get_type_name()

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from irtool.ir import attrs as A
 from irtool.ir.graph import Input, Layer, Model, Output, Port
 from irtool.passes.fold import fold, is_constant
 from irtool.passes.patterns import activation_after, constant_addend, single_user
@@ -39,7 +40,8 @@ from irtool.passes.weights import as_rank, weight_codes
 from irtool.runtime.kernels.fake_quantize import quantize_params
 from irtool.runtime.kernels.int8 import HI, INT8, ISC, ISH, LO, epilogue, pack_conv_weights
 
-DATA_MOVEMENT = {"MaxPool", "Reshape", "Transpose", "Squeeze", "Unsqueeze"}
+DATA_MOVEMENT = {"MaxPool", "Reshape", "Transpose", "Squeeze", "Unsqueeze", "StridedSlice", "Slice", "Split",
+                 "VariadicSplit", "Gather"}
 WEIGHTED = ("Convolution", "GroupConvolution", "MatMul")  # depthwise GroupConvolution only
 
 
@@ -115,30 +117,67 @@ def _zero_points(m: Model, dq: Layer) -> tuple[np.ndarray, np.ndarray] | None:
 
 # ------------------------------------------------------------------------------------------ 2. push
 def push_dequantize(model: Model, copy: bool = True) -> Model:
-    """``Dequantize -> op`` => ``op -> Dequantize`` for per-tensor scales and data-movement ops."""
+    """``Dequantize -> op`` => ``op -> Dequantize`` (one after each output that is read) for per-tensor
+    scales and ops that only move values (:func:`moves_values`): they then run on u8 codes, exactly
+    (dequantizing each value commutes with moving it); ``Concat`` when every input is a Dequantize of
+    one scale and zero point (aligned ranges)."""
     m = model.copy() if copy else model
     changed = True
     while changed:
         changed = False
-        for dq in [l for l in m.topological_order() if l.type == "Dequantize"]:
-            user = single_user(m, _out(dq))
-            if user is None or user.layer.type not in DATA_MOVEMENT or user.index != 0:
+        for op in m.topological_order():
+            if op.type == "Concat":
+                srcs = m.input_values(op)
+                dqs = [s.layer for s in srcs]
+                if not all(d.type == "Dequantize" and _per_tensor_zero_point(m, d) is not None for d in dqs) or \
+                        any(not np.array_equal(_dequant_params(m, d)[i], _dequant_params(m, dqs[0])[i])
+                            for d in dqs[1:] for i in (0, 1)):
+                    continue
+            elif moves_values(m, op):
+                dqs = [m.producer(op, 0).layer]
+                if dqs[0].type != "Dequantize" or _per_tensor_zero_point(m, dqs[0]) is None \
+                        or single_user(m, _out(dqs[0])) is None:
+                    continue
+            else:
                 continue
-            op = user.layer
-            if _per_tensor_zero_point(m, dq) is None or any(m.consumers(_out(op, i)) for i in range(1, len(op.outputs))):
-                continue
-            codes = m.producer(dq, 0)
-            m.connect(codes, user)
-            op.outputs[0].precision = "U8"
-            new = m.add_layer("Dequantize", f"{op.name}/dequantize", inputs=[_out(op), *m.input_values(dq)[1:]],
-                              outputs=[Port(0, "FP32", list(op.outputs[0].dims), list(op.outputs[0].names))],
-                              version=INT8)
-            for dst in [u for u in m.consumers(_out(op)) if u.layer is not new]:
-                m.connect(_out(new), dst)
-            m.remove_layer(dq)
+            _move_after(m, op, dqs)
             changed = True
             break
     return m
+
+
+def moves_values(m: Model, op: Layer) -> bool:
+    """True for an op whose read outputs only hold values of its first input, moved (so it may run on
+    codes): reshapes, transposes, slices, splits, gathers, MaxPool (its values, not opset8's indices)
+    and Interpolate in nearest mode without padding (a padded border would be a zero value, not a
+    zero code)."""
+    if op.type == "Interpolate":
+        pads = [v for k in ("pads_begin", "pads_end") for v in A.parse_ints(op.attrs.get(k, ""))]
+        return op.attrs.get("mode") == "nearest" and not any(pads)
+    if op.type in ("Split", "VariadicSplit"):
+        return True
+    return op.type in DATA_MOVEMENT and not any(m.consumers(_out(op, i)) for i in range(1, len(op.outputs)))
+
+
+def _move_after(m: Model, op: Layer, dqs: list[Layer]) -> None:
+    """``op`` reads the codes of the Dequantize layers ``dqs`` (its data inputs) and a Dequantize of the
+    first one's parameters follows each of its outputs that is read; a Dequantize left without
+    readers goes."""
+    params = m.input_values(dqs[0])[1:]
+    for i, dq in enumerate(dqs):
+        m.connect(m.producer(dq, 0), Input(op, op.inputs[i]))
+    for i, port in enumerate(op.outputs):
+        readers = m.consumers(_out(op, i))
+        if not readers:
+            continue
+        port.precision = "U8"
+        new = m.add_layer("Dequantize", f"{op.name}/dequantize{i or ''}", inputs=[_out(op, i), *params],
+                          outputs=[Port(0, "FP32", list(port.dims), list(port.names))], version=INT8)
+        for dst in readers:
+            m.connect(_out(new), dst)
+    for dq in dqs:
+        if not m.consumers(_out(dq)):
+            m.remove_layer(dq)
 
 
 # ------------------------------------------------------------------------------------------ 3. fuse

@@ -274,7 +274,7 @@ def compile_model(model: Model | str | Path, shapes: Shapes = None, precision: s
     fixed = _resolve_shapes(model, shapes)
     slot_of: dict[tuple[int, int], int] = {}
     constants: dict[int, np.ndarray] = {}
-    inputs, outputs, steps, folded = [], [], [], set()
+    inputs, outputs, steps, folded, results = [], [], [], set(), []
 
     def new_slot(layer: Layer, port_index: int) -> int:
         slot_of[(layer.id, layer.outputs[port_index].id)] = n = len(slot_of)
@@ -288,6 +288,7 @@ def compile_model(model: Model | str | Path, shapes: Shapes = None, precision: s
         elif layer.type == "Result":
             src = model.producer(layer, 0)
             outputs.append(_output_spec(layer, src, slot_of[(src.layer.id, src.port.id)], len(outputs)))
+            results.append(layer.id)
         else:
             kern = find_kernel(layer)
             ins = [slot_of[(s.layer.id, s.port.id)] for s in model.input_values(layer)]
@@ -300,6 +301,10 @@ def compile_model(model: Model | str | Path, shapes: Shapes = None, precision: s
                 folded.add(layer.id)
             else:
                 steps.append(step)
+    # outputs in the order of the Result layers in the file, as OpenVINO gives them (the topological
+    # order of a transformed graph may differ)
+    rank = {lid: i for i, lid in enumerate(model.layers)}
+    outputs = [spec for _, spec in sorted(zip((rank[r] for r in results), outputs), key=lambda pair: pair[0])]
     _plan_lifetimes(steps, set(constants), {o.slot for o in outputs})
     for step in steps:
         step.serial = threads.is_small(step.layer)

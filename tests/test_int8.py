@@ -627,3 +627,44 @@ def test_values_move_on_codes(tmp_path):
     rows = {p.node_name: p for p in compiled.get_profiling_info()}
     for op in (sliced, up, joined, picked):
         assert rows[op.get_friendly_name()].exec_type.endswith("_I8"), op.get_type_name()
+
+
+@pytest.mark.parametrize("transpose_a, transpose_b, K", [(False, True, 16), (True, False, 7), (False, False, 300)])
+def test_matmul_of_two_activations_is_exact(transpose_a, transpose_b, K):
+    """Two activations' codes (batched, broadcast): the exact integer products (float32 BLAS up to
+    EXACT_F32_TERMS terms, float64 past it) through the epilogue, against int64 numpy."""
+    from irtool.runtime.kernels.int8 import matmul_codes, matmul_codes_reference
+
+    rng = np.random.default_rng(K)
+    a = rng.integers(0, 256, (2, 3, K, 5) if transpose_a else (2, 3, 5, K)).astype(np.uint8)
+    b = rng.integers(0, 256, (1, 3, 6, K) if transpose_b else (3, K, 6)).astype(np.uint8)
+    for levels, ep in ((0, epilogue(1, 1e-3)), (256, epilogue(1, 2e-4, 0.5, 0.0, 6.0, 40.0, 3.0))):
+        got = matmul_codes(a, b, ep, 200, 255, transpose_a, transpose_b, levels)
+        np.testing.assert_array_equal(got, matmul_codes_reference(a, b, ep, 200, 255, transpose_a, transpose_b, levels))
+        assert got.shape == (2, 3, 5, 6)
+
+
+def test_attention_matmuls_run_on_codes(tmp_path):
+    """An attention block quantized as NNCF quantizes transformers (FakeQuantize on both inputs of
+    each MatMul): both MatMuls run on codes (lpt.fuse_matmul_codes), the first requantized for the
+    second; within one step of the FP32 emulation, counted I8."""
+    c = lambda v: ops.constant(np.asarray(v, F))  # noqa: E731
+    fq = lambda v, r: ops.fake_quantize(v, c(-r), c(r * 127 / 128), c(-r), c(r * 127 / 128), 256)  # noqa: E731
+    q, k, v = (ops.parameter([1, 2, 8, 16], F, name=n) for n in "qkv")
+    scores = ops.matmul(fq(q, 2.0), fq(k, 2.0), False, True)
+    probs = ops.fake_quantize(scores, c(0.0), c(8.0), c(0.0), c(8.0), 256)
+    out = ops.fake_quantize(ops.matmul(probs, fq(v, 2.0), False, False), c(-8.0), c(8.0), c(-8.0), c(8.0), 256)
+    path = tmp_path / "attention.xml"
+    ov.save_model(ov.Model([out], [q, k, v], "attention"), str(path))
+    model = irtool.read_model(path)
+    fused = lpt.low_precision(model)
+    matmuls = [l for l in fused if l.type == "MatMul"]
+    assert [l.version for l in matmuls] == ["irtool-int8"] * 2 and all(l.attrs.get("levels") == "256" for l in matmuls)
+    rng = np.random.default_rng(9)
+    compiled, emulated = irtool.compile_model(model), irtool.compile_model(model, precision="fp32")
+    x = [{n: rng.standard_normal((1, 2, 8, 16)).astype(F) for n in "qkv"} for _ in range(10)]
+    got, want = (np.concatenate([m(s)[0] for s in x]) for m in (compiled, emulated))
+    # one step of the output (16/255) also bounds one step of probs (8/255) times |v| <= 2
+    assert np.abs(got - want).max() <= 16.0 / 255 * 1.001 and np.mean(got == want) > 0.95
+    rows = [p for p in compiled.get_profiling_info() if p.node_type == "MatMul"]
+    assert len(rows) == 2 and all(p.exec_type.endswith("_I8") for p in rows)

@@ -9,6 +9,8 @@ applied at load time by ``compile_model(..., precision="int8")``:
    (MaxPool, Reshape, Transpose, Squeeze, Unsqueeze), so they run on u8.
 3. ``fuse_weighted``: ``Dequantize -> Convolution/depthwise GroupConvolution/MatMul(quantized weights) [-> Add(bias)]
    [-> ReLU/Clamp]`` becomes one INT8 layer: integer codes in, ``acc * scale + bias`` out, clamped.
+3b. ``fuse_matmul_codes``: ``Dequantize(a) -> MatMul <- Dequantize(b)`` (attention: two activations)
+   becomes one INT8 MatMul on both codes, the exact integer products through the epilogue.
 4. ``fuse_requantize``: an INT8 layer followed by ``Quantize`` writes u8 codes directly (requantization
    in the epilogue); the Quantize is gone.
 5. ``fuse_add``: ``Dequantize(a) + Dequantize(b) [-> ReLU|Clamp] -> Quantize`` (a residual Add between
@@ -195,6 +197,33 @@ def fuse_weighted(model: Model, copy: bool = True) -> Model:
         if op.type != "MatMul" and len(op.inputs[0].dims) not in (3, 4):
             continue  # 3-D convolutions stay FP32
         _replace_weighted(m, op, src.layer, act, weights)
+    m.remove_dead()
+    return m
+
+
+def fuse_matmul_codes(model: Model, copy: bool = True) -> Model:
+    """``Dequantize(a) -> MatMul <- Dequantize(b)`` (a transformer's attention products: both inputs
+    activations, per-tensor scales and integer zero points) => one INT8 MatMul on both codes: the
+    exact integer products, then the epilogue with scale ``sa * sb`` (fuse_requantize may add the next
+    Quantize to it)."""
+    m = model.copy() if copy else model
+    for op in [l for l in m.topological_order() if l.type == "MatMul" and l.version != INT8]:
+        srcs = [m.producer(op, i).layer for i in (0, 1)]
+        if any(s.type != "Dequantize" for s in srcs) or any(is_constant(m, m.producer(op, i)) for i in (0, 1)):
+            continue
+        params = [_per_tensor_zero_point(m, s) for s in srcs]
+        if any(p is None for p in params):
+            continue
+        (sa, za), (sb, zb) = params
+        attrs = {"zero_point": str(za), "zero_point_b": str(zb),
+                 "transpose_a": op.attrs.get("transpose_a", "false"), "transpose_b": op.attrs.get("transpose_b", "false")}
+        ep = m.add_constant(epilogue(1, sa * sb), f"{op.name}/int8_epilogue")
+        new = m.add_layer("MatMul", op.name, inputs=[m.producer(srcs[0], 0), m.producer(srcs[1], 0), ep],
+                          outputs=[Port(0, "FP32", list(op.outputs[0].dims), list(op.outputs[0].names))],
+                          version=INT8, attrs=attrs)
+        old_name = op.name
+        op.name = f"{old_name}/fp32"
+        m.replace_all_uses(_out(op), _out(new))
     m.remove_dead()
     return m
 
@@ -486,5 +515,5 @@ def fuse_input_quantize(model: Model, copy: bool = True) -> Model:
     return m
 
 
-PASSES = (split_fake_quantize, push_dequantize, fuse_weighted, fuse_requantize, fuse_add, fuse_residual, fuse_mean,
-          fuse_scale, fuse_input_quantize)  # low_precision's order
+PASSES = (split_fake_quantize, push_dequantize, fuse_weighted, fuse_matmul_codes, fuse_requantize, fuse_add,
+          fuse_residual, fuse_mean, fuse_scale, fuse_input_quantize)  # low_precision's order

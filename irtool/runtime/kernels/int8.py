@@ -1440,9 +1440,38 @@ def gemm_int8_reference(rows, w, ep, levels=0, channel_major=False):
 
 
 @kernel("MatMul", versions=(INT8,), impl="jit")
-def matmul_int8(k, w, ep, *, zero_point: list[int], levels: int = 0):
-    """u8 codes [..., K] x int16 weights [O, K] -> [..., O]."""
+def matmul_int8(k, w, ep, *, zero_point: list[int], levels: int = 0, zero_point_b: list[int] | None = None,
+                transpose_a: bool = False, transpose_b: bool = False):
+    """u8 codes [..., K] x int16 weights [O, K] -> [..., O]; or, with ``zero_point_b``, two activations'
+    u8 codes (``w`` the second, as MatMul's ``transpose_a``/``transpose_b`` say): see matmul_codes."""
+    if zero_point_b is not None:
+        return matmul_codes(k, w, ep, zero_point[0], zero_point_b[0], transpose_a, transpose_b, levels)
     return prepare_matmul_int8(w, ep, zero_point=zero_point, levels=levels)(k)
+
+
+# Products of two activations: (a - za) x (b - zb) on u8 codes, each product at most 255 * 255 in size,
+# so every partial sum of up to EXACT_F32_TERMS of them is an integer under 2^24: float32 BLAS sums them
+# exactly, in any order and with FMA; longer sums take float64 (exact to 2^53).
+EXACT_F32_TERMS = (1 << 24) // (255 * 255)
+
+
+def matmul_codes(a, b, ep, za: int, zb: int, transpose_a: bool = False, transpose_b: bool = False,
+                 levels: int = 0) -> np.ndarray:
+    """MatMul of two activations' u8 codes ``a``, ``b`` (numpy's broadcasting of batch dims): the
+    exact integer products sum((a - za) * (b - zb)) through the epilogue ``ep`` (one column: per
+    tensor), float32 or u8 codes when ``levels`` > 0 (:func:`epilogue_reference`)."""
+    K = a.shape[-2] if transpose_a else a.shape[-1]
+    dt = np.float32 if K <= EXACT_F32_TERMS else np.float64
+    af, bf = a.astype(dt) - dt(za), b.astype(dt) - dt(zb)
+    acc = np.matmul(np.swapaxes(af, -1, -2) if transpose_a else af, np.swapaxes(bf, -1, -2) if transpose_b else bf)
+    return epilogue_reference(acc, ep, levels)
+
+
+def matmul_codes_reference(a, b, ep, za, zb, transpose_a=False, transpose_b=False, levels=0):
+    """matmul_codes in int64."""
+    a64, b64 = a.astype(np.int64) - za, b.astype(np.int64) - zb
+    acc = np.matmul(np.swapaxes(a64, -1, -2) if transpose_a else a64, np.swapaxes(b64, -1, -2) if transpose_b else b64)
+    return epilogue_reference(acc, ep, levels)
 
 
 def prepare_matmul_int8(w, ep, *, zero_point, levels=0):
@@ -1458,8 +1487,13 @@ def prepare_matmul_int8(w, ep, *, zero_point, levels=0):
 
 
 @specializer(matmul_int8)
-def _prepare_matmul_int8(consts, **attrs):
-    if consts[1] is None or consts[2] is None:
+def _prepare_matmul_int8(consts, zero_point_b=None, transpose_a=False, transpose_b=False, **attrs):
+    if consts[2] is None:
+        return None
+    if zero_point_b is not None:  # two activations
+        ep, za, zb, levels = consts[2], attrs["zero_point"][0], zero_point_b[0], attrs.get("levels", 0)
+        return lambda a, b, *_: matmul_codes(a, b, ep, za, zb, transpose_a, transpose_b, levels)
+    if consts[1] is None:
         return None
     return prepare_matmul_int8(consts[1], consts[2], **attrs)
 

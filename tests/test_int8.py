@@ -668,3 +668,33 @@ def test_attention_matmuls_run_on_codes(tmp_path):
     assert np.abs(got - want).max() <= 16.0 / 255 * 1.001 and np.mean(got == want) > 0.95
     rows = [p for p in compiled.get_profiling_info() if p.node_type == "MatMul"]
     assert len(rows) == 2 and all(p.exec_type.endswith("_I8") for p in rows)
+
+
+@pytest.mark.parametrize("exclude_pad, rounding", [(True, "floor"), (False, "ceil"), (True, "ceil")])
+def test_avg_pool_on_codes(tmp_path, exclude_pad, rounding):
+    """Dequantize -> AvgPool -> Quantize runs as one INT8 AvgPool (lpt.fuse_avg_pool): the kernel is
+    exact against int64 window sums, the model within one step of the FP32 emulation, counted I8."""
+    from irtool.runtime.kernels.int8 import avg_pool_int8, avg_pool_int8_reference
+
+    rng = np.random.default_rng(13)
+    geometry = dict(kernel=[3, 3], strides=[2, 2], pads_begin=[1, 1], pads_end=[1, 1], exclude_pad=exclude_pad,
+                    rounding_type=rounding)
+    codes = rng.integers(0, 256, (2, 3, 9, 10)).astype(np.uint8)
+    ep = epilogue(1, 0.02, None, 0.0, 2.0, 255 / 2.0, 0.0)
+    np.testing.assert_array_equal(avg_pool_int8(codes, ep, zero_point=[100], levels=256, **geometry),
+                                  avg_pool_int8_reference(codes, ep, zero_point=[100], levels=256, **geometry))
+
+    c = lambda v: ops.constant(np.asarray(v, F))  # noqa: E731
+    x = ops.parameter([1, 3, 9, 10], F, name="x")
+    t = ops.fake_quantize(x, c(-2.0), c(2.0 * 127 / 128), c(-2.0), c(2.0 * 127 / 128), 256)
+    pool = ops.avg_pool(t, [2, 2], [1, 1], [1, 1], [3, 3], exclude_pad, rounding)
+    y = ops.fake_quantize(pool, c(-1.0), c(1.0), c(-1.0), c(1.0), 256)
+    path = tmp_path / "avg.xml"
+    ov.save_model(ov.Model([y], [x], "avg"), str(path))
+    model = irtool.read_model(path)
+    assert [l.version for l in lpt.low_precision(model) if l.type == "AvgPool"] == ["irtool-int8"]
+    compiled, emulated = irtool.compile_model(model), irtool.compile_model(model, precision="fp32")
+    samples = [{"x": rng.standard_normal((1, 3, 9, 10)).astype(F)} for _ in range(10)]
+    got, want = (np.concatenate([m(s)[0] for s in samples]) for m in (compiled, emulated))
+    assert np.abs(got - want).max() <= 2.0 / 255 * 1.001 and np.mean(got == want) > 0.98
+    assert next(p for p in compiled.get_profiling_info() if p.node_type == "AvgPool").exec_type.endswith("_I8")

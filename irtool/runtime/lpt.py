@@ -18,6 +18,8 @@ applied at load time by ``compile_model(..., precision="int8")``:
 6. ``fuse_residual``: an INT8 convolution writing u8 codes that only an INT8 Add reads takes the Add
    in, in its tiles' epilogue: one float32 map of both codes (int8.compose_residual), within one step
    of the separate Add's rounding; one step and one pass over memory fewer.
+6b. ``fuse_avg_pool``: ``Dequantize -> AvgPool -> Quantize`` becomes one INT8 AvgPool on codes: exact window
+   sums through the INT8 epilogue.
 7. ``fuse_mean``: ``Dequantize -> ReduceMean(every spatial axis) [-> Quantize]`` (a global average
    pool) becomes one layer on codes: the exact integer sum of each plane through the INT8 epilogue.
 8. ``fuse_scale``: ``Multiply(x, constant along the last axis) -> Quantize`` (per tensor; NNCF's smooth
@@ -413,6 +415,37 @@ def fuse_residual(model: Model, copy: bool = True) -> Model:
     return m
 
 
+# ------------------------------------------------------------------------------------------ 6b. AvgPool
+def fuse_avg_pool(model: Model, copy: bool = True) -> Model:
+    """``Dequantize -> AvgPool -> Quantize`` (per tensor, an integer zero point; the pool read by the
+    Quantize alone: the next op takes INT8) => one INT8 AvgPool on codes: the exact sum of each
+    window through the INT8 epilogue, divided by its cell count there (the FP32 emulation's float
+    sums may round differently, by less than a quantization step)."""
+    m = model.copy() if copy else model
+    for op in [l for l in m.topological_order() if l.type == "AvgPool" and l.version != INT8]:
+        src = m.producer(op, 0)
+        user = single_user(m, _out(op))
+        if src.layer.type != "Dequantize" or user is None or user.layer.type != "Quantize" \
+                or len(op.inputs[0].dims) not in (3, 4):
+            continue
+        act = _per_tensor_zero_point(m, src.layer)
+        q = user.layer
+        params = [np.asarray(fold(m, s)) for s in m.input_values(q)[1:]]
+        if act is None or len(q.inputs) != 5 or any(p.size != 1 for p in params):
+            continue
+        lo, hi, isc, ish = (float(p.reshape(())) for p in params)
+        scale, zero_point = act
+        table = m.add_constant(epilogue(1, scale, None, lo, hi, isc, ish), f"{op.name}/int8_epilogue")
+        attrs = dict(op.attrs) | {"zero_point": str(zero_point), "levels": str(q.attr_int("levels", 256))}
+        name = op.name
+        op.name = f"{name}/fp32"
+        new = m.add_layer("AvgPool", name, inputs=[m.producer(src.layer, 0), table], version=INT8, attrs=attrs,
+                          outputs=[Port(0, "U8", list(q.outputs[0].dims), list(q.outputs[0].names))])
+        m.replace_all_uses(_out(q), _out(new))
+    m.remove_dead()
+    return m
+
+
 # ------------------------------------------------------------------------------------------ 7. mean
 def fuse_mean(model: Model, copy: bool = True) -> Model:
     """``Dequantize -> ReduceMean`` over every spatial axis (a global average pool), and the
@@ -516,4 +549,4 @@ def fuse_input_quantize(model: Model, copy: bool = True) -> Model:
 
 
 PASSES = (split_fake_quantize, push_dequantize, fuse_weighted, fuse_matmul_codes, fuse_requantize, fuse_add,
-          fuse_residual, fuse_mean, fuse_scale, fuse_input_quantize)  # low_precision's order
+          fuse_residual, fuse_avg_pool, fuse_mean, fuse_scale, fuse_input_quantize)  # low_precision's order

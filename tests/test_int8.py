@@ -698,3 +698,23 @@ def test_avg_pool_on_codes(tmp_path, exclude_pad, rounding):
     got, want = (np.concatenate([m(s)[0] for s in samples]) for m in (compiled, emulated))
     assert np.abs(got - want).max() <= 2.0 / 255 * 1.001 and np.mean(got == want) > 0.98
     assert next(p for p in compiled.get_profiling_info() if p.node_type == "AvgPool").exec_type.endswith("_I8")
+
+
+def test_relu_runs_on_codes(tmp_path):
+    """Dequantize -> ReLU becomes max(code, zero point) on codes (lpt.push_dequantize), then the
+    MaxPool after it runs on codes too: the same outputs as the FP32 emulation, counted I8."""
+    c = lambda v: ops.constant(np.asarray(v, F))  # noqa: E731
+    x = ops.parameter([1, 3, 6, 6], F, name="x")
+    t = ops.fake_quantize(x, c(-2.0), c(2.0 * 127 / 128), c(-2.0), c(2.0 * 127 / 128), 256)
+    relu = ops.relu(t)
+    pool = ops.max_pool(relu, [2, 2], [1, 1], [0, 0], [0, 0], [2, 2])
+    y = ops.fake_quantize(pool.output(0), c(0.0), c(2.0), c(0.0), c(2.0), 256)
+    path = tmp_path / "relu.xml"
+    ov.save_model(ov.Model([y], [x], "relu"), str(path))
+    model = irtool.read_model(path)
+    assert [l.version for l in lpt.low_precision(model) if l.type == "ReLU"] == ["irtool-int8"]
+    compiled, emulated = irtool.compile_model(model), irtool.compile_model(model, precision="fp32")
+    sample = {"x": np.random.default_rng(14).standard_normal((1, 3, 6, 6)).astype(F)}
+    np.testing.assert_array_equal(compiled(sample)[0], emulated(sample)[0])
+    rows = {p.node_type: p.exec_type for p in compiled.get_profiling_info() if p.status == "EXECUTED"}
+    assert rows["ReLU"].endswith("_I8") and rows["MaxPool"].endswith("_I8")

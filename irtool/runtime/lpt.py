@@ -124,7 +124,8 @@ def push_dequantize(model: Model, copy: bool = True) -> Model:
     """``Dequantize -> op`` => ``op -> Dequantize`` (one after each output that is read) for per-tensor
     scales and ops that only move values (:func:`moves_values`): they then run on u8 codes, exactly
     (dequantizing each value commutes with moving it); ``Concat`` when every input is a Dequantize of
-    one scale and zero point (aligned ranges)."""
+    one scale and zero point (aligned ranges); ``ReLU`` as ``max(code, zero point)`` (dequantization
+    is increasing, and maps the zero point to 0)."""
     m = model.copy() if copy else model
     changed = True
     while changed:
@@ -137,11 +138,13 @@ def push_dequantize(model: Model, copy: bool = True) -> Model:
                         any(not np.array_equal(_dequant_params(m, d)[i], _dequant_params(m, dqs[0])[i])
                             for d in dqs[1:] for i in (0, 1)):
                     continue
-            elif moves_values(m, op):
+            elif moves_values(m, op) or op.type == "ReLU":
                 dqs = [m.producer(op, 0).layer]
                 if dqs[0].type != "Dequantize" or _per_tensor_zero_point(m, dqs[0]) is None \
                         or single_user(m, _out(dqs[0])) is None:
                     continue
+                if op.type == "ReLU":  # max(x, 0) is max(code, zero point) on codes: an INT8 ReLU
+                    op = _codes_relu(m, op, _per_tensor_zero_point(m, dqs[0])[1])
             else:
                 continue
             _move_after(m, op, dqs)
@@ -161,6 +164,18 @@ def moves_values(m: Model, op: Layer) -> bool:
     if op.type in ("Split", "VariadicSplit"):
         return True
     return op.type in DATA_MOVEMENT and not any(m.consumers(_out(op, i)) for i in range(1, len(op.outputs)))
+
+
+def _codes_relu(m: Model, relu: Layer, zero_point: int) -> Layer:
+    """An INT8 ReLU (``max(code, zero_point)``) in the place of ``relu``, reading what it read."""
+    name = relu.name
+    relu.name = f"{name}/fp32"
+    new = m.add_layer("ReLU", name, inputs=[m.producer(relu, 0)], version=INT8,
+                      attrs={"zero_point": str(zero_point)},
+                      outputs=[Port(0, "FP32", list(relu.outputs[0].dims), list(relu.outputs[0].names))])
+    m.replace_all_uses(_out(relu), _out(new))
+    m.remove_layer(relu)
+    return new
 
 
 def _move_after(m: Model, op: Layer, dqs: list[Layer]) -> None:

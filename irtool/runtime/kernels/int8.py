@@ -1545,6 +1545,13 @@ def _prepare_mean_int8(consts, **attrs):
     return None if consts[1] is None else prepare_mean_int8(consts[1], **attrs)
 
 
+# ------------------------------------------------------------------------------------------ ReLU
+@kernel("ReLU", versions=(INT8,))
+def relu_int8(k, *, zero_point: list[int]):
+    """ReLU on u8 codes: ``max(code, zero_point)``, the code of 0.0 (lpt.push_dequantize)."""
+    return np.maximum(k, np.uint8(zero_point[0]))
+
+
 # ------------------------------------------------------------------------------------------ AvgPool
 def _avg_pool_setup(shape, kernel_, strides, pads_begin, pads_end, exclude_pad, rounding_type, auto_pad):
     """(geometry of pooling.avg_pool, the divisor of each output position [out spatial])."""

@@ -718,3 +718,42 @@ def test_relu_runs_on_codes(tmp_path):
     np.testing.assert_array_equal(compiled(sample)[0], emulated(sample)[0])
     rows = {p.node_type: p.exec_type for p in compiled.get_profiling_info() if p.status == "EXECUTED"}
     assert rows["ReLU"].endswith("_I8") and rows["MaxPool"].endswith("_I8")
+
+
+def test_every_weight_form_runs_int8(tmp_path):
+    """The same integer weights written in each form a quantized IR may hold them: Const(f32) ->
+    FakeQuantize, Const(i8) -> Convert -> FakeQuantize, Const(i8) -> Convert -> Multiply, and
+    Const(u8) -> Convert -> Subtract -> Multiply. Each convolution runs INT8 (its weight layers NOT_RUN),
+    within one step of its FP32 emulation and of the other forms."""
+    rng = np.random.default_rng(15)
+    q = rng.integers(-127, 128, (4, 3, 3, 3)).astype(np.int8)
+    s = (rng.random((4, 1, 1, 1)) * 0.02 + 0.01).astype(F)
+    c = lambda v: ops.constant(np.asarray(v, F))  # noqa: E731
+    forms = {
+        "f32 FQ": lambda: ops.fake_quantize(c(q * s), c(-127 * s), c(127 * s), c(-127 * s), c(127 * s), 255),
+        "i8 Convert FQ": lambda: ops.fake_quantize(ops.convert(ops.constant(q), "f32"), c(-127.0), c(127.0),
+                                                   c(-127 * s), c(127 * s), 255),
+        "i8 Convert Multiply": lambda: ops.multiply(ops.convert(ops.constant(q), "f32"), c(s)),
+        "u8 Convert Subtract Multiply": lambda: ops.multiply(
+            ops.subtract(ops.convert(ops.constant((q.astype(np.int16) + 128).astype(np.uint8)), "f32"), c(128.0)),
+            c(s)),
+    }
+    sample = {"x": rng.standard_normal((1, 3, 8, 8)).astype(F)}
+    outputs = {}
+    for form, weights in forms.items():
+        x = ops.parameter([1, 3, 8, 8], F, name="x")
+        t = ops.fake_quantize(x, c(-2.0), c(2.0 * 127 / 128), c(-2.0), c(2.0 * 127 / 128), 256)
+        y = ops.fake_quantize(ops.convolution(t, weights(), [1, 1], [1, 1], [1, 1], [1, 1]), c(-4.0), c(4.0),
+                              c(-4.0), c(4.0), 256)
+        path = tmp_path / f"{form.replace(' ', '_')}.xml"
+        ov.save_model(ov.Model([y], [x], "form"), str(path), compress_to_fp16=False)
+        compiled = irtool.compile_model(path)
+        outputs[form] = compiled(sample)[0]
+        rows = compiled.get_profiling_info()
+        assert next(p for p in rows if p.node_type == "Convolution").exec_type.endswith("_I8"), form
+        assert all(p.status == "NOT_RUN" for p in rows if p.node_type in ("Convert", "Subtract", "Multiply")), form
+        emulated = irtool.compile_model(path, precision="fp32")(sample)[0]
+        assert np.abs(outputs[form] - emulated).max() <= 8.0 / 255 * 1.001, form
+    first = outputs["f32 FQ"]
+    for form, out in outputs.items():
+        assert np.abs(out - first).max() <= 8.0 / 255 * 1.001 and np.mean(out == first) > 0.98, form

@@ -1456,15 +1456,35 @@ EXACT_F32_TERMS = (1 << 24) // (255 * 255)
 
 
 def matmul_codes(a, b, ep, za: int, zb: int, transpose_a: bool = False, transpose_b: bool = False,
-                 levels: int = 0) -> np.ndarray:
+                 levels: int = 0, t: np.ndarray | None = None) -> np.ndarray:
     """MatMul of two activations' u8 codes ``a``, ``b`` (numpy's broadcasting of batch dims): the
     exact integer products sum((a - za) * (b - zb)) through the epilogue ``ep`` (one column: per
-    tensor), float32 or u8 codes when ``levels`` > 0 (:func:`epilogue_reference`)."""
+    tensor; ``t`` its :func:`compose` if done already), float32 or u8 codes when ``levels`` > 0
+    (:func:`epilogue_reference`)."""
     K = a.shape[-2] if transpose_a else a.shape[-1]
+    t = compose(ep, levels) if t is None else t
     dt = np.float32 if K <= EXACT_F32_TERMS else np.float64
-    af, bf = a.astype(dt) - dt(za), b.astype(dt) - dt(zb)
+    af, bf = a.astype(dt), b.astype(dt)
+    af -= dt(za)
+    bf -= dt(zb)
     acc = np.matmul(np.swapaxes(af, -1, -2) if transpose_a else af, np.swapaxes(bf, -1, -2) if transpose_b else bf)
-    return epilogue_reference(acc, ep, levels)
+    out = np.empty(acc.shape, np.uint8 if levels else np.float32)
+    flat = out.reshape(-1)
+    _epilogue_flat(acc.reshape(-1), t, levels, flat if levels else _STUB_Q1, _STUB_F1 if levels else flat)
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _epilogue_flat(acc, t, levels, out_q, out_f):  # pragma: no cover (jit)
+    """The per-tensor epilogue (column 0 of ``t``) of exact sums ``acc`` (flat, float) into out_q
+    (u8) or out_f: :func:`epilogue_reference`'s operations, vectorized."""
+    a, b, lo, hi = t[0, 0], t[1, 0], t[2, 0], t[3, 0]
+    if levels > 0:
+        for i in range(np.uint64(acc.size)):
+            out_q[i] = np.uint8(np.int32(min(max(np.rint(np.float32(acc[i]) * a + b), lo), hi)))
+    else:
+        for i in range(np.uint64(acc.size)):
+            out_f[i] = min(max(np.float32(acc[i]) * a + b, lo), hi)
 
 
 def matmul_codes_reference(a, b, ep, za, zb, transpose_a=False, transpose_b=False, levels=0):
@@ -1492,7 +1512,8 @@ def _prepare_matmul_int8(consts, zero_point_b=None, transpose_a=False, transpose
         return None
     if zero_point_b is not None:  # two activations
         ep, za, zb, levels = consts[2], attrs["zero_point"][0], zero_point_b[0], attrs.get("levels", 0)
-        return lambda a, b, *_: matmul_codes(a, b, ep, za, zb, transpose_a, transpose_b, levels)
+        t = compose(ep, levels)
+        return lambda a, b, *_: matmul_codes(a, b, ep, za, zb, transpose_a, transpose_b, levels, t)
     if consts[1] is None:
         return None
     return prepare_matmul_int8(consts[1], consts[2], **attrs)

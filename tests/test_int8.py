@@ -604,8 +604,8 @@ def test_values_move_on_codes(tmp_path):
     up = ops.interpolate(sliced, ops.constant(np.array([6, 8])), "nearest", "sizes",
                          axes=ops.constant(np.array([2, 3])), coordinate_transformation_mode="asymmetric",
                          nearest_mode="floor")
-    joined = ops.concat([a, up], 1)  # both from t: one range
-    picked = ops.gather(joined, ops.constant(np.array([3, 0, 1])), ops.constant(np.int64(1)))
+    joined = ops.concat([a, up, a], 1)  # all from t: one range (a twice)
+    picked = ops.gather(joined, ops.constant(np.array([3, 0, 5])), ops.constant(np.int64(1)))
     other = ops.fake_quantize(x, c(-1.0), c(1.0 * 127 / 128), c(-1.0), c(1.0 * 127 / 128), 256)
     mixed = ops.concat([picked, other], 1)  # two ranges: FP32
     padded = ops.interpolate(a, ops.constant(np.array([8, 10])), "nearest", "sizes",

@@ -194,7 +194,7 @@ def _move_after(m: Model, op: Layer, dqs: list[Layer]) -> None:
                           outputs=[Port(0, "FP32", list(port.dims), list(port.names))], version=INT8)
         for dst in readers:
             m.connect(_out(new), dst)
-    for dq in dqs:
+    for dq in {d.id: d for d in dqs}.values():  # (a Concat may read one Dequantize twice)
         if not m.consumers(_out(dq)):
             m.remove_layer(dq)
 

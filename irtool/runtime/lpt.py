@@ -5,8 +5,10 @@ applied at load time by ``compile_model(..., precision="int8")``:
 
 1. ``split_fake_quantize``: an activation FakeQuantize becomes ``Quantize`` (f32 -> u8 codes) and
    ``Dequantize`` (u8 -> f32); the pair computes exactly what the FakeQuantize did.
-2. ``push_dequantize``: ``Dequantize -> op`` becomes ``op -> Dequantize`` for ops that only move data
-   (MaxPool, Reshape, Transpose, Squeeze, Unsqueeze), so they run on u8.
+2. ``push_dequantize``: ``Dequantize -> op`` becomes ``op -> Dequantize`` for ops that only move values
+   (MaxPool, Reshape, Transpose, Squeeze, Unsqueeze, StridedSlice, Slice, Split, VariadicSplit, Gather,
+   nearest Interpolate without padding), a Concat of aligned ranges, and ReLU (``max(code, zero
+   point)``), so they run on u8.
 3. ``fuse_weighted``: ``Dequantize -> Convolution/depthwise GroupConvolution/MatMul(quantized weights) [-> Add(bias)]
    [-> ReLU/Clamp]`` becomes one INT8 layer: integer codes in, ``acc * scale + bias`` out, clamped.
 3b. ``fuse_matmul_codes``: ``Dequantize(a) -> MatMul <- Dequantize(b)`` (attention: two activations)
@@ -18,8 +20,8 @@ applied at load time by ``compile_model(..., precision="int8")``:
 6. ``fuse_residual``: an INT8 convolution writing u8 codes that only an INT8 Add reads takes the Add
    in, in its tiles' epilogue: one float32 map of both codes (int8.compose_residual), within one step
    of the separate Add's rounding; one step and one pass over memory fewer.
-6b. ``fuse_avg_pool``: ``Dequantize -> AvgPool -> Quantize`` becomes one INT8 AvgPool on codes: exact window
-   sums through the INT8 epilogue.
+6b. ``fuse_avg_pool``: ``Dequantize -> AvgPool -> Quantize`` becomes one INT8 AvgPool on codes: exact
+   window sums through the INT8 epilogue.
 7. ``fuse_mean``: ``Dequantize -> ReduceMean(every spatial axis) [-> Quantize]`` (a global average
    pool) becomes one layer on codes: the exact integer sum of each plane through the INT8 epilogue.
 8. ``fuse_scale``: ``Multiply(x, constant along the last axis) -> Quantize`` (per tensor; NNCF's smooth

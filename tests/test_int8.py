@@ -757,3 +757,22 @@ def test_every_weight_form_runs_int8(tmp_path):
     first = outputs["f32 FQ"]
     for form, out in outputs.items():
         assert np.abs(out - first).max() <= 8.0 / 255 * 1.001 and np.mean(out == first) > 0.98, form
+
+
+@pytest.mark.parametrize("name", ["digits_cnn", "resnet_mini"])
+def test_irtools_own_int8_ir_agrees_with_its_fp32_emulation(name, tmp_path):
+    """An IR that irtool quantized itself (compressed weights, its own FakeQuantize placement) runs
+    its integer path as its FP32 emulation computes it: top-1 agreement >= 99%, accuracy within half
+    a point."""
+    with np.load(SAMPLES / f"{name}_calib.npz") as c:
+        calib = [{"input": c["input"][i:i + 1]} for i in range(300)]
+    model = irtool.quantize(irtool.read_model(SAMPLES / f"{name}.xml"), calib)
+    xml = irtool.save_model(model, tmp_path / f"{name}_irtool_int8.xml")
+    x, y = (a[:180] for a in val(name))
+    int8 = irtool.compile_model(xml).create_infer_request()
+    emul = irtool.compile_model(xml, precision="fp32").create_infer_request()
+    a = np.concatenate([int8.infer({"input": x[i:i + 1]})["logits"] for i in range(len(x))])
+    b = np.concatenate([emul.infer({"input": x[i:i + 1]})["logits"] for i in range(len(x))])
+    assert np.mean(a.argmax(1) == b.argmax(1)) >= 0.99
+    assert abs(np.mean(a.argmax(1) == y) - np.mean(b.argmax(1) == y)) <= 0.005
+    assert any(p.exec_type.endswith("_I8") for p in int8.get_profiling_info() if p.node_type == "Convolution")

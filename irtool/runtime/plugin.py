@@ -416,22 +416,24 @@ def _match_inputs(specs: list[TensorSpec], given: Mapping[str, Any] | Sequence[A
     """Pair given arrays with inputs, checking names, dtypes and shapes; one clear error otherwise."""
     if isinstance(given, Mapping):
         pairs = [(_lookup(specs, k, "input"), v) for k, v in given.items()]
+        seen = {id(spec) for spec, _ in pairs}
+        missing = [s.name for s in specs if id(s) not in seen]
+        if missing:
+            raise InputError(f"missing input(s): {', '.join(missing)}")
     else:
         if isinstance(given, np.ndarray):
             given = [given]
         if len(given) != len(specs):
             raise InputError(f"{len(given)} inputs given, the model takes {len(specs)} "
                              f"({', '.join(s.name for s in specs)})")
-        pairs = list(zip(specs, given))
-    missing = [s.name for s in specs if s not in {p[0] for p in pairs}]
-    if missing:
-        raise InputError(f"missing input(s): {', '.join(missing)}")
-    for spec, value in pairs:
-        arr = np.asarray(value)
+        pairs = zip(specs, given)
+    for spec, value in pairs:  # (checked cheaply: this runs every inference)
+        arr = value if type(value) is np.ndarray else np.asarray(value)
         if arr.dtype != spec.dtype:
             raise InputError(f"input '{spec.name}' is {arr.dtype}, the model takes {spec.dtype} "
                              f"({precision_of(spec.dtype)}); convert the data first")
-        if len(arr.shape) != len(spec.shape) or any(d >= 0 and d != a for d, a in zip(spec.shape, arr.shape)):
+        if arr.shape != spec.shape and (len(arr.shape) != len(spec.shape)
+                                        or any(d >= 0 and d != a for d, a in zip(spec.shape, arr.shape))):
             want = "[" + ",".join("?" if d < 0 else str(d) for d in spec.shape) + "]"
             raise InputError(f"input '{spec.name}' has shape {list(arr.shape)}, the model takes {want}")
         yield spec, arr

@@ -65,6 +65,8 @@ def serial(on: bool) -> None:
     """Run the next numba kernels on the calling thread only (``on``), or on the configured count."""
     global _now, _set
     n = 1 if on else _parallel
+    if n == _now and _set is not None:  # (one thread configured: nothing to switch)
+        return
     if _set is None:
         import numba
         from numba.np.ufunc import parallel

@@ -790,10 +790,10 @@ _NO_RESIDUAL = np.zeros(0, np.float32)  # the tiles' residual map when no Add fo
 
 class _Bound(NamedTuple):
     """A prepared layer's call for one input shape on one thread: ``fn(k.reshape(k_shape), *head,
-    out_q, out_f, *others, *tail)`` with ``out`` = np.empty(out_shape, dtype) in the place of out_q
-    (u8 codes) or out_f, ``others`` the per-call inputs beyond ``k`` (see _bound_runner). Work buffers
-    in ``head`` belong to the thread: an infer request per thread may run the same compiled model
-    concurrently."""
+    out_q, out_f, *others, *tail)``, the output (``out_shape``; u8 codes in out_q when ``levels`` > 0,
+    else float32 in out_f, the other a stub) and the per-call inputs beyond ``k`` (``others``) given by
+    _bound_runner. Work buffers in ``head`` belong to the thread: an infer request per thread may run
+    the same compiled model concurrently."""
     fn: object
     k_shape: tuple[int, ...] | None  # None: the input as it comes
     head: tuple

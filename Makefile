@@ -10,18 +10,25 @@ OUT := out
 
 .PHONY: test demo bench samples clean
 
+# numba's cache keys a kernel by its own file's time stamp: an edit to a helper that kernels in other
+# files inline (kernels/_*.py) would leave their stale machine code behind (once a segfault), so such
+# an edit, or a fresh checkout, empties the repository's caches first
+.numba_helpers: $(wildcard irtool/runtime/kernels/_*.py)
+	rm -rf .numba_cache bench-out/*/numba_cache
+	touch $@
+
 $(BIN)/irtool: pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[test]'
 	touch $@
 
-test: $(BIN)/irtool
+test: $(BIN)/irtool .numba_helpers
 	$(BIN)/python -m pytest -q
 
 # The main job on the shipped digits CNN (trained on scikit-learn's digits): quantize with irtool,
 # check the INT8 IR, run FP32 and INT8 on the validation set (top-1) with per-layer counters.
-demo: $(BIN)/irtool
+demo: $(BIN)/irtool .numba_helpers
 	@mkdir -p $(OUT)
 	$(BIN)/irtool info $(SAMPLE)
 	$(BIN)/irtool quantize $(SAMPLE) --data $(SAMPLE:.xml=_calib.npz) -o $(OUT)/digits_cnn_int8.xml
@@ -37,7 +44,7 @@ demo: $(BIN)/irtool
 	$(BIN)/irtool quantize samples/digits_cnn_fragile.xml --data samples/digits_cnn_calib.npz \
 		--method accuracy-aware --val samples/digits_cnn_val.npz --max-drop 0.01 -o $(OUT)/digits_cnn_fragile_int8.xml
 
-bench: $(BIN)/irtool
+bench: $(BIN)/irtool .numba_helpers
 	$(BIN)/python benchmarks/run.py
 
 # Regenerates samples/ (trains the models; needs torch, installed here only). The detector first, so
@@ -49,4 +56,4 @@ samples: $(BIN)/irtool
 	$(BIN)/python samples/make_fragile.py  # from the digits CNN just trained
 
 clean:
-	rm -rf $(OUT) .numba_cache .pytest_cache
+	rm -rf $(OUT) .numba_cache .numba_helpers .pytest_cache

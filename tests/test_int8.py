@@ -10,10 +10,22 @@ from irtool.runtime import lpt
 from irtool.runtime.kernels.conv import convolution_reference
 from irtool.runtime.kernels.int8 import (convolution_int8, epilogue, epilogue_reference, gemm_int8,
                                          gemm_int8_reference, pack_conv_weights)
-from tests.oracle import SAMPLES, ov, ops
+from tests.oracle import SAMPLES, ov, ops, save
 from tests.test_samples import MODELS, ov_logits, val
 
 F = np.float32
+
+
+def c(v) -> "ov.Node":
+    """A float32 constant of the model under construction."""
+    return ops.constant(np.asarray(v, F))
+
+
+def _ir(tmp_path, name: str, outputs: list, inputs: list, fp16: bool = True):
+    """The model written by OpenVINO's serializer (FP16-compressed constants, its default, unless
+    ``fp16`` is False) to ``tmp_path/name.xml`` and read back by irtool: (path, model)."""
+    path = save(ov.Model(outputs, inputs, name), tmp_path / f"{name}.xml", fp16=fp16)
+    return path, irtool.read_model(path)
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -90,7 +102,6 @@ def _fq_model(tmp_path, with_pool: bool):
     """Parameter -> FQ -> [MaxPool] -> Conv(FQ weights) -> Add(bias) -> ReLU -> FQ -> MatMul -> Result."""
     rng = np.random.default_rng(5)
     x = ops.parameter([1, 4, 10, 10], F, name="x")
-    c = lambda v: ops.constant(np.asarray(v, F))  # noqa: E731
     lo = -2.0 * 128 / 127  # a signed symmetric range as quantizers write it: 0.0 is code 128
     t = ops.fake_quantize(x, c(lo), c(2.0), c(lo), c(2.0), 256)
     if with_pool:
@@ -104,9 +115,7 @@ def _fq_model(tmp_path, with_pool: bool):
     wf = (rng.standard_normal((3, y.get_output_partial_shape(0)[1].get_length())) * 0.05).astype(F)
     fmax = np.abs(wf).max(axis=1, keepdims=True)
     fc = ops.matmul(y, ops.fake_quantize(c(wf), c(-fmax), c(fmax), c(-fmax), c(fmax), 255), False, True)
-    path = tmp_path / "fq.xml"
-    ov.save_model(ov.Model([fc], [x], "fq"), str(path), compress_to_fp16=False)
-    return irtool.read_model(path), {"x": rng.standard_normal((1, 4, 10, 10)).astype(F) * 1.5}
+    return _ir(tmp_path, "fq", [fc], [x], fp16=False)[1], {"x": rng.standard_normal((1, 4, 10, 10)).astype(F) * 1.5}
 
 
 @pytest.mark.parametrize("with_pool", [False, True])
@@ -182,12 +191,9 @@ def test_quantizing_convolution_is_exact(shape, parallel, monkeypatch):
 def test_fractional_zero_point_stays_fp32(tmp_path):
     """[-2, 2] on 256 levels has no code for 0.0: integer arithmetic would be wrong at the borders."""
     x = ops.parameter([1, 2, 6, 6], F, name="x")
-    c = lambda v: ops.constant(np.asarray(v, F))  # noqa: E731
     t = ops.fake_quantize(x, c(-2.0), c(2.0), c(-2.0), c(2.0), 256)
     w = ops.fake_quantize(c(np.ones((3, 2, 3, 3))), c(-1), c(1), c(-1), c(1), 255)
-    path = tmp_path / "frac.xml"
-    ov.save_model(ov.Model([ops.convolution(t, w, [1, 1], [1, 1], [1, 1], [1, 1])], [x], "frac"), str(path))
-    model = irtool.read_model(path)
+    _, model = _ir(tmp_path, "frac", [ops.convolution(t, w, [1, 1], [1, 1], [1, 1], [1, 1])], [x])
     fused = lpt.low_precision(model)
     assert next(l for l in fused if l.type == "Convolution").version == "opset1"
     sample = {"x": np.random.default_rng(0).standard_normal((1, 2, 6, 6)).astype(F)}
@@ -278,14 +284,11 @@ def test_depthwise_requantized_is_exact(stride, dilation, k, c, hw):
 def test_residual_add_on_codes_is_bit_identical(tmp_path):
     """Dequantize(a) + Dequantize(b) -> ReLU -> Quantize, fused into one INT8 Add, rounds every step
     as the separate layers do."""
-    c = lambda v: ops.constant(np.asarray(v, F))  # noqa: E731
     a, b = ops.parameter([1, 3, 5, 7], F, name="a"), ops.parameter([1, 3, 5, 7], F, name="b")
     qa = ops.fake_quantize(a, c(-1.0 * 128 / 127), c(1.0), c(-1.0 * 128 / 127), c(1.0), 256)
     qb = ops.fake_quantize(b, c(0.0), c(3.0), c(0.0), c(3.0), 256)
     y = ops.fake_quantize(ops.relu(ops.add(qa, qb)), c(0.0), c(2.5), c(0.0), c(2.5), 256)
-    path = tmp_path / "add.xml"
-    ov.save_model(ov.Model([y], [a, b], "add"), str(path))
-    model = irtool.read_model(path)
+    _, model = _ir(tmp_path, "add", [y], [a, b])
     fused = lpt.low_precision(model)
     add = next(l for l in fused if l.type == "Add")
     assert add.version == "irtool-int8" and not any(l.type == "ReLU" for l in fused)
@@ -366,14 +369,11 @@ def test_mean_on_codes_is_exact(shape, keep_dims, levels):
 def test_global_average_pool_runs_on_codes(tmp_path):
     """Dequantize -> ReduceMean(spatial axes) -> Quantize becomes one INT8 layer; its codes are
     within one step of the FP32 emulation's."""
-    c = lambda v: ops.constant(np.asarray(v, F))  # noqa: E731
     x = ops.parameter([1, 6, 5, 4], F, name="x")
     t = ops.fake_quantize(x, c(0.0), c(4.0), c(0.0), c(4.0), 256)
     y = ops.reduce_mean(t, ops.constant(np.array([2, 3])), True)
     y = ops.fake_quantize(y, c(0.0), c(3.0), c(0.0), c(3.0), 256)
-    path = tmp_path / "gap.xml"
-    ov.save_model(ov.Model([y], [x], "gap"), str(path))
-    model = irtool.read_model(path)
+    _, model = _ir(tmp_path, "gap", [y], [x])
     fused = lpt.low_precision(model)
     mean = next(l for l in fused if l.type == "ReduceMean")
     assert mean.version == "irtool-int8" and mean.attrs["levels"] == "256"
@@ -390,14 +390,11 @@ def test_smooth_quant_scale_joins_the_quantize(tmp_path):
     one Quantize that multiplies first: the codes are bit-identical to the two layers'."""
     from irtool.runtime.kernels.int8 import quantize, quantize_scaled_reference
 
-    c = lambda v: ops.constant(np.asarray(v, F))  # noqa: E731
     rng = np.random.default_rng(3)
     x = ops.parameter([1, 6, 10], F, name="x")
     scaled = ops.multiply(x, c(rng.random((1, 1, 10)) * 2 + 0.1))
     y = ops.fake_quantize(scaled, c(-2.0 * 128 / 127), c(2.0), c(-2.0 * 128 / 127), c(2.0), 256)
-    path = tmp_path / "smooth.xml"
-    ov.save_model(ov.Model([y], [x], "smooth"), str(path))
-    model = irtool.read_model(path)
+    _, model = _ir(tmp_path, "smooth", [y], [x])
     fused = lpt.low_precision(model)
     q = next(l for l in fused if l.type == "Quantize")
     assert len(q.inputs) == 6 and not any(l.type == "Multiply" for l in fused)
@@ -446,7 +443,6 @@ def test_residual_add_joins_the_convolution(tmp_path):
     """An INT8 Add reading an INT8 convolution's codes goes into the convolution (lpt.fuse_residual):
     within one step of the two layers (equal but where the sum sits on a code's edge), the Add
     reported NOT_RUN."""
-    c = lambda v: ops.constant(np.asarray(v, F))  # noqa: E731
     rng = np.random.default_rng(8)
     x = ops.parameter([1, 4, 9, 10], F, name="x")
     t = ops.fake_quantize(x, c(-2.0 * 128 / 127), c(2.0), c(-2.0 * 128 / 127), c(2.0), 256)
@@ -456,9 +452,7 @@ def test_residual_add_joins_the_convolution(tmp_path):
                            [1, 1], [1, 1])
     conv = ops.fake_quantize(conv, c(-6.0 * 128 / 127), c(6.0), c(-6.0 * 128 / 127), c(6.0), 256)
     y = ops.fake_quantize(ops.relu(ops.add(t, conv)), c(0.0), c(5.0), c(0.0), c(5.0), 256)
-    path = tmp_path / "residual.xml"
-    ov.save_model(ov.Model([y], [x], "residual"), str(path))
-    model = irtool.read_model(path)
+    _, model = _ir(tmp_path, "residual", [y], [x])
     fused = lpt.low_precision(model)
     layer = next(l for l in fused if l.type == "Convolution")
     assert len(layer.inputs) == 6 and not any(l.type == "Add" for l in fused)
@@ -595,7 +589,6 @@ def test_values_move_on_codes(tmp_path):
     """Split, StridedSlice, nearest Interpolate, Concat of aligned ranges and Gather between
     FakeQuantize layers run on u8 codes (lpt.push_dequantize): bit-identical to the FP32 emulation,
     counted I8. A Concat of two different ranges, and a padded Interpolate, stay FP32."""
-    c = lambda v: ops.constant(np.asarray(v, F))  # noqa: E731
     x = ops.parameter([1, 4, 6, 8], F, name="x")
     t = ops.fake_quantize(x, c(-2.0), c(2.0 * 127 / 128), c(-2.0), c(2.0 * 127 / 128), 256)
     a, b = ops.split(t, ops.constant(np.int64(1)), 2).outputs()
@@ -610,9 +603,7 @@ def test_values_move_on_codes(tmp_path):
     mixed = ops.concat([picked, other], 1)  # two ranges: FP32
     padded = ops.interpolate(a, ops.constant(np.array([8, 10])), "nearest", "sizes",
                              axes=ops.constant(np.array([2, 3])), pads_begin=[0, 0, 1, 1], pads_end=[0, 0, 1, 1])
-    path = tmp_path / "moves.xml"
-    ov.save_model(ov.Model([mixed, padded], [x], "moves"), str(path))
-    model = irtool.read_model(path)
+    _, model = _ir(tmp_path, "moves", [mixed, padded], [x])
     pushed = lpt.push_dequantize(lpt.split_fake_quantize(model))
     by_name = {l.name: l for l in pushed}
     for op in (a.get_node(), sliced, up, joined, picked):
@@ -648,15 +639,12 @@ def test_attention_matmuls_run_on_codes(tmp_path):
     """An attention block quantized as NNCF quantizes transformers (FakeQuantize on both inputs of
     each MatMul): both MatMuls run on codes (lpt.fuse_matmul_codes), the first requantized for the
     second; within one step of the FP32 emulation, counted I8."""
-    c = lambda v: ops.constant(np.asarray(v, F))  # noqa: E731
     fq = lambda v, r: ops.fake_quantize(v, c(-r), c(r * 127 / 128), c(-r), c(r * 127 / 128), 256)  # noqa: E731
     q, k, v = (ops.parameter([1, 2, 8, 16], F, name=n) for n in "qkv")
     scores = ops.matmul(fq(q, 2.0), fq(k, 2.0), False, True)
     probs = ops.fake_quantize(scores, c(0.0), c(8.0), c(0.0), c(8.0), 256)
     out = ops.fake_quantize(ops.matmul(probs, fq(v, 2.0), False, False), c(-8.0), c(8.0), c(-8.0), c(8.0), 256)
-    path = tmp_path / "attention.xml"
-    ov.save_model(ov.Model([out], [q, k, v], "attention"), str(path))
-    model = irtool.read_model(path)
+    _, model = _ir(tmp_path, "attention", [out], [q, k, v])
     fused = lpt.low_precision(model)
     matmuls = [l for l in fused if l.type == "MatMul"]
     assert [l.version for l in matmuls] == ["irtool-int8"] * 2 and all(l.attrs.get("levels") == "256" for l in matmuls)
@@ -684,14 +672,11 @@ def test_avg_pool_on_codes(tmp_path, exclude_pad, rounding):
     np.testing.assert_array_equal(avg_pool_int8(codes, ep, zero_point=[100], levels=256, **geometry),
                                   avg_pool_int8_reference(codes, ep, zero_point=[100], levels=256, **geometry))
 
-    c = lambda v: ops.constant(np.asarray(v, F))  # noqa: E731
     x = ops.parameter([1, 3, 9, 10], F, name="x")
     t = ops.fake_quantize(x, c(-2.0), c(2.0 * 127 / 128), c(-2.0), c(2.0 * 127 / 128), 256)
     pool = ops.avg_pool(t, [2, 2], [1, 1], [1, 1], [3, 3], exclude_pad, rounding)
     y = ops.fake_quantize(pool, c(-1.0), c(1.0), c(-1.0), c(1.0), 256)
-    path = tmp_path / "avg.xml"
-    ov.save_model(ov.Model([y], [x], "avg"), str(path))
-    model = irtool.read_model(path)
+    _, model = _ir(tmp_path, "avg", [y], [x])
     assert [l.version for l in lpt.low_precision(model) if l.type == "AvgPool"] == ["irtool-int8"]
     compiled, emulated = irtool.compile_model(model), irtool.compile_model(model, precision="fp32")
     samples = [{"x": rng.standard_normal((1, 3, 9, 10)).astype(F)} for _ in range(10)]
@@ -703,15 +688,12 @@ def test_avg_pool_on_codes(tmp_path, exclude_pad, rounding):
 def test_relu_runs_on_codes(tmp_path):
     """Dequantize -> ReLU becomes max(code, zero point) on codes (lpt.push_dequantize), then the
     MaxPool after it runs on codes too: the same outputs as the FP32 emulation, counted I8."""
-    c = lambda v: ops.constant(np.asarray(v, F))  # noqa: E731
     x = ops.parameter([1, 3, 6, 6], F, name="x")
     t = ops.fake_quantize(x, c(-2.0), c(2.0 * 127 / 128), c(-2.0), c(2.0 * 127 / 128), 256)
     relu = ops.relu(t)
     pool = ops.max_pool(relu, [2, 2], [1, 1], [0, 0], [0, 0], [2, 2])
     y = ops.fake_quantize(pool.output(0), c(0.0), c(2.0), c(0.0), c(2.0), 256)
-    path = tmp_path / "relu.xml"
-    ov.save_model(ov.Model([y], [x], "relu"), str(path))
-    model = irtool.read_model(path)
+    _, model = _ir(tmp_path, "relu", [y], [x])
     assert [l.version for l in lpt.low_precision(model) if l.type == "ReLU"] == ["irtool-int8"]
     compiled, emulated = irtool.compile_model(model), irtool.compile_model(model, precision="fp32")
     sample = {"x": np.random.default_rng(14).standard_normal((1, 3, 6, 6)).astype(F)}
@@ -728,7 +710,6 @@ def test_every_weight_form_runs_int8(tmp_path):
     rng = np.random.default_rng(15)
     q = rng.integers(-127, 128, (4, 3, 3, 3)).astype(np.int8)
     s = (rng.random((4, 1, 1, 1)) * 0.02 + 0.01).astype(F)
-    c = lambda v: ops.constant(np.asarray(v, F))  # noqa: E731
     forms = {
         "f32 FQ": lambda: ops.fake_quantize(c(q * s), c(-127 * s), c(127 * s), c(-127 * s), c(127 * s), 255),
         "i8 Convert FQ": lambda: ops.fake_quantize(ops.convert(ops.constant(q), "f32"), c(-127.0), c(127.0),
@@ -745,8 +726,7 @@ def test_every_weight_form_runs_int8(tmp_path):
         t = ops.fake_quantize(x, c(-2.0), c(2.0 * 127 / 128), c(-2.0), c(2.0 * 127 / 128), 256)
         y = ops.fake_quantize(ops.convolution(t, weights(), [1, 1], [1, 1], [1, 1], [1, 1]), c(-4.0), c(4.0),
                               c(-4.0), c(4.0), 256)
-        path = tmp_path / f"{form.replace(' ', '_')}.xml"
-        ov.save_model(ov.Model([y], [x], "form"), str(path), compress_to_fp16=False)
+        path, _ = _ir(tmp_path, form.replace(" ", "_"), [y], [x], fp16=False)
         compiled = irtool.compile_model(path)
         outputs[form] = compiled(sample)[0]
         rows = compiled.get_profiling_info()

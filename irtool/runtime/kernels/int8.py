@@ -1011,32 +1011,29 @@ def _pad_shift(k, z, ph, pw, out):  # pragma: no cover (jit)
 def _depthwise3x3_s2(xp, w, Ho, Wo, t, levels, out_q, out_f):  # pragma: no cover (jit)
     """3x3 depthwise at stride 2 (rows and columns), dilation 1: xp [C, 2, Hq, Wq] the padded
     input's two column phases (_pad_shift), taps x[p], x[q], x[p + 1] of the even (p) and odd (q)
-    phase rows, one vectorized loop an output row; outputs flat [C * Ho * Wo] (the other a stub)."""
+    phase rows, one vectorized loop an output row (_dw3_taps); outputs flat [C * Ho * Wo] (the other
+    a stub)."""
     C, S, Hq, Wq = xp.shape
     x = xp.reshape(-1)
     W, W2, n = np.uint64(Wq), np.uint64(2 * Wq), np.uint64(Wo)
     for c in range(C):
-        wc = w[c]
-        w0, w1, w2, w3, w4, w5, w6, w7, w8 = (wc[0, 0], wc[0, 1], wc[0, 2], wc[1, 0], wc[1, 1], wc[1, 2], wc[2, 0],
-                                              wc[2, 1], wc[2, 2])
-        a, b, lo, hi = t[0, c], t[1, c], t[2, c], t[3, c]
+        wt, tc = _nine_taps(w[c]), (t[0, c], t[1, c], t[2, c], t[3, c])
         even, odd = np.uint64(c * 2 * Hq * Wq), np.uint64((c * 2 + 1) * Hq * Wq)
         for oh in range(Ho):
             r = np.uint64(2 * oh) * W
             p, q = even + r, odd + r
+            o = (p, q, p + _U1, p + W, q + W, p + W + _U1, p + W2, q + W2, p + W2 + _U1)
             d = np.uint64(c * Ho * Wo + oh * Wo)
-            for i in range(n):
-                pi, qi = p + i, q + i
-                acc = ((x[pi] * w0 + x[qi] * w1 + x[pi + _U1] * w2)
-                       + (x[pi + W] * w3 + x[qi + W] * w4 + x[pi + W + _U1] * w5)
-                       + (x[pi + W2] * w6 + x[qi + W2] * w7 + x[pi + W2 + _U1] * w8))
-                y = acc * a + b
-                if levels > 0:
-                    out_q[d + i] = np.int32(min(max(np.rint(y), lo), hi))
-                else:
-                    out_f[d + i] = min(max(y, lo), hi)
+            if levels > 0:
+                _dw3_taps(x, o, wt, tc, levels, out_q, d, n)
+            else:
+                _dw3_taps(x, o, wt, tc, levels, out_f, d, n)
 
 
+@numba.njit(inline="always")
+def _nine_taps(wc):  # pragma: no cover (jit)
+    """A 3x3 kernel's weights [3, 3] as nine scalars, row by row."""
+    return wc[0, 0], wc[0, 1], wc[0, 2], wc[1, 0], wc[1, 1], wc[1, 2], wc[2, 0], wc[2, 1], wc[2, 2]
 
 
 @numba.njit(inline="always")
@@ -1130,9 +1127,7 @@ def _dw3_channel(c, k, z, w, geo, t, levels, buf, out_q, out_f):  # pragma: no c
     """Channel ``c`` of a 3x3 depthwise layer without dilation: gather (_dw_gather), then the taps.
     ``geo``: sh, sw, ph, pw, Ho, Wo, Hk."""
     sh, sw, ph, pw, Ho, Wo, Hk, same = geo
-    wc = w[c]
-    wt = (wc[0, 0], wc[0, 1], wc[0, 2], wc[1, 0], wc[1, 1], wc[1, 2], wc[2, 0], wc[2, 1], wc[2, 2])
-    tc = (t[0, c], t[1, c], t[2, c], t[3, c])
+    wt, tc = _nine_taps(w[c]), (t[0, c], t[1, c], t[2, c], t[3, c])
     if same:
         _dw_gather_same(k[c], z[c], ph, pw, Hk, buf)
         P = Hk * Wo + 2

@@ -129,30 +129,32 @@ def push_dequantize(model: Model, copy: bool = True) -> Model:
     one scale and zero point (aligned ranges); ``ReLU`` as ``max(code, zero point)`` (dequantization
     is increasing, and maps the zero point to 0)."""
     m = model.copy() if copy else model
-    changed = True
-    while changed:
-        changed = False
-        for op in m.topological_order():
-            if op.type == "Concat":
-                srcs = m.input_values(op)
-                dqs = [s.layer for s in srcs]
-                if not all(d.type == "Dequantize" and _per_tensor_zero_point(m, d) is not None for d in dqs) or \
-                        any(not np.array_equal(_dequant_params(m, d)[i], _dequant_params(m, dqs[0])[i])
-                            for d in dqs[1:] for i in (0, 1)):
-                    continue
-            elif moves_values(m, op) or op.type == "ReLU":
-                dqs = [m.producer(op, 0).layer]
-                if dqs[0].type != "Dequantize" or _per_tensor_zero_point(m, dqs[0]) is None \
-                        or single_user(m, _out(dqs[0])) is None:
-                    continue
-                if op.type == "ReLU":  # max(x, 0) is max(code, zero point) on codes: an INT8 ReLU
-                    op = _codes_relu(m, op, _per_tensor_zero_point(m, dqs[0])[1])
-            else:
+    # one sweep in topological order: a Dequantize moved past an op is met again by that op's readers
+    for op in m.topological_order():
+        if op.type == "Concat":
+            dqs = [s.layer for s in m.input_values(op)]
+            if not _aligned(m, dqs):
                 continue
-            _move_after(m, op, dqs)
-            changed = True
-            break
+        elif moves_values(m, op) or op.type == "ReLU":
+            dqs = [m.producer(op, 0).layer]
+            if dqs[0].type != "Dequantize" or _per_tensor_zero_point(m, dqs[0]) is None \
+                    or single_user(m, _out(dqs[0])) is None:
+                continue
+            if op.type == "ReLU":  # max(x, 0) is max(code, zero point) on codes: an INT8 ReLU
+                op = _codes_relu(m, op, _per_tensor_zero_point(m, dqs[0])[1])
+        else:
+            continue
+        _move_after(m, op, dqs)
     return m
+
+
+def _aligned(m: Model, layers: list[Layer]) -> bool:
+    """True when every layer is a per-tensor Dequantize with an integer zero point, all of one scale
+    and shift (a Concat of them may run on their codes)."""
+    if not all(d.type == "Dequantize" and _per_tensor_zero_point(m, d) is not None for d in layers):
+        return False
+    first = _dequant_params(m, layers[0])
+    return all(np.array_equal(p, q) for d in layers[1:] for p, q in zip(_dequant_params(m, d), first))
 
 
 def moves_values(m: Model, op: Layer) -> bool:
@@ -553,8 +555,9 @@ def fuse_input_quantize(model: Model, copy: bool = True) -> Model:
         params = [np.asarray(fold(m, s)) for s in m.input_values(q)[1:]]
         if any(p.size != 1 for p in params):
             continue
-        lo, hi, isc, ish = (float(np.float32(p.reshape(()))) if i < 2 else float(np.float64(p.reshape(())))
-                            for i, p in enumerate(params))
+        # as the Quantize kernel takes them: the crop in float32, the scale and shift in float64
+        lo, hi = (float(np.float32(p.reshape(()))) for p in params[:2])
+        isc, ish = (float(p.reshape(())) for p in params[2:])
         name = conv.name
         conv.name = f"{name}/codes"
         new = m.add_layer("Convolution", name, version=INT8, inputs=[m.producer(q, 0), *m.input_values(conv)[1:]],

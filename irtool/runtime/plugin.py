@@ -135,11 +135,6 @@ class InferRequest:
         slots = c._template.copy()
         for spec, value in _match_inputs(c.inputs, inputs):
             slots[spec.slot] = value
-        tid = threading.get_ident() if c._reused else None
-        if tid is not None:
-            if tid in c._running:  # an observer running the model again: its buffers are in use
-                raise UnsupportedError("this compiled model is already running an inference on this thread (an "
-                                       "observer called it): compile the model a second time for that")
         perf = time.perf_counter_ns
         proc = time.process_time_ns if self._cpu_times else None
         stamps, cpu = [perf()], [proc()] if proc else None
@@ -147,7 +142,11 @@ class InferRequest:
         serial = False
         step = None
         dtypes = [] if c._dtypes is None else None
+        tid = threading.get_ident() if c._reused else None
         if tid is not None:
+            if tid in c._running:  # an observer running the model again: its buffers are in use
+                raise UnsupportedError("this compiled model is already running an inference on this thread (an "
+                                       "observer called it): compile the model a second time for that")
             c._running.add(tid)
         try:
             for step, run, get, nin, out, frees, small in c._plan:  # the hot loop: nothing looked up by name

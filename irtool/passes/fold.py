@@ -45,8 +45,8 @@ def fold(model: Model, out: Output) -> np.ndarray:
 
 
 def fold_static_shapes(model: Model) -> Model:
-    """Every ShapeOf of a tensor whose shape the IR states in full => a Const of that shape (the value
-    the plugin would fold it to at load time), then the layers that feed nothing any more removed: a
+    """Every ShapeOf of a tensor whose shape the IR states in full => a Const of that shape (the plugin
+    applies this when no input is reshaped), then the layers that feed nothing any more removed: a
     branch that only measures a tensor (an SSD's PriorBox reading a feature map's size) no longer
     keeps alive what makes that tensor's values (the INT8 path's Dequantize of it). The input model is
     not modified; without such a ShapeOf it is returned as it is."""

@@ -261,7 +261,7 @@ def compile_model(model: Model | str | Path, shapes: Shapes = None, precision: s
         from irtool.passes.statistics_form import expand_statistics
 
         model = expand_statistics(model)
-    if not shapes:  # (reshaping may change them)
+    if not shapes:  # a static shape in the IR is the shape at run time (reshaping may change it)
         model = fold_static_shapes(model)
     if precision != "fp32" and any(l.type == "FakeQuantize" for l in model):
         from irtool.runtime.lpt import low_precision
@@ -296,7 +296,7 @@ def compile_model(model: Model | str | Path, shapes: Shapes = None, precision: s
             if kern.wants_outputs:
                 kwargs["outputs_used"] = tuple(bool(model.consumers(layer, i)) for i in range(len(layer.outputs)))
             step = Step(layer, kern, kwargs, ins, outs)
-            if _fold(step, constants, model, reshaped=bool(fixed)):
+            if _fold(step, constants):
                 folded.add(layer.id)
             else:
                 steps.append(step)
@@ -324,15 +324,10 @@ def _bind(step: Step, constants: dict[int, np.ndarray]) -> Callable:
     return (lambda *args: fn(*args, **kwargs)) if kwargs else fn
 
 
-def _fold(step: Step, constants: dict[int, np.ndarray], model: Model, reshaped: bool) -> bool:
-    """Run ``step`` now if its result cannot depend on the inputs; record the constants it makes."""
+def _fold(step: Step, constants: dict[int, np.ndarray]) -> bool:
+    """Run ``step`` now if its result cannot depend on the inputs; record the constants it makes.
+    (ShapeOf of a static shape is a Const already: passes.fold.fold_static_shapes.)"""
     layer = step.layer
-    if layer.type == "ShapeOf" and not reshaped:
-        dims = model.producer(layer, 0).port.dims
-        if dims and all(d >= 0 for d in dims):  # a static shape in the IR is the shape at run time
-            out_type = layer.attrs.get("output_type", "i64")
-            constants[step.outputs[0]] = np.array(dims, dtype=np.int32 if out_type == "i32" else np.int64)
-            return True
     if not step.kernel.foldable or not all(i in constants for i in step.inputs):
         return False
     try:

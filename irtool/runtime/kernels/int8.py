@@ -537,12 +537,19 @@ def _conv_tile(t, src, offs, wf, nob, nvr, Wp, ep, levels, R, dq, df, sq, sf, ot
                     for j in range(n):
                         so[oi * TILE_V * LANES + j] = other[(o0 + oi) * R + r0 + j]
             _conv_block(src, offs, wf, o0 * nkp, nkp, b0, b1, ep, o0, no, levels, sq, sf, 0, TILE_V * LANES, so, rp)
-            for oi in range(no):
-                for j in range(n):
-                    if levels > 0:
-                        dq[(o0 + oi) * R + r0 + j] = sq[oi * TILE_V * LANES + j]
-                    else:
-                        df[(o0 + oi) * R + r0 + j] = sf[oi * TILE_V * LANES + j]
+            _from_scratch(no, n, levels, sq, sf, dq, df, o0 * R + r0, R)
+
+
+@numba.njit(inline="always")
+def _from_scratch(rows, n, levels, sq, sf, dq, df, base, stride):  # pragma: no cover (jit)
+    """A partial tile's outputs from the scratch sq/sf (rows of 16) to dq/df: the first ``n`` of each
+    of ``rows`` rows, row r at base + r * stride (u8 codes when ``levels`` > 0, else float32)."""
+    for r in range(rows):
+        for j in range(n):
+            if levels > 0:
+                dq[base + r * stride + j] = sq[r * TILE_V * LANES + j]
+            else:
+                df[base + r * stride + j] = sf[r * TILE_V * LANES + j]
 
 
 @numba.njit(inline="always")
@@ -1344,12 +1351,7 @@ def _gemm_tile(t, a, offs, wt, ep, levels, R, O, dq, df, sq, sf):  # pragma: no 
         else:
             _gemm_block(wt, offs, a, r0 * nkp, nkp, p0, p0 + LANES, ep, p0, no, levels, sq, sf, 0, TILE_V * LANES,
                         _STUB_Q1, _NO_RESIDUAL)
-            for ri in range(no):
-                for j in range(n):
-                    if levels > 0:
-                        dq[(r0 + ri) * O + p0 + j] = sq[ri * TILE_V * LANES + j]
-                    else:
-                        df[(r0 + ri) * O + p0 + j] = sf[ri * TILE_V * LANES + j]
+            _from_scratch(no, n, levels, sq, sf, dq, df, r0 * O + p0, O)
 
 
 @numba.njit(inline="always")

@@ -217,12 +217,12 @@ def _print_counters(records: list, sort: bool) -> None:
     twidth = max((len(r.node_type) for r in rows), default=10)
     for r in rows:
         line = (f"{r.node_name:<{width}}  {r.status:<8} layerType: {r.node_type:<{twidth}} "
-                f"realTime: {r.real_time:<9.0f} cpu: {r.cpu_time:<9.0f} execType: {r.exec_type}")
+                f"realTime: {_us(r.real_time):>9} us  cpu: {_us(r.cpu_time):>9} us  execType: {r.exec_type}")
         if sort:
             line += f"  proportion: {100 * r.real_time / total:.2f}%"
         out.print(line, markup=False, soft_wrap=True)
-    out.print(f"Total time: {sum(r.real_time for r in records):.0f} us", markup=False)
-    out.print(f"Total CPU time: {sum(r.cpu_time for r in records):.0f} us", markup=False)
+    out.print(f"Total time: {sum(r.real_time for r in records):.1f} us", markup=False)
+    out.print(f"Total CPU time: {sum(r.cpu_time for r in records):.1f} us", markup=False)
 
 
 def _save_npz(path: Path, arrays: dict) -> None:

@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from irtool.errors import InputError
 from irtool.runtime.plugin import CompiledModel
 from irtool.runtime.profiling import ProfilingInfo
 
@@ -37,6 +38,10 @@ def benchmark(compiled: CompiledModel, inputs: Mapping[str, np.ndarray], *, nite
     """
     if niter is None and seconds is None:
         seconds = 5.0
+    if niter is not None and niter < 1:
+        raise InputError(f"-niter {niter}: give a number of iterations of at least 1")
+    if seconds is not None and not seconds > 0:
+        raise InputError(f"-t {seconds:g}: give a duration in seconds above 0")
     request = compiled.create_infer_request()
     t0 = time.perf_counter()
     request.infer(inputs)
@@ -44,7 +49,9 @@ def benchmark(compiled: CompiledModel, inputs: Mapping[str, np.ndarray], *, nite
     latencies: list[float] = []
     totals: dict[str, list[float]] = {}
     start = time.perf_counter()
-    while (niter is None or len(latencies) < niter) and (seconds is None or time.perf_counter() - start < seconds):
+    # at least one timed iteration, however short the time given: the statistics need one
+    while not latencies or ((niter is None or len(latencies) < niter)
+                            and (seconds is None or time.perf_counter() - start < seconds)):
         t = time.perf_counter()
         request.infer(inputs)
         latencies.append(time.perf_counter() - t)

@@ -63,7 +63,7 @@ def quantize(model, dataset, *, method="default", format="fq", validation=None, 
     config = QuantizeConfig(**options)
     if isinstance(dataset, (str, Path)):
         dataset = ds.load_dataset(dataset, compile_model(model).inputs)
-    samples = ds.take(dataset, config.subset_size)
+    samples = ds.take(dataset, config.subset_size, warn_short="subset_size" in options)  # the default 300 is a ceiling
     if method == "default":
         return (statistics_form if format == "statistics" else default_method)(model, samples, config)[0]
     if validation is None:

@@ -6,7 +6,9 @@ else is caught, so a traceback always means a bug in irtool.
 from __future__ import annotations
 
 import json
+import shutil
 import sys
+import warnings
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -14,7 +16,14 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from irtool.errors import IrToolError
+from irtool.errors import IrToolError, IrToolWarning
+from irtool.files import check_writable
+
+# typer >= 0.2x labels on/off flags "<bool>" in rich help, which reads as if they took a value
+# ("--perf-counters true" is refused): a flag shows no type, as in click's plain help
+_type_label = getattr(typer.core.TyperOption, "display_type_rich", None)
+if _type_label is not None:
+    typer.core.TyperOption.display_type_rich = lambda self, ctx: None if self.is_flag else _type_label(self, ctx)
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="INT8 post-training quantization and CPU inference of OpenVINO IR models.")
@@ -101,7 +110,8 @@ def run(model: ModelArg,
         shape: ShapeOpt = None,
         perf_counters: Annotated[bool, typer.Option("--perf-counters", "-pc", help="per-layer counters")] = False,
         sort: Annotated[bool, typer.Option("--sort", help="order counters by time, with proportions")] = False,
-        report: Annotated[Optional[str], typer.Option("--report", help="'json': one JSON object on stdout")] = None,
+        as_json: JsonOpt = False,
+        report: Annotated[Optional[str], typer.Option("--report", hidden=True, help="'json': same as --json")] = None,
         seed: Annotated[int, typer.Option(help="seed of the random inputs used without -i")] = 0,
         precision: PrecisionOpt = "auto") -> None:
     """Run a model on inputs (batch by batch) with irtool's CPU plugin; save outputs, show counters."""
@@ -113,11 +123,15 @@ def run(model: ModelArg,
         raise IrToolError(f"--report '{report}': the only report format is 'json'")
     if output is not None and output.suffix != ".npz":
         raise IrToolError(f"{output}: outputs are saved as .npz; give a path ending in .npz")
+    if output is not None:
+        check_writable(output)  # now, not after every batch has run
     compiled = compile_model(model, data.parse_shape_option(shape or []), precision)
     loaded = data.load_arrays(inputs) if inputs else {}
     truth = Annotations.from_arrays(loaded)
     arrays = (data.match_inputs(loaded, compiled.inputs, str(inputs)) if inputs
               else data.random_inputs(compiled.inputs, seed))
+    if inputs:
+        data.warn_nonfinite(arrays, str(inputs))
     request = compiled.create_infer_request(cpu_times=perf_counters)
     per_batch, counters = [], {}
     for batch in data.batches(arrays, compiled.inputs):
@@ -131,14 +145,13 @@ def run(model: ModelArg,
     # the ground truth in the .npz says what to measure: labels -> top-1, gt_* boxes -> mAP
     top1 = get_metric("top1").compute(per_batch, truth) if truth.labels is not None else None
     mean_ap = get_metric("map").compute(per_batch, truth) if truth.has_boxes else None
-    if report == "json":
+    if as_json or report == "json":
         print(json.dumps({"model": str(model), "batches": len(per_batch), "top1": top1, "map": mean_ap,
                           "outputs": {k: {"shape": list(v.shape), "dtype": str(v.dtype)} for k, v in outputs.items()},
                           "perf_counters": [r.to_dict() for r in records]}, indent=2))
         return
     for name, value in outputs.items():
-        out.print(f"output [bold]{name}[/]: shape {list(value.shape)} {value.dtype}  "
-                  f"min {value.min():.6g} max {value.max():.6g} mean {value.mean():.6g}")
+        out.print(f"output [bold]{name}[/]: shape {list(value.shape)} {value.dtype}  {_summary(value)}")
     out.print(f"{len(per_batch)} batch(es)" + (f", outputs saved to {output}" if output else ""))
     if top1 is not None:
         out.print(f"top-1 accuracy against the labels in {inputs.name}: [bold]{100 * top1:.2f}%[/] "
@@ -198,6 +211,22 @@ def _with_batch(model, shapes, batch: int):
         dims = list(given or p.outputs[0].dims or parse_shape(p.attrs.get("shape", "")))
         out[name] = [batch] + [d if d > 0 else 1 for d in dims[1:]]
     return out
+
+
+def _summary(value) -> str:
+    """min/max/mean of an output, over its finite values, with a count of the others."""
+    import numpy as np
+
+    if value.size == 0:
+        return "empty"
+    if value.dtype.kind not in "fc":
+        return f"min {value.min():.6g} max {value.max():.6g} mean {value.mean():.6g}"
+    finite = value[np.isfinite(value)]
+    text = (f"min {finite.min():.6g} max {finite.max():.6g} mean {finite.mean():.6g}" if finite.size
+            else "no finite values")
+    nan, inf = int(np.isnan(value).sum()), int(np.isinf(value).sum())
+    extra = ", ".join(f"{n} {kind}" for n, kind in ((nan, "NaN"), (inf, "inf")) if n)
+    return f"{text} ({extra})" if extra else text
 
 
 def _accumulate(counters: dict, rec) -> None:
@@ -327,7 +356,8 @@ def quantize(
     count, fraction = ds.parse_subset(subset)
     images = ds.ImageOptions(_floats(mean, "--mean"), _floats(scale, "--scale"), layout, reverse_input_channels)
     specs = compile_model(fp32).inputs
-    samples = ds.take(ds.load_dataset(data_path, specs, images), count, fraction, shuffle, seed)
+    samples = ds.take(ds.load_dataset(data_path, specs, images), count, fraction, shuffle, seed,
+                      warn_short=subset is not None)
     range_ = range_ or ("minmax" if fmt == "statistics" else "mean_minmax")
     config = QuantizeConfig(preset=preset, range=range_, model_type=model_type, bias_correction=bias_correction,
                             overflow_fix=overflow_fix, compress_weights=not disable_weights_compression,
@@ -517,6 +547,8 @@ def compare_models(
         raise IrToolError(f"--sort '{sort}': use {', '.join(SORTS)}")
     if top < 0:
         raise IrToolError(f"--top {top}: give a number of layers (0: all)")
+    if html is not None:
+        check_writable(html)
     with _progress(not as_json, "compare") as advance:
         result = compare(a, b, val, metric=metric, latency=latency, max_samples=samples,
                          progress=lambda what, f: advance(f, what))
@@ -562,6 +594,8 @@ def _print_comparison(c, sort: str, top: int) -> None:
         out.print(f"largest introduced error: {w.name} ({w.type}, {w.introduced:.4f}){hint}", markup=False)
     for note in c.notes:
         out.print(f"note: {note}", style="dim", markup=False)
+    for warning in c.warnings:
+        err.print(f"irtool: warning: {warning}", style="yellow", markup=False)
 
 
 def _print_wide(table: Table) -> None:
@@ -587,8 +621,12 @@ def _bar(value: float, scale: float, width: int = 12) -> str:
 
 
 def _refuse_overwrite(src: Path, dst: Path) -> None:
+    """An output model path that can be written and is not the input's (an input is never modified)."""
+    if dst.suffix.lower() != ".xml":
+        raise IrToolError(f"{dst}: a model is written as .xml + .bin; give a path ending in .xml")
     if dst.resolve() == src.resolve():
         raise IrToolError(f"{dst}: the output would overwrite the input model; choose another -o path")
+    check_writable(dst)
 
 
 def _size(n: int) -> str:
@@ -599,8 +637,23 @@ def _size(n: int) -> str:
     return str(n)
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """irtool's warnings as one line each; others (a library's) as Python shows them."""
+    if issubclass(category, IrToolWarning):
+        err.print(f"irtool: warning: {message}", markup=False, soft_wrap=True)
+    else:
+        _python_show_warning(message, category, filename, lineno, file, line)
+
+
+_python_show_warning = warnings.showwarning
+
+
 def main(argv: Optional[list[str]] = None) -> None:
     """Console entry point: run the app, turning irtool's errors into one line and exit code 2."""
+    warnings.showwarning = _show_warning
+    # rich's option tables cut long option names to fit a narrow terminal; click's plain help wraps
+    # the text and keeps every name whole
+    app.rich_markup_mode = "rich" if shutil.get_terminal_size().columns >= 100 else None
     try:
         app(args=argv, prog_name="irtool", standalone_mode=True)
     except IrToolError as e:

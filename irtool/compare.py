@@ -85,6 +85,7 @@ class Comparison:
     runs: int  # timed runs per model; 0 when latency was not measured
     layers: list[LayerRow]  # in B's topological order
     notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # A and B look like different models, ...
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -133,6 +134,7 @@ def compare(a: Source, b: Source, samples: str | Path | Iterable[Mapping[str, np
     if not layers:
         raise InputError(f"{_name(model_a, path_a)} and {_name(model_b, path_b)} have no layer in common (same "
                          "name and output shape): compare a model with a quantized version of itself")
+    warnings = _model_warnings(model_a, model_b, len(layers))
     if max_samples < 1 or runs < 1:
         raise InputError(f"samples ({max_samples}) and runs ({runs}) must be at least 1")
     ov = _openvino(openvino) if latency else None  # openvino=True without it fails here, before any work
@@ -157,7 +159,23 @@ def compare(a: Source, b: Source, samples: str | Path | Iterable[Mapping[str, np
     rows = [_row(model_b, l, errors[l.name], timing_a, timing_b) for l in layers]
     drop = value_a - value_b if chosen.higher_is_better else value_b - value_a
     return Comparison(_side(model_a, path_a, value_a, timing_a, ov_a), _side(model_b, path_b, value_b, timing_b, ov_b),
-                      chosen.name, chosen.higher_is_better, drop, data, len(batches), len(subset), count, rows, notes)
+                      chosen.name, chosen.higher_is_better, drop, data, len(batches), len(subset), count, rows, notes,
+                      warnings)
+
+
+def _model_warnings(a: Model, b: Model, shared: int) -> list[str]:
+    """What says A and B are not one model and a quantized version of it: other inputs, or fewer
+    than half of A's layers found in B (a quantized model keeps its layers' names and shapes)."""
+    out = []
+    inputs = [sorted((p.outputs[0].dims if p.outputs else []) for p in m.parameters) for m in (a, b)]
+    if inputs[0] != inputs[1]:
+        out.append(f"A's inputs {inputs[0]} and B's {inputs[1]} differ in shape: these are different models")
+    total = len(comparable_layers(a, a))
+    if shared < total / 2:
+        out.append(f"B has only {shared} of A's {total} layers (same name and output shape): these look like "
+                   "different models, not a model and a quantized version of it; the per-layer table covers the "
+                   "shared layers only")
+    return out
 
 
 # ------------------------------------------------------------------------------------------- inputs

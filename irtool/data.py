@@ -6,12 +6,13 @@ arrays into the model's batch and :func:`concat_outputs` glues the outputs back 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
+import warnings
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
-from irtool.errors import InputError
+from irtool.errors import InputError, IrToolWarning
 from irtool.metrics import ANNOTATION_KEYS
 from irtool.runtime.plugin import TensorSpec
 
@@ -19,6 +20,7 @@ from irtool.runtime.plugin import TensorSpec
 def load_arrays(path: str | Path) -> dict[str, np.ndarray]:
     """Arrays of an .npz (by key) or an .npy (keyed by the file's stem)."""
     path = Path(path)
+    _check_array_file(path)
     try:
         if path.suffix == ".npy":
             return {path.stem: np.load(path, allow_pickle=False)}
@@ -28,6 +30,25 @@ def load_arrays(path: str | Path) -> dict[str, np.ndarray]:
         raise InputError(f"{path}: no such file") from None
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
         raise InputError(f"{path}: not a readable .npz/.npy file ({e or type(e).__name__})") from None
+
+
+_MAGIC = {b"PK": ".npz", b"\x93N": ".npy"}  # a zip archive; numpy's format ("\x93NUMPY")
+
+
+def _check_array_file(path: Path) -> None:
+    """An :class:`InputError` unless ``path`` is a file that starts as an .npz or .npy does (a
+    text file would otherwise reach numpy, whose message speaks of pickles)."""
+    if path.is_dir():
+        raise InputError(f"{path}: is a folder; give an .npz or .npy file")
+    try:
+        with open(path, "rb") as f:
+            head = f.read(2)
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    except OSError as e:
+        raise InputError(f"{path}: cannot be read ({e.strerror})") from None
+    if head not in _MAGIC:
+        raise InputError(f"{path}: not an .npz or .npy file (save arrays with numpy.savez, keyed by input name)")
 
 
 def match_inputs(arrays: Mapping[str, np.ndarray], specs: Sequence[TensorSpec], source: str) -> dict[str, np.ndarray]:
@@ -45,6 +66,17 @@ def match_inputs(arrays: Mapping[str, np.ndarray], specs: Sequence[TensorSpec], 
             raise InputError(f"{source} has no array for input '{spec.name}' (it has: {', '.join(data) or 'none'})")
         out[spec.name] = data[key]
     return out
+
+
+def warn_nonfinite(arrays: Mapping[str, np.ndarray], source: str) -> None:
+    """An :class:`IrToolWarning` per float array of ``arrays`` holding NaN or infinity: they run
+    (and propagate, as in OpenVINO), but are seldom meant."""
+    for name, a in arrays.items():
+        if a.dtype.kind == "f" and a.size and not np.isfinite(a).all():
+            nan, inf = int(np.isnan(a).sum()), int(np.isinf(a).sum())
+            what = " and ".join(f"{n} {kind}" for n, kind in ((nan, "NaN"), (inf, "infinite")) if n)
+            warnings.warn(f"{source}: input '{name}' holds {what} value(s) of {a.size}; NaN propagates through FP32 layers "
+                          "(as in OpenVINO)", IrToolWarning, stacklevel=2)
 
 
 def batches(inputs: Mapping[str, np.ndarray], specs: Sequence[TensorSpec]) -> Iterator[dict[str, np.ndarray]]:

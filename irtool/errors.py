@@ -27,3 +27,7 @@ class GraphError(IrToolError):
 
 class InputError(IrToolError):
     """Inputs given to a model or a command do not match what it expects."""
+
+
+class IrToolWarning(UserWarning):
+    """Something worth saying that does not stop the work (the CLI prints it as one line)."""

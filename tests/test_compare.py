@@ -21,7 +21,7 @@ VAL = SAMPLES / "digits_cnn_val.npz"
 CONV2 = "__module.conv2/aten::_convolution/Convolution"
 SIDE_KEYS = {"name", "metric", "latency_ms", "openvino_latency_ms", "bin_bytes", "weights_bytes", "layers_by_precision"}
 LAYER_KEYS = {"name", "type", "precision", "fused_into", "precision_a", "time_us", "time_a_us", "nrmsd", "introduced"}
-KEYS = {"a", "b", "metric", "higher_is_better", "drop", "data", "samples", "layer_samples", "runs", "layers", "notes"}
+KEYS = {"a", "b", "metric", "higher_is_better", "drop", "data", "samples", "layer_samples", "runs", "layers", "notes", "warnings"}
 
 
 @pytest.fixture(scope="module")

@@ -450,7 +450,7 @@ def test_cli_run_prints_top1_and_map(tmp_path, capsys):
 
     compiled = irtool.compile_model(convnet)
     predicted = np.array([compiled({"input": x[i:i + 1]})["probs"].argmax() for i in range(4)])
-    top1 = json.loads(run(convnet, "-i", tmp_path / "val.npz", "--report", "json"))["top1"]
+    top1 = json.loads(run(convnet, "-i", tmp_path / "val.npz", "--json"))["top1"]
     assert top1 == np.mean(predicted == [1, 2, 3, 4])
     assert "top-1 accuracy against the labels in val.npz" in run(convnet, "-i", tmp_path / "val.npz")
 
@@ -461,7 +461,7 @@ def test_cli_run_prints_top1_and_map(tmp_path, capsys):
                            batch([0, 1, 0.8, *FAR], k=4)["detection_out"]])
     np.savez(tmp_path / "det.npz", rows=rows, gt_boxes=np.array([A, B]), gt_labels=np.array([1, 1]),
              gt_image=np.array([0, 1]))
-    report = json.loads(run(tmp_path / "det.xml", "-i", tmp_path / "det.npz", "--report", "json"))
+    report = json.loads(run(tmp_path / "det.xml", "-i", tmp_path / "det.npz", "--json"))
     assert report["map"] == pytest.approx(6 / 11)  # TP FP over two boxes: precision 1 up to recall .5
     text = run(tmp_path / "det.xml", "-i", tmp_path / "det.npz")
     assert "mAP (VOC 11-point, IoU 0.5) against the boxes in det.npz: 54.55% (2 images, 2 boxes)" in text

@@ -29,7 +29,10 @@ _PORT_KEYS = ("id", "precision", "names")
 def read_model(path: str | Path, bin_path: str | Path | None = None) -> Model:
     """Read an OpenVINO IR. Constants are memory-mapped from the .bin and decoded on first use."""
     path = Path(path)
-    if path.suffix.lower() != ".xml" and path.with_suffix(".xml").exists():
+    if path.suffix.lower() == ".bin":  # OpenVINO refuses it too: the graph is in the .xml
+        raise IRFormatError(f"{path}: this is an IR's weights file; give the model's .xml "
+                            f"({path.with_suffix('.xml')})")
+    if not path.suffix and path.with_suffix(".xml").exists():  # `irtool info samples/digits_cnn`
         path = path.with_suffix(".xml")
     root = parse_xml(path).getroot()
     where = _Where(path)

@@ -6,13 +6,14 @@ Whatever the source, a dataset is an iterable of ``{input name: array}`` dicts, 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from irtool import data
-from irtool.errors import InputError
+from irtool.errors import InputError, IrToolWarning
 from irtool.runtime.plugin import TensorSpec
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp"}
@@ -112,13 +113,19 @@ def _check(arrays: Mapping[str, np.ndarray], specs: Sequence[TensorSpec], source
 
 
 def take(samples: Iterable[Mapping[str, np.ndarray]], count: int | None = 300, fraction: float | None = None,
-         shuffle: bool = False, seed: int = 0) -> list[dict]:
-    """The calibration subset: the first ``count`` samples (or ``fraction`` of them), optionally shuffled."""
+         shuffle: bool = False, seed: int = 0, warn_short: bool = True) -> list[dict]:
+    """The calibration subset: the first ``count`` samples (or ``fraction`` of them), optionally shuffled.
+
+    Fewer samples than ``count`` are all used, with an :class:`IrToolWarning` (unless ``warn_short``
+    is false: a default count, not one the user asked for)."""
     items = [dict(s) for s in samples]
     if shuffle:
         order = np.random.default_rng(seed).permutation(len(items))
         items = [items[i] for i in order]
     n = max(1, round(len(items) * fraction)) if fraction is not None else count
+    if warn_short and n is not None and n > len(items) and fraction is None:
+        warnings.warn(f"a subset of {n} samples was asked for; the data holds {len(items)}: using all of them",
+                      IrToolWarning, stacklevel=2)
     subset = items[:n] if n is not None else items
     if not subset:
         raise InputError("the calibration subset is empty: the data holds no samples")

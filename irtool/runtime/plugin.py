@@ -92,6 +92,7 @@ class CompiledModel:
         # each step's first input type (the counters' precision), recorded by the first inference: types
         # do not change between inferences (inputs are checked against the model's)
         self._dtypes: list[np.dtype] | None = None
+        self._cold = True  # no inference has run yet: the kernels are not compiled (see InferRequest.infer)
         # slots whose array is a step's own buffer, rewritten by the next inference (INT8 layers; see
         # int8._bound_runner): what leaves an inference from them (or from a view) is a copy
         self._reused = {slot for s in steps if getattr(s.run, "reuses_output", False) for slot in s.outputs}
@@ -132,10 +133,11 @@ class InferRequest:
         replaces the tensor for the layers after (sensitivity analysis feeds a layer the reference
         model's tensors this way); None leaves it."""
         c = self._c
-        if c._dtypes is None and observe is None:
+        if c._cold and observe is None:
             # A model's first inference makes numba compile (or load from its cache) every kernel
             # it calls: seconds, not microseconds. OpenVINO's counters never see its compilation
             # (done in compile_model), so neither do ours: the first inference runs once untimed.
+            c._cold = False
             self.infer(inputs)
         slots = c._template.copy()
         for spec, value in _match_inputs(c.inputs, inputs):
@@ -153,6 +155,10 @@ class InferRequest:
                 raise UnsupportedError("this compiled model is already running an inference on this thread (an "
                                        "observer called it): compile the model a second time for that")
             c._running.add(tid)
+        # NaN/inf in the data propagate as in OpenVINO, silently: numpy's "invalid value" warnings
+        # would only say where a kernel met them (under 1 us per inference)
+        quiet = np.errstate(all="ignore")
+        quiet.__enter__()
         try:
             for step, run, get, nin, out, frees, small in c._plan:  # the hot loop: nothing looked up by name
                 if small is not serial:
@@ -186,6 +192,7 @@ class InferRequest:
         except (ValueError, IndexError) as e:  # shapes the model cannot take
             raise InputError(f"layer '{step.layer.name}' ({step.layer.type}): {e}") from None
         finally:
+            quiet.__exit__(None, None, None)
             if serial:
                 threads.serial(False)
             if tid is not None:

@@ -66,12 +66,25 @@ def _fill_phases(plane, ph, pw, Hp, Wp, xq):  # pragma: no cover (jit)
             q, i = (0, i + 1) if q + 1 == sh else (q + 1, i)
 
 
+# fastmath for the float kernels, less the flags that assume no NaN or infinity: NaN in the data must
+# give what OpenVINO gives (a ReLU or Clamp turns it into its lower bound), which 'nnan' would not keep
+FAST = {"nsz", "arcp", "contract", "afn", "reassoc"}
+
+
+@numba.njit(inline="always")
+def clamp(v, lo, hi):  # pragma: no cover (jit)
+    """min(max(v, lo), hi) with NaN -> lo, as OpenVINO's ReLU/Clamp (vmaxps(v, lo) gives lo for NaN)."""
+    if not v >= lo:
+        return lo
+    return hi if v > hi else v
+
+
 @numba.njit(inline="always")
 def _plus_clamped(v, b, has_bias, lo, hi):  # pragma: no cover (jit)
-    """``clamp(v (+ b), lo, hi)`` as the Add and ReLU/Clamp layers compute it (NaN passes through)."""
+    """``clamp(v (+ b), lo, hi)`` as the Add and ReLU/Clamp layers compute it (NaN -> lo, as in OpenVINO)."""
     if has_bias:
         v = v + b
-    if v < lo:
+    if not v >= lo:
         v = lo
     if v > hi:
         v = hi

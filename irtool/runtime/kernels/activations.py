@@ -21,7 +21,8 @@ def _f(x: np.ndarray, value) -> np.ndarray:
 
 @kernel("ReLU")
 def relu(x):
-    return np.maximum(x, _f(x, 0))
+    # fmax, not maximum: NaN -> 0, as OpenVINO's vmaxps-based ReLU gives
+    return np.fmax(x, _f(x, 0))
 
 
 @kernel("PReLU")
@@ -36,7 +37,7 @@ def prelu(x, slope):
 def clamp(x, *, min: float, max: float):
     if x.dtype.kind in "iu":  # integer clamp rounds the bounds inward
         return np.clip(x, np.ceil(min), np.floor(max)).astype(x.dtype)
-    return np.clip(x, _f(x, min), _f(x, max))
+    return np.fmin(np.fmax(x, _f(x, min)), _f(x, max))  # NaN -> min, as in OpenVINO
 
 
 @kernel("Sigmoid")

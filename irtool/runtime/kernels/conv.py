@@ -34,7 +34,7 @@ import numba
 import numpy as np
 
 from irtool.errors import IRFormatError
-from irtool.runtime.kernels._phases import _fill_phases, _plus_clamped, _zero
+from irtool.runtime.kernels._phases import FAST, _fill_phases, _plus_clamped, _zero, clamp
 from irtool.runtime.kernels.conv_direct import direct_plan
 from irtool.runtime.kernels.depthwise import stride_two_depthwise_plan
 from irtool.runtime.registry import kernel, specializer
@@ -147,7 +147,7 @@ def _for_jit(a: np.ndarray, dtype) -> np.ndarray:
 # is a dense block of it, xq[z, (b*dh) % sh, (e*dw) % sw, oh + (b*dh)//sh, ow + (e*dw)//sw], whatever
 # the strides: the inner loops are contiguous, carry no bounds logic and index from 0 (so numba drops
 # its negative-index wraparound and LLVM vectorizes them).
-_JIT = dict(parallel=True, cache=True, fastmath=True)
+_JIT = dict(parallel=True, cache=True, fastmath=FAST)
 
 
 @numba.njit(inline="always")
@@ -270,7 +270,7 @@ def _col2im(cols, kd, kh, kw, Di, Hi, Wi, sd, sh, sw, dd, dh, dw, pd, ph, pw, y)
 # Serial kernels of the load-time specialized 2-D convolutions (``prepare_convolution``): layers small
 # enough to run on one thread (see threads.SERIAL_BELOW), bias and clamp fused into the pass that
 # writes the output, no allocation per channel.
-_SERIAL = dict(cache=True, fastmath=True)
+_SERIAL = dict(cache=True, fastmath=FAST)
 
 
 @numba.njit(**_SERIAL)
@@ -298,7 +298,7 @@ def _im2col_pitched(x, kh, kw, dh, dw, ph, pw, Ho, Wo, xq, cols):  # pragma: no 
 @numba.njit(cache=True)
 def _bias_clamp(src, Wq, bias, has_bias, lo, hi, y):  # pragma: no cover (jit)
     """y[o, oh, ow] = clamp(src[o, oh*Wq + ow] (+ bias[o]), lo, hi): the float operations of the separate
-    Add and ReLU/Clamp layers (NaN passes through, as np.maximum/np.clip let it); src may alias y."""
+    Add and ReLU/Clamp layers (NaN -> lo, as OpenVINO's ReLU/Clamp give); src may alias y."""
     O, Ho, Wo = y.shape
     for o in range(O):
         b = bias[o]
@@ -371,7 +371,7 @@ def _depthwise_fused(x, w, mult, dh, dw, ph, pw, bias, lo, hi, xq, flat, y):  # 
             src, out = flat[oh * Wq:oh * Wq + Wo], y[oc, oh]
             for ow in range(Wo):
                 v = src[ow] + bo
-                out[ow] = min(max(v, lo), hi)
+                out[ow] = clamp(v, lo, hi)
 
 
 @numba.njit(**_SERIAL)
@@ -409,7 +409,7 @@ def _depthwise_same(x, w, mult, dh, dw, ph, pw, G, keep, bias, lo, hi, bufs, y):
                 a = w00 * buf[i00 + t] + w01 * buf[i01 + t] + w02 * buf[i02 + t]
                 b = w10 * buf[i10 + t] + w11 * buf[i11 + t] + w12 * buf[i12 + t]
                 c = w20 * buf[i20 + t] + w21 * buf[i21 + t] + w22 * buf[i22 + t]
-                yf[d + t] = min(max(a + b + c + bo, lo), hi)
+                yf[d + t] = clamp(a + b + c + bo, lo, hi)
         else:
             out = y[oc].reshape(L)
             for t in range(L):
@@ -420,7 +420,7 @@ def _depthwise_same(x, w, mult, dh, dw, ph, pw, G, keep, bias, lo, hi, bufs, y):
                     for t in range(L):
                         out[t] += wv * src[t]
             for t in range(L):
-                out[t] = min(max(out[t] + bo, lo), hi)
+                out[t] = clamp(out[t] + bo, lo, hi)
 
 
 @numba.njit(**_SERIAL)
@@ -460,7 +460,7 @@ def _depthwise_s2(x, w, mult, ph, pw, bias, lo, hi, acc, y):  # pragma: no cover
                             acc[ow] += w[oc, b, e] * src[i]
             out = y[oc, oh]
             for t in range(Wo):
-                out[t] = min(max(acc[t] + bo, lo), hi)
+                out[t] = clamp(acc[t] + bo, lo, hi)
 
 
 # ----------------------------------------------------------------------------------- forward conv
@@ -724,7 +724,9 @@ def numpy_epilogue(y: np.ndarray, bias: np.ndarray | None, clamp: list[float] | 
         np.add(y, residual, out=y)
     if clamp is not None:
         lo, hi = np.float32(clamp[0]), np.float32(clamp[1])
-        np.maximum(y, lo, out=y) if np.isinf(hi) else np.clip(y, lo, hi, out=y)
+        np.fmax(y, lo, out=y)  # NaN -> lo, as OpenVINO's ReLU/Clamp give
+        if not np.isinf(hi):
+            np.fmin(y, hi, out=y)
     return y
 
 

@@ -9,7 +9,7 @@ pixel vectors, broadcast 4 weights, 4 x NV ``vfmadd231ps``. Written in plain LLV
 LLVM's auto-vectorizer does not keep a 2-D accumulator block in registers.
 
 Per tile the epilogue adds the bias and clamps (the fused Add and ReLU/Clamp, the same float
-operations: ``acc + b`` then the clamp, NaN passing through as np.maximum/np.clip let it). Results
+operations: ``acc + b`` then the clamp, NaN clamped to the lower bound, as OpenVINO's ReLU/Clamp do). Results
 differ from a BLAS GEMM's only in the order of the float additions (each accumulator sums its taps in
 order c, b, e; long reductions go in chunks of ``K_CHUNK`` taps, the partial sums kept in the output).
 
@@ -122,7 +122,7 @@ def _make_tile(nv: int):
                         phi.add_incoming(z_res, bb_res)
                         phi.add_incoming(z, bb_plain)
                         z = phi
-                        z = builder.select(builder.fcmp_ordered("<", z, lov), lov, z)
+                        z = builder.select(builder.fcmp_unordered("<", z, lov), lov, z)  # NaN -> lo
                         z = builder.select(builder.fcmp_ordered(">", z, hiv), hiv, z)
                         builder.store(builder.select(last, z, y), vptr(pdst, at(o, v)), align=4)
             return context.get_dummy_value()
@@ -210,7 +210,7 @@ def direct_reference(src: np.ndarray, offs: np.ndarray, w: np.ndarray, bias: np.
     """What _direct computes, as [O, R]: ``clamp(w [O, K] @ src[offs[k] + r] + bias, lo, hi)`` (f64 sums)."""
     cols = src[offs[:, None] + np.arange(R)].astype(np.float64)
     y = (w.astype(np.float64) @ cols).astype(np.float32) + bias[:, None]
-    return np.minimum(np.maximum(y, np.float32(lo)), np.float32(hi))
+    return np.fmin(np.fmax(y, np.float32(lo)), np.float32(hi))
 
 
 def pack_weights(w: np.ndarray) -> np.ndarray:

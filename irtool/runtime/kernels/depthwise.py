@@ -11,6 +11,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from irtool.runtime.kernels._phases import clamp
+
 
 # ------------------------------------------------------------------- 3x3 stride 2: rows of two phases
 @numba.njit(inline="always")
@@ -70,7 +72,7 @@ def _depthwise_s2(x, w, mult, ph, pe, dj, keep, bias, lo, hi, buf, y):  # pragma
                 a = w0 * (x0 if m0 else z) + w1 * (x1 if m1 else z) + w2 * (x2 if m2 else z)
                 b = w3 * (x3 if m0 else z) + w4 * (x4 if m1 else z) + w5 * (x5 if m2 else z)
                 c = w6 * (x6 if m0 else z) + w7 * (x7 if m1 else z) + w8 * (x8 if m2 else z)
-                yf[d + ow] = min(max(a + b + c + bo, lo), hi)
+                yf[d + ow] = clamp(a + b + c + bo, lo, hi)
 
 
 class StrideTwoDepthwisePlan:
@@ -130,7 +132,7 @@ def depthwise_reference(x: np.ndarray, w: np.ndarray, bias: np.ndarray, lo, hi, 
             win = xp[:, :, b * dh:b * dh + Ho * sh:sh, e * dw:e * dw + Wo * sw:sw][:, np.arange(O) // (O // C)]
             y += w[None, :, b, e, None, None] * win
     y = y.astype(np.float32) + bias.reshape(1, O, 1, 1)
-    return np.minimum(np.maximum(y, np.float32(lo)), np.float32(hi))
+    return np.fmin(np.fmax(y, np.float32(lo)), np.float32(hi))
 
 
 # ---------------------------------------------------------------------- INT8: 3x3 'same' on u8 codes
@@ -180,7 +182,7 @@ def _depthwise_same_codes(k, z, geo, w, keep, t, levels, bufs, out_q, out_f):  #
                     acc = (buf[i00 + p] * w0 + buf[i01 + p] * w1 + buf[i02 + p] * w2) + \
                           (buf[i10 + p] * w3 + buf[i11 + p] * w4 + buf[i12 + p] * w5) + \
                           (buf[i20 + p] * w6 + buf[i21 + p] * w7 + buf[i22 + p] * w8)
-                    of[d + p] = min(max(acc * a + b, lo), hi)
+                    of[d + p] = clamp(acc * a + b, lo, hi)
 
 
 def same_codes_layout(H: int, W: int, Ho: int, ph: int, pw: int) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:

@@ -358,8 +358,8 @@ def _splat(builder, value, vec_type):
 
 
 def _clamp(builder, y, lo, hi):
-    """min(max(y, lo), hi), as numba compiles it (vmaxps, vminps)."""
-    y = builder.select(builder.fcmp_ordered("<", y, lo), lo, y)
+    """min(max(y, lo), hi), NaN -> lo as OpenVINO's ReLU/Clamp give (vmaxps, vminps)."""
+    y = builder.select(builder.fcmp_unordered("<", y, lo), lo, y)
     return builder.select(builder.fcmp_ordered(">", y, hi), hi, y)
 
 

@@ -8,7 +8,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 SAMPLE ?= samples/digits_cnn.xml
 OUT := out
 
-.PHONY: test demo bench samples clean
+.PHONY: test demo bench samples conformance clean
 
 # numba's cache keys a kernel by its own file's time stamp: an edit to a helper that kernels in other
 # files inline (kernels/_*.py) would leave their stale machine code behind (once a segfault), so such
@@ -43,6 +43,11 @@ demo: $(BIN)/irtool .numba_helpers
 	# accuracy-aware on a model made fragile on purpose: Default loses ~15 points, the search gets them back
 	$(BIN)/irtool quantize samples/digits_cnn_fragile.xml --data samples/digits_cnn_calib.npz \
 		--method accuracy-aware --val samples/digits_cnn_val.npz --max-drop 0.01 -o $(OUT)/digits_cnn_fragile_int8.xml
+
+# Runs the op-by-op conformance cases against OpenVINO and records each outcome in
+# schemas/conformance.json, the table `irtool ops` prints (commit it with the cases)
+conformance: $(BIN)/irtool .numba_helpers
+	IRTOOL_RECORD_CONFORMANCE=1 $(BIN)/python -m pytest -q tests/conformance
 
 bench: $(BIN)/irtool .numba_helpers
 	$(BIN)/python benchmarks/run.py

@@ -1,4 +1,5 @@
-"""Activations: ReLU, PReLU, Clamp, Sigmoid, Tanh, Elu, Gelu, Swish, HSwish, HSigmoid, Mish, SoftPlus...
+"""Activations: ReLU, PReLU, Clamp, Sigmoid, Tanh, Elu, Gelu, Swish, HSwish, HSigmoid, HardSigmoid, Mish,
+SoftPlus...
 
 All are one numpy expression in float32 (numpy is the fast path here; OpenVINO fuses them into
 the producer's epilogue, a fusion irtool's INT8 path does for the ops that matter), but Gelu's erf
@@ -104,6 +105,13 @@ def hswish(x):
 @kernel("HSigmoid")
 def hsigmoid(x):
     return (np.clip(x + _f(x, 3), _f(x, 0), _f(x, 6)) / _f(x, 6)).astype(x.dtype, copy=False)
+
+
+@kernel("HardSigmoid")
+def hard_sigmoid(x, alpha, beta):
+    """``max(0, min(1, alpha x + beta))``, alpha and beta scalar inputs (PaddleOCR's models use it)."""
+    a, b = np.asarray(alpha, x.dtype).reshape(()), np.asarray(beta, x.dtype).reshape(())
+    return np.fmin(np.fmax(a * x + b, _f(x, 0)), _f(x, 1)).astype(x.dtype, copy=False)
 
 
 @kernel("SoftPlus")

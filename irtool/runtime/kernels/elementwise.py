@@ -1,4 +1,5 @@
-"""Elementwise ops: arithmetic, comparisons, logic, Select, unary math, Convert.
+"""Elementwise ops: arithmetic, comparisons, logic, bitwise, Select, unary math, IsNaN/IsInf/IsFinite,
+Identity, Convert, ConvertPromoteTypes.
 
 numpy is already the fast path for these (one vectorized pass, no Python per element), so the
 kernel and its reference are the same function.
@@ -74,6 +75,24 @@ def logical_not(x):
     return np.logical_not(x)
 
 
+# ------------------------------------------------------------------------------------------- bitwise
+def _bitwise(fn):
+    def run(a, b, *, auto_broadcast: str = "numpy"):
+        x, y = align(np.asarray(a), np.asarray(b), auto_broadcast)
+        return _same_type(np.asarray(fn(x, y)), np.asarray(a))
+    return run
+
+
+for _op, _fn in {"BitwiseAnd": np.bitwise_and, "BitwiseOr": np.bitwise_or, "BitwiseXor": np.bitwise_xor,
+                 "BitwiseLeftShift": np.left_shift, "BitwiseRightShift": np.right_shift}.items():
+    kernel(_op)(_bitwise(_fn))
+
+
+@kernel("BitwiseNot")
+def bitwise_not(x):
+    return np.logical_not(x) if x.dtype == np.bool_ else np.invert(x)
+
+
 @kernel("Select")
 def select(cond, then, other, *, auto_broadcast: str = "numpy"):
     return _same_type(np.where(cond, then, other), np.asarray(then))
@@ -112,6 +131,27 @@ for _op, _fn in {"Abs": np.abs, "Negative": np.negative, "Sign": np.sign, "Floor
     kernel(_op)(_unary(_fn))
 
 
+@kernel("IsNaN")
+def is_nan(x):
+    return np.isnan(x)
+
+
+@kernel("IsInf")
+def is_inf(x, *, detect_negative: bool = True, detect_positive: bool = True):
+    return (np.isneginf(x) if detect_negative else np.zeros(x.shape, bool)) | \
+        (np.isposinf(x) if detect_positive else np.zeros(x.shape, bool))
+
+
+@kernel("IsFinite")
+def is_finite(x):
+    return np.isfinite(x)
+
+
+@kernel("Identity")
+def identity(x):
+    return x.copy()  # a new tensor, as OpenVINO's: a later in-place kernel must not write the input
+
+
 @kernel("Round")
 def round_(x, *, mode: str = "half_to_even"):
     if mode.lower() == "half_to_even":
@@ -138,6 +178,13 @@ def _numpy_type(name: str) -> np.dtype:
 @kernel("Convert")
 def convert(x, *, destination_type: str):
     return convert_to(np.asarray(x), _numpy_type(destination_type))
+
+
+@kernel("ConvertPromoteTypes")
+def convert_promote_types(a, b, *, layer):
+    """Both inputs in their common type. The promotion rules (PyTorch's, with its scalar rule and the
+    u64 target) were applied when the IR was made: the output ports state the type, so it is read there."""
+    return tuple(convert_to(np.asarray(x), _numpy_type(port.precision or "f32")) for x, port in zip((a, b), layer.outputs))
 
 
 @kernel("ConvertLike")

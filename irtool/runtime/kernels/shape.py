@@ -1,5 +1,5 @@
 """Data movement: Reshape, Squeeze/Unsqueeze, Transpose, Concat, Split, slicing, Gather, Broadcast,
-Tile, Pad, Range, ShapeOf, DepthToSpace/SpaceToDepth, ShuffleChannels, Scatter*, OneHot.
+Tile, Pad, Range, ShapeOf, DepthToSpace/SpaceToDepth, ShuffleChannels, OneHot (Scatter*: in ``scatter``).
 
 No arithmetic happens here, so numpy views and copies are both the kernel and the reference. Reshape,
 Transpose, Concat, Unsqueeze, StridedSlice and ShapeOf, which run between the layers of many models
@@ -303,33 +303,6 @@ def shuffle_channels(x, *, axis: int = 1, group: int = 1):
     shape = x.shape
     y = x.reshape(shape[:ax] + (group, shape[ax] // group) + shape[ax + 1:])
     return np.ascontiguousarray(np.swapaxes(y, ax, ax + 1)).reshape(shape)
-
-
-@kernel("ScatterUpdate")
-def scatter_update(x, indices, updates, axis):
-    ax = _axes(axis, x.ndim)[0]
-    out = x.copy()
-    idx = np.asarray(indices).astype(np.int64)
-    upd = updates.reshape(x.shape[:ax] + (idx.size,) + x.shape[ax + 1:])
-    index = [slice(None)] * x.ndim
-    for k, i in enumerate(idx.reshape(-1)):
-        index[ax] = i
-        src = [slice(None)] * x.ndim
-        src[ax] = k
-        out[tuple(index)] = upd[tuple(src)]
-    return out
-
-
-@kernel("ScatterNDUpdate")
-def scatter_nd_update(x, indices, updates):
-    out = x.copy()
-    idx = np.asarray(indices).astype(np.int64)
-    k = idx.shape[-1]
-    flat_idx = idx.reshape(-1, k)
-    flat_upd = updates.reshape((flat_idx.shape[0],) + x.shape[k:])
-    for i in range(flat_idx.shape[0]):
-        out[tuple(flat_idx[i])] = flat_upd[i]
-    return out
 
 
 @kernel("OneHot")

@@ -8,7 +8,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 SAMPLE ?= samples/digits_cnn.xml
 OUT := out
 
-.PHONY: test demo bench samples conformance clean
+.PHONY: test demo bench samples conformance models clean
 
 # numba's cache keys a kernel by its own file's time stamp: an edit to a helper that kernels in other
 # files inline (kernels/_*.py) would leave their stale machine code behind (once a segfault), so such
@@ -48,6 +48,12 @@ demo: $(BIN)/irtool .numba_helpers
 # schemas/conformance.json, the table `irtool ops` prints (commit it with the cases)
 conformance: $(BIN)/irtool .numba_helpers
 	IRTOOL_RECORD_CONFORMANCE=1 $(BIN)/python -m pytest -q tests/conformance
+	$(BIN)/python tools/readme_coverage.py  # the README quotes the summary line
+
+# Real pretrained models not made here (PP-OCR det/rec/cls from the rapidocr-onnxruntime wheel),
+# converted with OpenVINO into $$IRTOOL_MODEL_CACHE (~/.cache/irtool/models): tests/test_real_models.py
+models: $(BIN)/irtool
+	$(BIN)/python tools/fetch_models.py
 
 bench: $(BIN)/irtool .numba_helpers
 	$(BIN)/python benchmarks/run.py

@@ -8,7 +8,9 @@ The Python API mirrors the command line::
     print(irtool.summarize(model))              # what `irtool info` shows
     compiled = irtool.compile_model(model)      # the numba CPU plugin
     outputs = compiled({"input": x})            # outputs by name, in model order
+    print(irtool.coverage().summary())          # what `irtool ops` shows: the ops the plugin runs
 """
+from irtool.coverage import coverage
 from irtool.errors import GraphError, InputError, IRFormatError, IrToolError, UnsupportedError
 from irtool.ir import Constant, Layer, Model, Port, read_model, save_model
 from irtool.summary import summarize
@@ -77,5 +79,5 @@ def quantize(model, dataset, *, method="default", format="fq", validation=None, 
     return quantize_with_accuracy_control(model, samples, inputs, metric, annotations, config, accuracy)[0]
 
 
-__all__ = ["compile_model", "quantize", "Constant", "GraphError", "IRFormatError", "InputError", "IrToolError", "Layer", "Model", "Port",
+__all__ = ["compile_model", "coverage", "quantize", "Constant", "GraphError", "IRFormatError", "InputError", "IrToolError", "Layer", "Model", "Port",
            "UnsupportedError", "read_model", "save_model", "summarize", "__version__"]

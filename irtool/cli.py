@@ -97,6 +97,40 @@ def copy(model: ModelArg,
     out.print(f"wrote {output} and {output.with_suffix('.bin')}")
 
 
+@app.command()
+def ops(op: Annotated[Optional[str], typer.Argument(help="one op type (e.g. LSTMSequence); all when left out",
+                                                     show_default=False)] = None,
+        missing: Annotated[bool, typer.Option("--missing", help="only the op types irtool does not run")] = False,
+        as_json: JsonOpt = False) -> None:
+    """The op coverage table: every op type of OpenVINO's opsets, the versions irtool's CPU plugin runs,
+    the element types and conformance cases checked against OpenVINO."""
+    from irtool.coverage import coverage
+    from irtool.errors import InputError
+
+    cov = coverage()
+    rows = [r for r in cov.ops if (op is None or r.op.lower() == op.lower())
+            and (not missing or r.status in ("missing", "partial"))]
+    if op is not None and not rows:
+        raise InputError(f"'{op}' is not an op type of OpenVINO's opsets (`irtool ops` lists them)")
+    if as_json:
+        doc = cov.to_dict()
+        doc["ops"] = [o for o in doc["ops"] if o["op"] in {r.op for r in rows}]
+        print(json.dumps(doc, indent=2))
+        return
+    colors = {"runs": "green", "graph": "green", "partial": "yellow", "missing": "red", "refused": "dim"}
+    table = Table("op", "versions", "irtool runs", "element types", "cases", "status", box=None, pad_edge=False)
+    for r in rows:
+        runs = ("all" if r.supported == r.versions else ", ".join(v.removeprefix("opset") for v in r.supported)
+                or "-")
+        cases = "(every case)" if r.status == "graph" else f"{r.passed}/{r.cases}" if r.cases else "-"
+        status = r.status + (f" (OpenVINO CPU refuses {', '.join(r.refused_by_openvino)})"
+                             if r.refused_by_openvino and r.status != "refused" else "")
+        table.add_row(r.op, ", ".join(v.removeprefix("opset") for v in r.versions), runs,
+                      ", ".join(r.element_types), cases, f"[{colors[r.status]}]{status}[/]")
+    _print_wide(table)
+    out.print(cov.summary() + (f"  (OpenVINO {cov.openvino})" if cov.openvino else ""))
+
+
 ShapeOpt = Annotated[Optional[list[str]], typer.Option(
     "--shape", help="input shape, name:1,3,224,224 (repeat per input); resolves dynamic dims")]
 PrecisionOpt = Annotated[str, typer.Option(

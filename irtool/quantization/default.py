@@ -194,7 +194,9 @@ def _output_shift(op: Layer, dw: np.ndarray, mean_in: np.ndarray) -> np.ndarray 
         return np.einsum("goi,gi->go", per_group, mean_in.reshape(g, i)).reshape(g * o)
     if op.type == "MatMul" and dw.ndim == 2:
         wt = dw if op.attr_bool("transpose_b", False) else dw.T  # [N, K]
-        return wt @ mean_in
+        # the statistics hold the mean per axis 1; only for a [batch, K] input is that K (a 3-D
+        # [batch, tokens, K] input, as in a transformer, has per-token means: no correction)
+        return wt @ mean_in if mean_in.size == wt.shape[1] else None
     return None
 
 

@@ -27,7 +27,8 @@ def C(values, dtype=np.int64):
 
 @dataclass
 class Case:
-    """``build(*parameters)`` -> the op's node; ``inputs``: one array per Parameter."""
+    """``build(*parameters)`` -> the op's node; ``inputs``: one array per Parameter. ``refused``: a
+    setting OpenVINO's CPU plugin refuses to compile, which irtool must refuse too, in one line."""
 
     op: str
     version: str
@@ -36,6 +37,7 @@ class Case:
     inputs: list[np.ndarray]
     rel: float = 1e-4
     element_types: list[str] = field(default_factory=list)
+    refused: bool = False
 
     @property
     def id(self) -> str:
@@ -45,8 +47,15 @@ class Case:
 CASES: list[Case] = []
 
 
-def case(op: str, version: str, label: str, build: Callable, *inputs: np.ndarray, rel: float = 1e-4) -> None:
+def case(op: str, version: str, label: str, build: Callable, *inputs: np.ndarray, rel: float = 1e-4,
+         refused: bool = False) -> None:
+    """Declare one case; ``refused=True``: OpenVINO's CPU plugin does not run it (nor does irtool)."""
     CASES.append(Case(op, version, label, build, list(inputs), rel,
-                      sorted({str(np.asarray(i).dtype) for i in inputs})))
+                      sorted({str(np.asarray(i).dtype) for i in inputs}), refused))
+
+
+def refused(op: str, version: str, label: str, build: Callable, *inputs: np.ndarray) -> None:
+    """A case OpenVINO's CPU plugin refuses at compile time: irtool must refuse it with one clear error."""
+    case(op, version, label, build, *inputs, refused=True)
 
 

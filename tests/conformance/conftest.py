@@ -19,6 +19,10 @@ def pytest_runtest_makereport(item, call):
             _OUTCOMES[case.id] = report.outcome
 
 
+def _opset_number(version: str) -> int:
+    return int(version.removeprefix("opset") or 0)
+
+
 def pytest_sessionfinish(session, exitstatus):
     if not os.environ.get("IRTOOL_RECORD_CONFORMANCE") or not _OUTCOMES:
         return
@@ -29,10 +33,15 @@ def pytest_sessionfinish(session, exitstatus):
 
     ops: dict[str, dict] = {}
     for c in CASES:
-        entry = ops.setdefault(c.op, {"versions": [], "element_types": [], "cases": {}})
-        entry["versions"] = sorted(set(entry["versions"]) | {c.version})
-        entry["element_types"] = sorted(set(entry["element_types"]) | set(c.element_types))
-        entry["cases"][c.id] = _OUTCOMES.get(c.id, "not run")
+        entry = ops.setdefault(c.op, {"versions": [], "element_types": [], "refused": [], "cases": {}})
+        outcome = _OUTCOMES.get(c.id, "not run")
+        if c.refused:  # what OpenVINO's CPU plugin does not run: a version, or a setting of one
+            entry["refused"] = sorted(set(entry["refused"]) | {c.version})
+            outcome = "refused" if outcome == "passed" else outcome
+        else:
+            entry["versions"] = sorted(set(entry["versions"]) | {c.version}, key=_opset_number)
+            entry["element_types"] = sorted(set(entry["element_types"]) | set(c.element_types))
+        entry["cases"][c.id] = outcome
     path = REPO / "schemas" / "conformance.json"
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps({"generated_by": "make conformance", "openvino": openvino.__version__,

@@ -7,6 +7,11 @@ OpenVINO's single counter: inputs ``0..n-1``, outputs from ``n``. Constant paylo
 
 Edits go through :class:`Model` methods so that the edge indexes stay right; passes copy the model
 first (:meth:`Model.copy`) and never modify what they were given.
+
+A TensorIterator, Loop or If layer holds its sub-graphs as :class:`Model` objects of their own (their
+own id space, constants in the same .bin) in :attr:`Layer.bodies`, with the `<port_map>` entries
+(:class:`PortMap`) that tie the layer's ports to the body's Parameters and Results and the Loop and
+TensorIterator `<back_edges>` (:class:`BackEdge`).
 """
 from __future__ import annotations
 
@@ -92,6 +97,68 @@ class Constant:
 
 
 @dataclass
+class PortMap:
+    """One `<input>`/`<output>` of a sub-graph op's port map: the layer port ``external_port_id`` is
+    the body Parameter (input) or Result (output) ``internal_layer_id``; with an ``axis`` the tensor is
+    sliced into (input) or concatenated from (output) one part per iteration. Loop's special body
+    ports have ``external_port_id`` -1 and a ``purpose`` (current_iteration, execution_condition)."""
+
+    kind: str  # "input" | "output"
+    attrs: dict[str, str] = field(default_factory=dict)  # as written (the source of truth)
+
+    def _int(self, key: str, default: int | None) -> int | None:
+        return int(self.attrs[key]) if key in self.attrs else default
+
+    @property
+    def external_port_id(self) -> int:
+        return self._int("external_port_id", -1)
+
+    @property
+    def internal_layer_id(self) -> int:
+        return self._int("internal_layer_id", -1)
+
+    @property
+    def axis(self) -> int | None:
+        return self._int("axis", None)
+
+    @property
+    def start(self) -> int:
+        return self._int("start", 0)
+
+    @property
+    def end(self) -> int:
+        return self._int("end", -1)
+
+    @property
+    def stride(self) -> int:
+        return self._int("stride", 1)
+
+    @property
+    def part_size(self) -> int:
+        return self._int("part_size", 1)
+
+    @property
+    def purpose(self) -> str | None:
+        return self.attrs.get("purpose")
+
+
+@dataclass
+class BackEdge:
+    """A `<back_edges>` entry: after each iteration body Result ``from_layer`` feeds body Parameter
+    ``to_layer`` for the next one."""
+
+    attrs: dict[str, str] = field(default_factory=dict)  # from-layer, to-layer (and ports), as written
+
+    @property
+    def from_layer(self) -> int:
+        return int(self.attrs["from-layer"])
+
+    @property
+    def to_layer(self) -> int:
+        return int(self.attrs["to-layer"])
+
+
+@dataclass
 class Layer:
     """One `<layer>`: its XML type name (``Const``, ``ReLU``...), opset, attributes and ports."""
 
@@ -106,6 +173,11 @@ class Layer:
     extra: dict[str, str] = field(default_factory=dict)  # other `<layer>` attributes (output_names...)
     constant: Constant | None = None
     sourceline: int | None = None  # where it was read from, for messages
+    # TensorIterator/Loop/If: sub-graphs by tag (body; then_body, else_body), in file order; the port
+    # maps by tag (port_map; then_port_map, else_port_map), in file order; the back edges
+    bodies: dict[str, Model] = field(default_factory=dict)
+    port_maps: dict[str, list[PortMap]] = field(default_factory=dict)
+    back_edges: list[BackEdge] | None = None  # None: no <back_edges> element
 
     def input_index(self, port_id: int) -> int:
         return _index_of(self.inputs, port_id, self, "input")
@@ -312,12 +384,19 @@ class Model:
     def copy(self) -> Model:
         """A structural deep copy; constant payloads (read-only) are shared, not duplicated."""
         memo: dict[int, Any] = {}
-        for l in self.layers.values():
+        for l in self.walk():
             if l.constant is not None:
                 memo[id(l.constant)] = Constant(l.constant.element_type, l.constant.shape,
                                                 l.constant._raw, l.constant._value)
         new = _copy.deepcopy(self, memo)
         return new
+
+    def walk(self) -> Iterator[Layer]:
+        """Every layer, those of sub-graphs (TensorIterator/Loop/If bodies) right after their layer."""
+        for l in self.layers.values():
+            yield l
+            for body in l.bodies.values():
+                yield from body.walk()
 
     def connect(self, src: Output, dst: Input) -> None:
         """Feed ``dst`` from ``src`` (replacing what fed it before)."""

@@ -4,7 +4,8 @@ Checks the reader makes, each a one-line :class:`IRFormatError`/:class:`Unsuppor
 file and line: IR version 10/11 only; ids unique; every edge joins an existing output port to an
 existing input port, each input fed once; no cycles; Const ``offset + size`` inside the .bin and
 ``size`` enough for its shape and element type; a 2019 `<statistics>` block well-formed
-(:mod:`irtool.ir.statistics`).
+(:mod:`irtool.ir.statistics`). TensorIterator/Loop/If sub-graphs are read as graphs of their own (the
+same checks), their port maps and back edges naming ports of the layer and layers of the body.
 """
 from __future__ import annotations
 
@@ -17,13 +18,16 @@ from lxml import etree
 from irtool.errors import IRFormatError, UnsupportedError
 from irtool.ir import attrs as A
 from irtool.ir.element_types import element_type
-from irtool.ir.graph import Constant, Edge, GraphError, Layer, LayerStats, Model, Port, XmlNode
+from irtool.ir.graph import (BackEdge, Constant, Edge, GraphError, Layer, LayerStats, Model, Port, PortMap,
+                             XmlNode)
 from irtool.ir.statistics import layer_channels, read_statistics
 from irtool.ir.xmlparse import parse_xml
 
 SUPPORTED_VERSIONS = (10, 11)
 _LAYER_KEYS = ("id", "name", "type", "version")
 _PORT_KEYS = ("id", "precision", "names")
+_PORT_MAPS = ("port_map", "then_port_map", "else_port_map")  # TensorIterator/Loop; If
+_BODIES = ("body", "then_body", "else_body")
 
 
 def read_model(path: str | Path, bin_path: str | Path | None = None) -> Model:
@@ -42,9 +46,16 @@ def read_model(path: str | Path, bin_path: str | Path | None = None) -> Model:
     model.net_extra = {k: v for k, v in root.attrib.items() if k not in ("name", "version")}
     model.path = str(path)
     binary = _Bin(Path(bin_path) if bin_path else path.with_suffix(".bin"))
+    _read_graph(root, model, where, binary)
+    model.statistics = _statistics(root, model, where)
+    return model
+
+
+def _read_graph(root: etree._Element, model: Model, where: _Where, binary: _Bin) -> None:
+    """`<layers>`, `<edges>` and what follows them, of ``<net>`` or of a sub-graph (``<body>``...)."""
     layers_el = root.find("layers")
     if layers_el is None:
-        raise IRFormatError(f"{where(root)}: <net> has no <layers>")
+        raise IRFormatError(f"{where(root)}: <{root.tag}> has no <layers>")
     for el in layers_el.iterchildren("layer"):
         layer = _read_layer(el, where, binary)
         if layer.id in model.layers:
@@ -57,9 +68,7 @@ def read_model(path: str | Path, bin_path: str | Path | None = None) -> Model:
     try:
         model.topological_order()
     except GraphError as e:
-        raise IRFormatError(f"{path}:{e.layer.sourceline}: {e}") from None
-    model.statistics = _statistics(root, model, where)
-    return model
+        raise IRFormatError(f"{where.path}:{e.layer.sourceline}: {e}") from None
 
 
 def _statistics(root: etree._Element, model: Model, where: _Where) -> dict[str, LayerStats] | None:
@@ -126,12 +135,63 @@ def _read_layer(el: etree._Element, where: _Where, binary: _Bin) -> Layer:
             layer.inputs = [_read_port(p, where) for p in child.iterchildren("port")]
         elif child.tag == "output":
             layer.outputs = [_read_port(p, where) for p in child.iterchildren("port")]
+        elif child.tag in _PORT_MAPS:
+            layer.port_maps[child.tag] = [PortMap(c.tag, dict(c.attrib)) for c in child.iterchildren("input", "output")]
+        elif child.tag == "back_edges":
+            layer.back_edges = [BackEdge(dict(e.attrib)) for e in child.iterchildren("edge")]
+        elif child.tag in _BODIES:
+            layer.bodies[child.tag] = body = Model(child.tag)
+            _read_graph(child, body, where, binary)
     ids = [p.id for p in (*layer.inputs, *layer.outputs)]
     if len(set(ids)) != len(ids):
         raise IRFormatError(f"{where(el)}: layer '{layer.name}' has two ports with the same id")
     if layer.type == "Const":
         layer.constant = _read_constant(layer, el, where, binary)
+    if layer.bodies:
+        _check_port_maps(layer, el, where)
     return layer
+
+
+_PORT_MAP_INTS = ("external_port_id", "internal_layer_id", "axis", "start", "end", "stride", "part_size")
+
+
+def _is_int(text: str) -> bool:
+    try:
+        int(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _check_port_maps(layer: Layer, el: etree._Element, where: _Where) -> None:
+    """Each port map entry joins a port of ``layer`` (or none: -1) to a Parameter (input) or Result
+    (output) of its body; each back edge a body Result to a body Parameter."""
+    for tag, entries in layer.port_maps.items():
+        body = layer.bodies.get(tag.replace("port_map", "body"))  # port_map: body, then_port_map: then_body
+        if body is None:
+            raise IRFormatError(f"{where(el)}: layer '{layer.name}' has a <{tag}> but no sub-graph for it")
+        for entry in entries:
+            want, ports = ("Parameter", layer.inputs) if entry.kind == "input" else ("Result", layer.outputs)
+            bad = [k for k in _PORT_MAP_INTS if k in entry.attrs and not _is_int(entry.attrs[k])]
+            if bad:
+                raise IRFormatError(f"{where(el)}: layer '{layer.name}' <{tag}>: {bad[0]}='{entry.attrs[bad[0]]}' "
+                                    "is not an integer")
+            inner, outer = entry.internal_layer_id, entry.external_port_id
+            if outer != -1 and not any(p.id == outer for p in ports):
+                raise IRFormatError(f"{where(el)}: layer '{layer.name}' <{tag}> maps {entry.kind} port {outer}, "
+                                    f"which the layer does not have")
+            if inner not in body.layers or body.layers[inner].type != want:
+                raise IRFormatError(f"{where(el)}: layer '{layer.name}' <{tag}> maps {entry.kind} port {outer} to "
+                                    f"body layer {inner}, which is not a {want} of the body")
+    for edge in layer.back_edges or ():
+        body = layer.bodies.get("body")
+        if not all(_is_int(edge.attrs.get(k, "")) for k in ("from-layer", "to-layer")):
+            raise IRFormatError(f"{where(el)}: layer '{layer.name}': back edge {edge.attrs} needs integer "
+                                "from-layer and to-layer")
+        for lid, want in ((edge.from_layer, "Result"), (edge.to_layer, "Parameter")):
+            if body is None or lid not in body.layers or body.layers[lid].type != want:
+                raise IRFormatError(f"{where(el)}: layer '{layer.name}': back edge {edge.attrs}: body layer {lid} "
+                                    f"is not a {want}")
 
 
 def _read_port(el: etree._Element, where: _Where) -> Port:

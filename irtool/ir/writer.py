@@ -1,7 +1,8 @@
 """Writing a :class:`~irtool.ir.graph.Model` to .xml + .bin the way OpenVINO's serializer does.
 
 Layout as ``ov::pass::Serialize`` (pugixml) writes it: tab indentation, ``<tag a="v" />`` for empty
-elements, `<data>` then `<rt_info>` then `<input>`/`<output>` in a layer, edges sorted by from-layer,
+elements, `<data>` then `<rt_info>` then `<input>`/`<output>` in a layer (a TensorIterator/Loop/If's port
+maps and back edges before them, its sub-graphs after, nested the same way), edges sorted by from-layer,
 model `<rt_info>` after the edges, a 2019 `<statistics>` block last. Constants go to the .bin back to
 back with no padding, identical blobs stored once. Both files are written to temporaries and renamed
 into place, so a failed write leaves nothing half-written and a model can be saved over the files it
@@ -55,7 +56,8 @@ def serialize(model: Model) -> tuple[bytes, bytes]:
 
 # ------------------------------------------------------------------------------------------- .bin
 def _write_bin(model: Model, out: BinaryIO) -> dict[int, tuple[int, int]]:
-    """Write every Const payload once; return ``layer id -> (offset, size)``.
+    """Write every Const payload once; return ``id(layer) -> (offset, size)``. Sub-graph constants come
+    right after their layer's predecessors, where OpenVINO writes them (it visits a body with its layer).
 
     Blobs are matched by length and a fingerprint of their ends, then compared in full: cheap for
     the common case of no duplicate, exact always.
@@ -63,7 +65,7 @@ def _write_bin(model: Model, out: BinaryIO) -> dict[int, tuple[int, int]]:
     seen: dict[tuple[int, bytes], list[tuple[int, np.ndarray]]] = {}
     placed: dict[int, tuple[int, int]] = {}
     pos = 0
-    for layer in model.layers.values():
+    for layer in model.walk():
         if layer.constant is None:
             continue
         raw = layer.constant.raw
@@ -76,7 +78,7 @@ def _write_bin(model: Model, out: BinaryIO) -> dict[int, tuple[int, int]]:
             candidates.append((offset, blob))
             out.write(raw)
             pos += len(blob)
-        placed[layer.id] = (offset, len(blob))
+        placed[id(layer)] = (offset, len(blob))
     return placed
 
 
@@ -117,7 +119,7 @@ def _node_lines(node: XmlNode, depth: int) -> Iterator[str]:
         yield f"{pad}</{node.tag}>\n"
 
 
-def _port_lines(port: Port) -> Iterator[str]:
+def _port_lines(port: Port, pad: str) -> Iterator[str]:
     attrs = {"id": str(port.id)}
     if port.precision is not None:
         attrs["precision"] = port.precision
@@ -125,13 +127,13 @@ def _port_lines(port: Port) -> Iterator[str]:
         attrs["names"] = A.join_names(port.names)
     attrs.update(port.extra)
     if not port.dims and not port.rt_info:
-        yield "\t\t\t\t" + _open_tag("port", attrs, True) + "\n"
+        yield pad + "\t\t\t\t" + _open_tag("port", attrs, True) + "\n"
         return
-    yield "\t\t\t\t" + _open_tag("port", attrs, False) + "\n"
-    yield "".join([f"\t\t\t\t\t<dim>{d}</dim>\n" for d in port.dims])
+    yield pad + "\t\t\t\t" + _open_tag("port", attrs, False) + "\n"
+    yield "".join([f"{pad}\t\t\t\t\t<dim>{d}</dim>\n" for d in port.dims])
     if port.rt_info:
-        yield from _node_lines(XmlNode("rt_info", children=port.rt_info), 5)
-    yield "\t\t\t\t</port>\n"
+        yield from _node_lines(XmlNode("rt_info", children=port.rt_info), 5 + len(pad))
+    yield pad + "\t\t\t\t</port>\n"
 
 
 def _constant_attrs(data: dict[str, str], layer: Layer, placed: tuple[int, int]) -> None:
@@ -145,43 +147,58 @@ def _constant_attrs(data: dict[str, str], layer: Layer, placed: tuple[int, int])
     data["offset"], data["size"] = str(placed[0]), str(placed[1])
 
 
-def _layer_lines(layer: Layer, offsets: dict[int, tuple[int, int]]) -> Iterator[str]:
-    """A `<layer>` as OpenVINO writes it: data, rt_info, input, output (no XmlNode tree: speed)."""
+def _layer_lines(layer: Layer, offsets: dict[int, tuple[int, int]], pad: str = "") -> Iterator[str]:
+    """A `<layer>` as OpenVINO writes it: port maps and back edges (sub-graph ops), data, rt_info,
+    input, output, sub-graphs (no XmlNode tree: speed). ``pad``: the tabs of a sub-graph's nesting."""
     attrs = {"id": str(layer.id), "name": layer.name, "type": layer.type, "version": layer.version, **layer.extra}
     data = dict(layer.attrs)
     if layer.constant is not None:
-        _constant_attrs(data, layer, offsets[layer.id])
-    if not (data or layer.rt_info or layer.inputs or layer.outputs):
-        yield "\t\t" + _open_tag("layer", attrs, True) + "\n"
+        _constant_attrs(data, layer, offsets[id(layer)])
+    if not (data or layer.rt_info or layer.inputs or layer.outputs or layer.bodies or layer.port_maps):
+        yield pad + "\t\t" + _open_tag("layer", attrs, True) + "\n"
         return
-    yield "\t\t" + _open_tag("layer", attrs, False) + "\n"
+    yield pad + "\t\t" + _open_tag("layer", attrs, False) + "\n"
+    for tag, entries in layer.port_maps.items():
+        yield from _node_lines(XmlNode(tag, children=[XmlNode(e.kind, e.attrs) for e in entries]), 3 + len(pad))
+    if layer.back_edges is not None:
+        yield from _node_lines(XmlNode("back_edges", children=[XmlNode("edge", e.attrs) for e in layer.back_edges]),
+                               3 + len(pad))
     if data:
-        yield "\t\t\t" + _open_tag("data", data, True) + "\n"
+        yield pad + "\t\t\t" + _open_tag("data", data, True) + "\n"
     if layer.rt_info:
-        yield from _node_lines(XmlNode("rt_info", children=layer.rt_info), 3)
+        yield from _node_lines(XmlNode("rt_info", children=layer.rt_info), 3 + len(pad))
     for tag, ports in (("input", layer.inputs), ("output", layer.outputs)):
         if ports:
-            yield f"\t\t\t<{tag}>\n"
+            yield f"{pad}\t\t\t<{tag}>\n"
             for port in ports:
-                yield from _port_lines(port)
-            yield f"\t\t\t</{tag}>\n"
-    yield "\t\t</layer>\n"
+                yield from _port_lines(port, pad)
+            yield f"{pad}\t\t\t</{tag}>\n"
+    for tag, body in layer.bodies.items():
+        yield f"{pad}\t\t\t<{tag}>\n"
+        yield from _graph_lines(body, offsets, pad + "\t\t\t")
+        yield f"{pad}\t\t\t</{tag}>\n"
+    yield pad + "\t\t</layer>\n"
+
+
+def _graph_lines(model: Model, offsets: dict[int, tuple[int, int]], pad: str) -> Iterator[str]:
+    """`<layers>`, `<edges>` and what follows them, of ``<net>`` (``pad`` "") or of a sub-graph."""
+    yield pad + "\t<layers>\n"
+    for layer in model.layers.values():
+        yield from _layer_lines(layer, offsets, pad)
+    yield pad + "\t</layers>\n"
+    edges = sorted(model.edges, key=lambda e: e.from_layer)  # stable: OpenVINO's order is kept
+    yield pad + "\t<edges>\n"
+    yield "".join([f'{pad}\t\t<edge from-layer="{e.from_layer}" from-port="{e.from_port}" to-layer="{e.to_layer}" '
+                   f'to-port="{e.to_port}" />\n' for e in edges])
+    yield pad + "\t</edges>\n"
+    for node in model.extras:  # rt_info, meta_data, quantization_parameters: as read
+        yield from _node_lines(node, 1 + len(pad))
 
 
 def _xml_lines(model: Model, offsets: dict[int, tuple[int, int]]) -> Iterator[str]:
     yield '<?xml version="1.0"?>\n'
     yield _open_tag("net", {"name": model.name, "version": str(model.version), **model.net_extra}, False) + "\n"
-    yield "\t<layers>\n"
-    for layer in model.layers.values():
-        yield from _layer_lines(layer, offsets)
-    yield "\t</layers>\n"
-    edges = sorted(model.edges, key=lambda e: e.from_layer)  # stable: OpenVINO's order is kept
-    yield "\t<edges>\n"
-    yield "".join([f'\t\t<edge from-layer="{e.from_layer}" from-port="{e.from_port}" to-layer="{e.to_layer}" '
-                   f'to-port="{e.to_port}" />\n' for e in edges])
-    yield "\t</edges>\n"
-    for node in model.extras:  # rt_info, meta_data, quantization_parameters: as read
-        yield from _node_lines(node, 1)
+    yield from _graph_lines(model, offsets, "")
     if model.statistics is not None:  # last, where the 2019 Calibration Tool appended it
         yield from _node_lines(statistics_node(model.statistics), 1)
     yield "</net>\n"

@@ -27,6 +27,8 @@ from irtool.runtime import cpu, threads
 from irtool.runtime.fusion import fuse_epilogues
 from irtool.runtime.profiling import EXECUTED, NOT_RUN, ProfilingInfo, exec_type, precision_of
 from irtool.runtime.registry import Kernel, find_kernel
+from irtool.runtime.state import SLOT as STATE_SLOT
+from irtool.runtime.state import STATEFUL, States, VariableState, variables_of
 
 Shapes = Mapping[str, Sequence[int]] | Sequence[Sequence[int]] | None
 Observer = Callable[[Layer, int, np.ndarray], np.ndarray | None]  # may return a replacement
@@ -97,6 +99,12 @@ class CompiledModel:
         # int8._bound_runner): what leaves an inference from them (or from a view) is a copy
         self._reused = {slot for s in steps if getattr(s.run, "reuses_output", False) for slot in s.outputs}
         self._running: set[int] = set()  # threads in an inference of this model (with reused buffers)
+        # a stateful model's variables (ReadValue/Assign) and the slot each request puts its own in
+        # (the last input of those steps; see irtool.runtime.state)
+        stateful = [s for s in steps if s.layer.type in STATEFUL]
+        self._variables = variables_of(s.layer for s in stateful)
+        self._state_slot = stateful[0].inputs[-1] if stateful else None
+        self._output_names = [spec.name for spec in outputs]
 
     def create_infer_request(self, cpu_times: bool = False) -> InferRequest:
         """A request; ``cpu_times`` also measures each layer's process CPU time for the counters
@@ -126,20 +134,45 @@ class InferRequest:
         self._cpu_times = cpu_times
         self._stamps: tuple[list[int], list[int] | None] = ([], None)  # the last inference's clock readings
         self._dtypes: list[np.dtype] = []
+        self._states = States(compiled._variables) if compiled._state_slot is not None else None
+
+    def query_state(self) -> list[VariableState]:
+        """The variables of a stateful model (ReadValue/Assign) as this request holds them."""
+        return self._states.query() if self._states is not None else []
+
+    def reset_state(self) -> None:
+        """Every variable back to its initial value (the next inference's ReadValues give it)."""
+        if self._states is not None:
+            self._states.reset()
 
     def infer(self, inputs: Mapping[str, Any] | Sequence[Any], observe: Observer | None = None) -> Outputs:
         """Run once. ``observe(layer, output_index, array)``, if given, sees every tensor a step
         produces (calibration streams statistics through it; nothing is kept). An array it returns
         replaces the tensor for the layers after (sensitivity analysis feeds a layer the reference
         model's tensors this way); None leaves it."""
+        return Outputs(zip(self._c._output_names, self.run(inputs, observe)))
+
+    def run(self, inputs: Mapping[str, Any] | Sequence[Any], observe: Observer | None = None) -> list[np.ndarray]:
+        """:meth:`infer`, the outputs as a list in model order (two outputs may carry one name: a
+        sub-graph's Results of one tensor)."""
         c = self._c
         if c._cold and observe is None:
             # A model's first inference makes numba compile (or load from its cache) every kernel
             # it calls: seconds, not microseconds. OpenVINO's counters never see its compilation
-            # (done in compile_model), so neither do ours: the first inference runs once untimed.
+            # (done in compile_model), so neither do ours: the first inference runs once untimed. It
+            # leaves the variables of a stateful model as they were.
             c._cold = False
+            saved = self._states.snapshot() if self._states is not None else None
+            # and random generators (RandomUniform) where they were
+            kept = [(run, run.snapshot()) for _, run, *_ in c._plan if hasattr(run, "snapshot")]
             self.infer(inputs)
+            if saved is not None:
+                self._states.restore(saved)
+            for run, state in kept:
+                run.restore(state)
         slots = c._template.copy()
+        if self._states is not None:
+            slots[c._state_slot] = self._states.begin()
         for spec, value in _match_inputs(c.inputs, inputs):
             slots[spec.slot] = value
         perf = time.perf_counter_ns
@@ -197,11 +230,13 @@ class InferRequest:
                 threads.serial(False)
             if tid is not None:
                 c._running.discard(tid)
+        if self._states is not None:  # the Assigns' values become the states once the inference is done
+            self._states.commit()
         self._stamps = stamps, cpu  # the counters come from them when asked for
         if dtypes is not None:
             c._dtypes = dtypes
         self._dtypes = c._dtypes
-        return Outputs((spec.name, _detached(slots[spec.slot], spec.slot, c._reused)) for spec in c.outputs)
+        return [_detached(slots[spec.slot], spec.slot, c._reused) for spec in c.outputs]
 
     __call__ = infer
 
@@ -242,7 +277,9 @@ def _precision(step: Step, first_input) -> np.dtype:
     from irtool.runtime.kernels.int8 import INT8  # (called on a model's first inference only)
 
     layer = step.layer
-    return np.dtype(np.uint8) if layer.version == INT8 and "quantize" in layer.attrs else first_input.dtype
+    if layer.version == INT8 and "quantize" in layer.attrs:
+        return np.dtype(np.uint8)
+    return getattr(first_input, "dtype", np.dtype(np.float32))  # (a ReadValue-6's only input: the states)
 
 
 def _not_run(layer: Layer) -> ProfilingInfo:
@@ -303,6 +340,8 @@ def compile_model(model: Model | str | Path, shapes: Shapes = None, precision: s
         else:
             kern = find_kernel(layer)
             ins = [slot_of[(s.layer.id, s.port.id)] for s in model.input_values(layer)]
+            if layer.type in STATEFUL:  # the request's variables come in as the last input
+                ins.append(slot_of.setdefault(STATE_SLOT, len(slot_of)))
             outs = [new_slot(layer, i) for i in range(len(layer.outputs))]
             kwargs = kern.bind(layer)
             if kern.wants_outputs:

@@ -134,11 +134,16 @@ def _table(mode, in_len, out_len, scale, attrs):
     raise ValueError(f"interpolate mode '{mode}' is not supported")
 
 
-def _resample_axis(x: np.ndarray, axis: int, idx: np.ndarray, w: np.ndarray | None) -> np.ndarray:
+def _resample_axis(x: np.ndarray, axis: int, idx: np.ndarray, w: np.ndarray | None, fma: bool = False) -> np.ndarray:
     if w is None:
         return np.take(x, idx[:, 0], axis=axis)
     shape = [1] * x.ndim
     shape[axis] = -1
+    if fma:  # two taps as the CPU plugin's JIT blends them: fma(x1, w1, x0 * w0), one rounding for the
+        # multiply-add (a float32 product is exact in float64); integer outputs show the difference
+        x0 = np.take(x, idx[:, 0], axis=axis) * w[:, 0].reshape(shape)
+        x1 = np.take(x, idx[:, 1], axis=axis).astype(np.float64) * w[:, 1].reshape(shape)
+        return (x1 + x0).astype(_F)
     out = None
     for t in range(idx.shape[1]):
         wt = w[:, t]
@@ -172,14 +177,17 @@ def interpolate(x, axes, out_sizes, scales, mode, *, ctm="half_pixel", nearest_m
     attrs = {"ctm": ctm, "nearest_mode": nearest_mode, "antialias": antialias and xp.ndim == 5,
              "cube_coeff": cube_coeff}
     order = list(zip(axes, out_sizes, scales))
-    if mode in ("bilinear_pillow", "bicubic_pillow"):
-        order = order[::-1]  # Pillow: the x (last) pass first
+    if mode in ("bilinear_pillow", "bicubic_pillow", "linear_onnx"):
+        # Pillow: the x (last) pass first. linear_onnx too: the CPU plugin blends each row's left/right
+        # pair first, then top/bottom (then front/end), each with an FMA (``_resample_axis``); the
+        # rounding shows in integer outputs (u8 231.49998 -> 231 against OpenVINO's 231.5 -> 232)
+        order = sorted(order, key=lambda t: -t[0])
     for axis, size, scale in order:
         in_len = y.shape[axis]
         if in_len == size:  # every mode maps an unchanged axis straight through
             continue
         idx, w = _table(mode, in_len, int(size), scale, attrs)
-        y = _resample_axis(y, axis, idx, w)
+        y = _resample_axis(y, axis, idx, w, fma=mode == "linear_onnx")
     if y.dtype != x.dtype:
         y = np.round(y).astype(x.dtype) if x.dtype.kind in "iu" else y.astype(x.dtype)
     return y

@@ -1,4 +1,4 @@
-"""Pooling: MaxPool (opset1, opset8/14 with indices), AvgPool (opset1/14), AdaptiveAvg/MaxPool (opset8).
+"""Pooling: MaxPool (opset1, opset8/14 with indices), AvgPool (opset1/14/16), AdaptiveAvg/MaxPool (opset8).
 
 2-D (and 1-D, run as 2-D with H=1) f32 pooling goes through one numba kernel, ``_pool2d``, that
 does both max and average; ``pool_ref`` is its short numpy reference and the path for 3-D and other
@@ -69,15 +69,20 @@ def _geometry(spatial, kernel_, strides, dilations, pads_begin, pads_end, auto_p
     return strides, dilations, pb, pe, out
 
 
-def _divisors(spatial, kernel_, strides, pb, pe, out, exclude_pad):
-    """Per-axis divisors of AvgPool (their outer product divides each window sum)."""
+def _divisors(spatial, kernel_, strides, pb, pe, out, exclude_pad, dilations=()):
+    """Per-axis divisors of AvgPool (their outer product divides each window sum). A dilated axis
+    (opset16) counts its taps that fall inside the input."""
     padded = any(pb) or any(pe)
     divs = []
-    for size, k, s, b, o in zip(spatial, kernel_, strides, pb, out):
+    for size, k, s, b, o, d in zip(spatial, kernel_, strides, pb, out, list(dilations) or [1] * len(spatial)):
         if not exclude_pad and padded:
             divs.append(np.full(o, k, np.float32))
             continue
         start = np.arange(o, dtype=_I64) * s - b
+        if d > 1:
+            taps = start[:, None] + np.arange(k) * d
+            divs.append(((taps >= 0) & (taps < size)).sum(1).astype(np.float32))
+            continue
         divs.append((np.minimum(start + k, size) - np.maximum(start, 0)).astype(np.float32))
     return divs
 
@@ -386,11 +391,13 @@ def _prepare_max_pool_v8(consts, **attrs):
     return _max_pool_v8(**(keyword_defaults(max_pool_v8) | attrs))
 
 
-@kernel("AvgPool", versions=("opset1", "opset14"), impl="jit")
+@kernel("AvgPool", versions=("opset1", "opset14", "opset16"), impl="jit")
 def avg_pool(x, *, kernel: list[int], strides: list[int], pads_begin: list[int] = (), pads_end: list[int] = (),
-             exclude_pad: bool = False, rounding_type: str = "floor", auto_pad: str = "explicit"):
-    st, dil, pb, pe, out = _geometry(x.shape[2:], kernel, strides, [], pads_begin, pads_end, auto_pad, rounding_type)
-    divs = _divisors(x.shape[2:], kernel, st, pb, pe, out, exclude_pad)
+             exclude_pad: bool = False, rounding_type: str = "floor", auto_pad: str = "explicit",
+             dilations: list[int] = ()):
+    st, dil, pb, pe, out = _geometry(x.shape[2:], kernel, strides, dilations, pads_begin, pads_end, auto_pad,
+                                     rounding_type)
+    divs = _divisors(x.shape[2:], kernel, st, pb, pe, out, exclude_pad, dil)
     return _pool(x, kernel, st, dil, pb, pe, out, False, divs)[0]
 
 

@@ -23,12 +23,21 @@ def _axes(axes, rank: int) -> list[int]:
     return [a + rank if a < 0 else a for a in _ints(axes)]
 
 
+def _empty_target(target) -> list[int]:
+    """An empty input's target shape with its -1 resolved as OpenVINO does (numpy cannot infer it):
+    0 when the other dims multiply to a non-zero count, else 1 (measured: [0, 6] -> [0, -1] is [0, 1])."""
+    if -1 not in target:
+        return list(target)
+    rest = int(np.prod([d for d in target if d != -1]))
+    return [(0 if rest else 1) if d == -1 else d for d in target]
+
+
 @kernel("Reshape")
 def reshape(x, shape, *, special_zero: bool):
     target = _ints(shape)
     if special_zero:  # 0 copies the input's dim at that position
         target = [x.shape[i] if d == 0 else d for i, d in enumerate(target)]
-    return x.reshape(target)
+    return x.reshape(target if x.size else _empty_target(target))
 
 
 @specializer(reshape)
@@ -39,13 +48,13 @@ def _prepare_reshape(consts, *, special_zero: bool):
     target = tuple(_ints(consts[1]))
     copied = [i for i, d in enumerate(target) if d == 0] if special_zero else []
     if not copied:
-        return lambda x, shape: x.reshape(target)
+        return lambda x, shape: x.reshape(target if x.size else _empty_target(target))
 
     def run(x, shape):
         dims = list(target)
         for i in copied:
             dims[i] = x.shape[i]
-        return x.reshape(dims)
+        return x.reshape(dims if x.size else _empty_target(dims))
     return run
 
 
@@ -113,9 +122,14 @@ def _prepare_concat(consts, *, axis: int):
     return lambda *xs: np.concatenate(xs, axis=axis)
 
 
+def _pieces(parts: list) -> tuple | np.ndarray:
+    """A layer of one output takes its value itself, not a 1-tuple (num_splits=1 came out [1, ...])."""
+    return parts[0] if len(parts) == 1 else tuple(parts)
+
+
 @kernel("Split")
 def split(x, axis, *, num_splits: int):
-    return tuple(np.split(x, num_splits, axis=_axes(axis, x.ndim)[0]))
+    return _pieces(np.split(x, num_splits, axis=_axes(axis, x.ndim)[0]))
 
 
 @kernel("VariadicSplit")
@@ -124,7 +138,7 @@ def variadic_split(x, axis, split_lengths):
     lengths = _ints(split_lengths)
     if -1 in lengths:
         lengths[lengths.index(-1)] = x.shape[ax] - sum(v for v in lengths if v != -1)
-    return tuple(np.split(x, np.cumsum(lengths)[:-1], axis=ax))
+    return _pieces(np.split(x, np.cumsum(lengths)[:-1], axis=ax))
 
 
 def _strided_index(begin, end, strides, begin_mask, end_mask, new_axis_mask, shrink_axis_mask,
@@ -202,7 +216,7 @@ def gather_elements(x, indices, *, axis: int):
     return np.take_along_axis(x, np.where(idx < 0, idx + x.shape[ax], idx), axis=ax)
 
 
-@kernel("GatherND")
+@kernel("GatherND", versions=("opset8",))
 def gather_nd(x, indices, *, batch_dims: int = 0):
     idx = np.asarray(indices).astype(np.int64)
     batch = x.shape[:batch_dims]
@@ -211,6 +225,13 @@ def gather_nd(x, indices, *, batch_dims: int = 0):
     ids = idx.reshape((nb,) + idx.shape[batch_dims:])
     out = np.stack([xs[i][tuple(np.moveaxis(ids[i], -1, 0))] for i in range(nb)])
     return out.reshape(batch + out.shape[1:]) if batch_dims else out[0]
+
+
+@kernel("GatherND", versions=("opset5",))
+def gather_nd_v5(x, indices, *, batch_dims: int = 0):
+    """GatherND-5: as GatherND-8, but the batch dims come out flattened into one (their product)."""
+    out = gather_nd(x, indices, batch_dims=batch_dims)
+    return out.reshape((-1,) + out.shape[batch_dims:]) if batch_dims > 1 else out
 
 
 @kernel("ShapeOf")
@@ -306,9 +327,11 @@ def shuffle_channels(x, *, axis: int = 1, group: int = 1):
 
 
 @kernel("OneHot")
-def one_hot(indices, depth, on_value, off_value, *, axis: int):
+def one_hot(indices, depth, on_value, off_value, *, axis: int, negative_indices_mode: str = "ignore_negative"):
     d = int(np.asarray(depth).reshape(-1)[0])
     idx = np.asarray(indices).astype(np.int64)
+    if negative_indices_mode.lower() == "normalize":  # opset16: -depth..-1 count from the end
+        idx = np.where(idx < 0, idx + d, idx)
     ax = axis + idx.ndim + 1 if axis < 0 else axis
     hot = np.expand_dims(idx, ax) == np.arange(d).reshape([d if i == ax else 1 for i in range(idx.ndim + 1)])
     return np.where(hot, on_value, off_value).astype(np.asarray(on_value).dtype)

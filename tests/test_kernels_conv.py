@@ -12,7 +12,7 @@ from tests.oracle import assert_close, check_against_openvino, ov
 
 from openvino import opset1 as ops  # noqa: E402  (after oracle's importorskip)
 
-from irtool.runtime.kernels import conv, matmul  # noqa: E402
+from irtool.runtime.kernels import conv, conv_backprop, conv_prepare, matmul  # noqa: E402
 
 E, SU, SL, V = "explicit", "same_upper", "same_lower", "valid"
 
@@ -145,7 +145,7 @@ def test_load_time_specialized_forward(case, clamp):
     want = fast(x, w, **_fwd_attrs(case)) + bias
     if clamp:
         want = np.clip(want, np.float32(clamp[0]), np.float32(clamp[1]))
-    run = conv.prepare_convolution([None, w, bias], grouped, lambda *a: None, clamp=clamp, **_fwd_attrs(case))
+    run = conv_prepare.prepare_convolution([None, w, bias], grouped, lambda *a: None, clamp=clamp, **_fwd_attrs(case))
     got = None if run is None else run(x, w, bias)
     if got is None:  # not 2-D, or a grouped convolution that is not depthwise: the generic kernel runs
         assert x.ndim != 4 or (grouped and w.shape[2] != 1)
@@ -242,8 +242,9 @@ def test_forward_vs_openvino(case, tmp_path):
 def test_backprop_vs_reference(case, dtype):
     x, w = _data(case[0], dtype), _data(case[1], dtype, 1)
     out_shape = None if case[-1] is None else np.array(case[-1], np.int64)
-    fast = conv.group_convolution_backprop_data if _grouped(case) else conv.convolution_backprop_data
-    ref = conv.group_convolution_backprop_reference if _grouped(case) else conv.convolution_backprop_reference
+    bp = conv_backprop
+    fast = bp.group_convolution_backprop_data if _grouped(case) else bp.convolution_backprop_data
+    ref = bp.group_convolution_backprop_reference if _grouped(case) else bp.convolution_backprop_reference
     assert_close(fast(x, w, out_shape, **_bp_attrs(case)), ref(x, w, out_shape, **_bp_attrs(case)), 1e-5)
 
 

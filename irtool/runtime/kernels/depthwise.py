@@ -1,5 +1,5 @@
 """FP32 depthwise 3x3 convolution at stride 2 (the per-channel kernels for the other cases are in
-``conv.py``).
+``conv.py`` and ``conv_prepare.py``).
 
 Each input plane is split into its even and odd columns by one flat pass (interleaved loads), its rows
 left whole; an output row then reads three input rows of the two halves with contiguous, vectorized
@@ -141,7 +141,7 @@ def _depthwise_same_codes(k, z, geo, w, keep, t, levels, bufs, out_q, out_f):  #
     """The INT8 path's 3x3 depthwise layer at stride 1 with an output as wide as its input, on u8
     codes k [N, C, H, W]: each plane as float32 ``code - z[c]`` in three copies, one per tap column,
     shifted so that tap (b, e) of output pixel p reads ``bufs[e, p + b*W + G]`` (the layout of
-    conv._depthwise_same: masked flat copies, ``keep`` [3, H*W]; ``bufs`` comes zeroed and only its data
+    conv_prepare._depthwise_same: masked flat copies, ``keep`` [3, H*W]; ``bufs`` comes zeroed and only its data
     cells are written). The sums of nine integer products are exact in float32, in any order; then
     the epilogue ``y = acc * a + b`` with t [4, C] = (a, b, lo, hi): levels > 0, codes
     ``clip(rint(y), lo, hi)`` into out_q [N, C, Ho, W] (u8), else ``clip(y, lo, hi)`` into out_f.

@@ -4,7 +4,8 @@ layers, one pass less each)."""
 from __future__ import annotations
 
 from irtool.runtime.fusion import FUSED
-from irtool.runtime.kernels.conv import convolution, group_convolution, numpy_epilogue, prepare_convolution
+from irtool.runtime.kernels.conv import convolution, group_convolution
+from irtool.runtime.kernels.conv_prepare import numpy_epilogue, prepare_convolution
 from irtool.runtime.kernels.matmul import matmul
 from irtool.runtime.registry import kernel, specializer
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
-from openvino import opset1, opset10, opset13, opset14, opset15, opset16
+from openvino import opset1, opset10, opset13, opset14, opset15, opset16, opset17
 
 from tests.conformance._build import C, case, f32, ints
 
@@ -53,3 +53,12 @@ for a, b, kw, label in [(f32(2, 3), ints(0, 9, 2, 3, dtype=np.int32), {"promote_
                         (ints(0, 9, 3, dtype=np.int32), np.array(4, np.int8), {"pytorch_scalar_promotion": True},
                          "torch-int-scalar")]:  # (OpenVINO refuses a scalar wider than the tensor here)
     case("ConvertPromoteTypes", "opset14", label, lambda x, y, kw=kw: opset14.convert_promote_types(x, y, **kw), a, b)
+
+# ------------------------------------------------------------------------------------------- ErfInv
+# the whole domain (OpenVINO's CPU approximation differs from the exact erfinv by up to 2e-2), its
+# ends, past them (NaN), tiny and signed zeros
+ERFINV = np.concatenate([np.linspace(-1, 1, 4001)[1:-1], [0.9966, -0.99664, 0.999999, 1e-30, 1e-40, 0.0, -0.0]])
+case("ErfInv", "opset17", "domain", opset17.erfinv, ERFINV.astype(np.float32))
+case("ErfInv", "opset17", "outside", opset17.erfinv, np.array([1.5, -2, np.nan, np.inf, -np.inf], np.float32))  # NaN
+# (+-1 give +-inf, which the oracle cannot compare: tests/test_kernels_inf_outputs.py)
+case("ErfInv", "opset17", "f16", opset17.erfinv, np.linspace(-0.999, 0.999, 301).astype(np.float16).reshape(7, 43))

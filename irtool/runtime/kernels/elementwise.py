@@ -1,5 +1,5 @@
-"""Elementwise ops: arithmetic, comparisons, logic, bitwise, Select, unary math, IsNaN/IsInf/IsFinite,
-Identity, Convert, ConvertPromoteTypes.
+"""Elementwise ops: arithmetic, comparisons, logic, bitwise, Select, unary math (ErfInv too),
+IsNaN/IsInf/IsFinite, Identity, Convert, ConvertPromoteTypes.
 
 numpy is already the fast path for these (one vectorized pass, no Python per element), so the
 kernel and its reference are the same function.
@@ -115,6 +115,41 @@ def erf(x: np.ndarray) -> np.ndarray:
     out = np.empty(work.shape, work.dtype)
     _erf_into(work.reshape(-1), out.reshape(-1))
     return out if out.dtype == x.dtype else out.astype(x.dtype)
+
+
+# ErfInv as OpenVINO's CPU plugin computes it (measured: within 5e-7 of it, against 2e-2 for an exact
+# erfinv near |x| = 0.9966): Giles' single-precision polynomials in w = -log(1 - x*x), with that log a
+# degree-8 Taylor series of log(m) about 1 on the mantissa m in [0.5, 1) (4e-4 off near m = 0.5)
+_GILES_SMALL = (2.81022636e-08, 3.43273939e-07, -3.5233877e-06, -4.39150654e-06, 0.00021858087,
+                -0.00125372503, -0.00417768164, 0.246640727, 1.50140941)
+_GILES_LARGE = (-0.000200214257, 0.000100950558, 0.00134934322, -0.00367342844, 0.00573950773,
+                -0.0076224613, -0.00943887047, 1.00167406, 2.83297682)
+_LOG_TAYLOR = tuple((-1) ** (k + 1) / k for k in range(8, 0, -1))  # log(1 + t) = t - t^2/2 + ... - t^8/8
+
+
+def _horner(coefficients, t: np.ndarray) -> np.ndarray:
+    acc = np.zeros_like(t)
+    for c in coefficients:
+        acc = acc * t + np.float32(c)
+    return acc
+
+
+@kernel("ErfInv", versions=("opset17",))
+def erf_inv(x):
+    """The inverse of erf, in f32 (f16 computed in f32): +-inf at +-1, NaN past them and for NaN/inf."""
+    x = np.asarray(x)
+    v = x.astype(np.float32)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        u = np.float32(1) - v * v
+        m, e = np.frexp(np.where(u > 0, u, np.float32(1)))
+        t = m - np.float32(1)
+        w = -(_horner(_LOG_TAYLOR, t) * t + e.astype(np.float32) * np.float32(np.log(2)))
+        small = _horner(_GILES_SMALL, w - np.float32(2.5))
+        large = _horner(_GILES_LARGE, np.sqrt(np.maximum(w, 0)) - np.float32(3))
+        out = np.where(w < 5, small, large) * v
+        out = np.where(np.abs(v) == 1, np.copysign(np.float32(np.inf), v), out)
+        out = np.where(~(np.abs(v) <= 1), np.float32(np.nan), out)
+    return out.astype(x.dtype if x.dtype.kind == "f" else np.float32)
 
 
 def _unary(fn):

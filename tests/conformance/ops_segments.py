@@ -11,9 +11,9 @@ IDS = np.array([0, 0, 2, 2, 2, 4, 5], np.int32)  # 1 and 3 empty
 for fill in ("ZERO", "LOWEST"):
     for itype in (np.int32, np.int64):
         t = np.dtype(itype).name
-        case("SegmentMax", "opset16", f"{fill.lower()}-{t}", lambda x, f=fill, i=itype: opset16.segment_max(
+        case("SegmentMax", "opset16", f"{fill.lower()}-ids-{t}", lambda x, f=fill, i=itype: opset16.segment_max(
             x, C(IDS, i), None, f), f32(7, 3))
-        case("SegmentMax", "opset16", f"{fill.lower()}-{t}-num-segments8", lambda x, f=fill, i=itype: (
+        case("SegmentMax", "opset16", f"{fill.lower()}-ids-{t}-num-segments8", lambda x, f=fill, i=itype: (
             opset16.segment_max(x, C(IDS, i), C(8, i), f)), f32(7, 2, 2))
     case("SegmentMax", "opset16", f"{fill.lower()}-num-segments3", lambda x, f=fill: opset16.segment_max(
         x, C(IDS, np.int32), C(3, np.int32), f), f32(7, 3))  # ids past 3 count for nothing
@@ -22,7 +22,7 @@ for fill in ("ZERO", "LOWEST"):
     for dtype in (np.int32, np.int64, np.uint8) + ((np.float16,) if fill == "ZERO" else ()):
         # (f16's lowest fill is -inf, which the oracle cannot compare: tests/test_kernels_inf_outputs.py)
         data = (f32(7, 2) * 40).astype(dtype) if dtype != np.uint8 else ints(0, 255, 7, 2, dtype=np.uint8)
-        case("SegmentMax", "opset16", f"{fill.lower()}-{np.dtype(dtype).name}", lambda x, f=fill: (
+        case("SegmentMax", "opset16", f"{fill.lower()}-data-{np.dtype(dtype).name}", lambda x, f=fill: (
             opset16.segment_max(x, C(IDS, np.int32), None, f)), data)
 NANS = f32(7, 2)
 NANS[[0, 5], 0] = np.nan  # a NaN never wins; a segment of NaNs only is the lowest value

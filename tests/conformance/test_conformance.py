@@ -45,6 +45,11 @@ def test_every_case_is_an_op_and_version_openvino_declares():
     assert not unknown, unknown
 
 
+def test_case_ids_are_unique():
+    ids = [c.id for c in CASES]
+    assert len(ids) == len(set(ids)), sorted({i for i in ids if ids.count(i) > 1})
+
+
 def test_the_recorded_coverage_lists_these_cases():
     """``schemas/conformance.json`` (``make conformance`` writes it) is what ``irtool ops`` shows: it must
     name exactly the cases here, every one passed."""

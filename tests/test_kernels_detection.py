@@ -21,7 +21,9 @@ from irtool.errors import IRFormatError
 from irtool.ir import serialize
 from irtool.ir.validate import validate
 from irtool.runtime import compile_model
-from irtool.runtime.kernels import detection as D
+from irtool.runtime.kernels import detection_jit as J
+from irtool.runtime.kernels import detection_output as D
+from irtool.runtime.kernels import priors as PB
 from tests.oracle import ops, ov, ov_outputs, save
 
 CENTER, CORNER = "caffe.PriorBoxParameter.CENTER_SIZE", "caffe.PriorBoxParameter.CORNER"
@@ -273,7 +275,7 @@ def test_smallest_keys_match_numpy(pattern):
             "descending": np.arange(n)[::-1], "organ-pipe": np.r_[np.arange(0, n, 2), np.arange(n - 2, 0, -2)],
             "one": np.arange(n)}[pattern].astype(np.int64) * 7 - 1000
     for k in (-1, 0, 1, 2, n // 2, n - 1, n, n + 3):
-        np.testing.assert_array_equal(D._smallest(keys.copy(), k), np.sort(keys)[:k] if k >= 0 else np.sort(keys))
+        np.testing.assert_array_equal(J._smallest(keys.copy(), k), np.sort(keys)[:k] if k >= 0 else np.sort(keys))
 
 
 def found(out: np.ndarray) -> int:
@@ -404,18 +406,18 @@ def test_prior_boxes_of_a_reshaped_model_are_computed_once(tmp_path):
     assert status["PriorBox"] == status["PriorBoxClustered"] == "EXECUTED"
 
     attrs = PRIOR_BOX["ssd"][1]
-    run = D._prepare_prior_box([None, None], **attrs)
+    run = PB._prepare_prior_box([None, None], **attrs)
     for fm, im in [([5, 5], [40, 40]), ([3, 4], [30, 40]), ([5, 5], [40, 40])]:
         fm, im = np.array(fm, np.int64), np.array(im, np.int64)
         boxes = run(fm, im)
-        np.testing.assert_array_equal(boxes, D.prior_box(fm, im, **attrs))
+        np.testing.assert_array_equal(boxes, PB.prior_box(fm, im, **attrs))
         assert not boxes.flags.writeable and run(fm.copy(), im.copy()) is boxes
     with pytest.raises(IRFormatError, match="2 integers"):
         run(np.array([5.0, 5.0]), np.array([40, 40]))
     clustered = PRIOR_BOX_CLUSTERED["steps-variance4"][0]
-    run = D._prepare_prior_box_clustered([None, None], **clustered)
+    run = PB._prepare_prior_box_clustered([None, None], **clustered)
     fm, im = np.array([4, 5], np.int32), np.array([24, 40], np.int32)
-    np.testing.assert_array_equal(run(fm, im), D.prior_box_clustered(fm, im, **clustered))
+    np.testing.assert_array_equal(run(fm, im), PB.prior_box_clustered(fm, im, **clustered))
 
 
 # ------------------------------------------------------------------------------------------ IR

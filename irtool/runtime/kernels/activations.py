@@ -10,6 +10,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from irtool.runtime.kernels._cpu_int import at_run_time, in_f32
 from irtool.runtime.kernels._math import erf32
 from irtool.runtime.kernels.elementwise import erf
 from irtool.runtime.registry import kernel
@@ -28,8 +29,9 @@ def relu(x):
 
 @kernel("PReLU")
 def prelu(x, slope):
-    # A 1-D slope of C values applies along the channel axis (1), as OpenVINO broadcasts it.
-    if slope.ndim == 1 and x.ndim >= 2 and slope.size == x.shape[1] and slope.size != x.shape[-1]:
+    # A 1-D slope of C values applies along the channel axis (1), as OpenVINO broadcasts it, even
+    # where the last axis has C values too (measured: x 2x3x4x3, slope 3 is per channel)
+    if slope.ndim == 1 and x.ndim >= 2 and slope.size == x.shape[1]:
         slope = slope.reshape((1, -1) + (1,) * (x.ndim - 2))
     return np.where(x < 0, x * slope, x).astype(x.dtype, copy=False)
 
@@ -77,7 +79,7 @@ def gelu_erf(x):
     other types: the reference."""
     if x.dtype != np.float32:
         return gelu_erf_reference(x)
-    x = np.ascontiguousarray(x)
+    x = np.require(x, requirements="C")  # (not ascontiguousarray: it makes a scalar 1-D)
     out = np.empty_like(x)
     _gelu_erf_into(x.reshape(-1), out.reshape(-1))
     return out
@@ -104,7 +106,8 @@ def hswish(x):
 
 @kernel("HSigmoid")
 def hsigmoid(x):
-    return (np.clip(x + _f(x, 3), _f(x, 0), _f(x, 6)) / _f(x, 6)).astype(x.dtype, copy=False)
+    # fmax/fmin, not clip: NaN -> 0, as OpenVINO's CPU plugin gives (its HSwish keeps NaN)
+    return (np.fmin(np.fmax(x + _f(x, 3), _f(x, 0)), _f(x, 6)) / _f(x, 6)).astype(x.dtype, copy=False)
 
 
 @kernel("HardSigmoid")
@@ -135,3 +138,20 @@ def softsign(x):
 def selu(x, alpha, lambda_):
     a, lam = alpha.astype(x.dtype), lambda_.astype(x.dtype)
     return (lam * np.where(x > 0, x, a * np.expm1(np.minimum(x, 0)))).astype(x.dtype, copy=False)
+
+
+# integer tensors at run time, as OpenVINO's CPU plugin: computed in f32, rounded to nearest even
+# (sigmoid(0) = 0.5 is 0; ReLU(16777217) is 16777216)
+for _fn in (relu, prelu, sigmoid, tanh, elu, hswish, hsigmoid):
+    at_run_time(_fn, in_f32(_fn))
+
+
+def _clamp_ints(x, *, min: float, max: float):
+    """Clamp of integers at run time: the bounds as f32, then i32/i64 round them inward (ceil min, floor
+    max) but u8/i8 truncate them (2.5 -> 2, -1.5 -> -1), as OpenVINO's CPU plugin (measured)."""
+    lo, hi = np.float32(min), np.float32(max)
+    lo, hi = (np.trunc(lo), np.trunc(hi)) if x.dtype.itemsize < 4 else (np.ceil(lo), np.floor(hi))
+    return np.clip(x, np.float64(lo), np.float64(hi)).astype(x.dtype)
+
+
+at_run_time(clamp, _clamp_ints)

@@ -2,7 +2,9 @@
 IsNaN/IsInf/IsFinite, Identity, Convert, ConvertPromoteTypes.
 
 numpy is already the fast path for these (one vectorized pass, no Python per element), so the
-kernel and its reference are the same function.
+kernel and its reference are the same function. The kernels are exact (what constant folding
+computes); integer tensors at run time take OpenVINO's CPU plugin's f32 round trips and saturation
+instead (``_cpu_int``), and Convert its out-of-range rules.
 """
 from __future__ import annotations
 
@@ -11,9 +13,11 @@ import math
 import numba
 import numpy as np
 
+from irtool.errors import UnsupportedError
 from irtool.ir.element_types import element_type
 from irtool.runtime.kernels._broadcast import align
-from irtool.runtime.registry import kernel
+from irtool.runtime.kernels._cpu_int import at_run_time, f32, in_f32, math_store, saturating
+from irtool.runtime.registry import kernel, specializer
 
 
 def _same_type(result: np.ndarray, like: np.ndarray) -> np.ndarray:
@@ -29,14 +33,57 @@ def _binary(fn):
     return run
 
 
-kernel("Add")(_binary(np.add))
-kernel("Subtract")(_binary(np.subtract))
-kernel("Multiply")(_binary(np.multiply))
-kernel("Maximum")(_binary(np.maximum))
-kernel("Minimum")(_binary(np.minimum))
-kernel("SquaredDifference")(_binary(lambda a, b: np.square(a - b)))
-kernel("FloorMod")(_binary(np.mod))
-kernel("Mod")(_binary(np.fmod))
+def _wrapping(fn, subtract: bool = False):
+    """At run time on integers: i32 arithmetic wraps, u8/i8 saturates."""
+    def run(a, b, *, auto_broadcast: str = "numpy"):
+        x, y = align(np.asarray(a), np.asarray(b), auto_broadcast)
+        if subtract and x.dtype.kind == "i" and x.dtype.itemsize < 4:
+            y = np.maximum(y, -np.iinfo(x.dtype).max)  # i8 a - b runs as a + (-b), -b saturated: -(-128) = 127
+        return saturating(fn, x, y)
+    return run
+
+
+def _via_f32(fn):
+    """At run time on integers: computed in f32 (m_pythondiv ignored: Divide truncates), stored back."""
+    def run(a, b, *, auto_broadcast: str = "numpy", m_pythondiv: bool = True):
+        x, y = align(np.asarray(a), np.asarray(b), auto_broadcast)
+        return in_f32(fn)(x, y)
+    return run
+
+
+def _square_difference(a, b):
+    return (a - b) * (a - b)
+
+
+for _op, _fn, _cpu in [("Add", np.add, _wrapping(np.add)), ("Subtract", np.subtract, _wrapping(np.subtract, True)),
+                       ("Multiply", np.multiply, _wrapping(np.multiply)), ("Maximum", np.maximum, None),
+                       ("Minimum", np.minimum, None),
+                       ("SquaredDifference", _square_difference, _wrapping(_square_difference))]:
+    _k = kernel(_op)(_binary(_fn))
+    if _cpu is not None:
+        at_run_time(_k, _cpu)
+
+
+def _remainder(rounding):
+    """At run time, floats too: ``x - rounding(x / y) * y`` in f32 (no FMA), not an exact fmod: far
+    from it once x / y is large (798172.3 mod -43.725887 = -0.0625, not 43.69), as OpenVINO's CPU plugin."""
+    def remainder(x, y):
+        return x - rounding(x / y) * y
+
+    in_ints = _via_f32(remainder)
+
+    def run(a, b, *, auto_broadcast: str = "numpy"):
+        a, b = np.asarray(a), np.asarray(b)
+        if a.dtype.kind in "iu":
+            return in_ints(a, b, auto_broadcast=auto_broadcast)
+        x, y = align(f32(a), f32(b), auto_broadcast)
+        with np.errstate(all="ignore"):
+            return remainder(x, y).astype(a.dtype, copy=False)
+    return run
+
+
+at_run_time(kernel("FloorMod")(_binary(np.mod)), _remainder(np.floor), always=True)
+at_run_time(kernel("Mod")(_binary(np.fmod)), _remainder(np.trunc), always=True)
 
 
 @kernel("Divide")
@@ -50,6 +97,9 @@ def divide(a, b, *, auto_broadcast: str = "numpy", m_pythondiv: bool = True):
         return _same_type(np.true_divide(x, y), a)
 
 
+at_run_time(divide, _via_f32(lambda x, y: np.trunc(x / y)))  # (x / 0: INT_MIN, as OpenVINO's CPU plugin)
+
+
 @kernel("Power")
 def power(a, b, *, auto_broadcast: str = "numpy"):
     x, y = align(a, b, auto_broadcast)
@@ -57,17 +107,27 @@ def power(a, b, *, auto_broadcast: str = "numpy"):
         return _same_type(np.power(x, y), a)
 
 
-def _compare(fn):
+at_run_time(power, _via_f32(np.power))  # (negative exponents too: 2 ** -1 = 0, 0 ** -1 = INT_MIN)
+
+
+def _compare(fn, as_f32: bool = False):
     def run(a, b, *, auto_broadcast: str = "numpy"):
         x, y = align(a, b, auto_broadcast)
+        if as_f32 and x.dtype.kind in "iu":  # compared as f32 at run time: 16777217 == 16777216
+            x, y = f32(x), f32(y)
         return np.asarray(fn(x, y))
     return run
 
 
+# OpenVINO's CPU plugin at run time: Greater and GreaterEqual are true where either side is NaN (an
+# unordered "not less-or-equal" / "not less" compare), the others false (but NotEqual, true)
+_AT_RUN_TIME = {"Greater": lambda x, y: ~np.less_equal(x, y), "GreaterEqual": lambda x, y: ~np.less(x, y)}
 for _op, _fn in {"Equal": np.equal, "NotEqual": np.not_equal, "Less": np.less, "LessEqual": np.less_equal,
                  "Greater": np.greater, "GreaterEqual": np.greater_equal, "LogicalAnd": np.logical_and,
                  "LogicalOr": np.logical_or, "LogicalXor": np.logical_xor}.items():
-    kernel(_op)(_compare(_fn))
+    _k = kernel(_op)(_compare(_fn))
+    if not _op.startswith("Logical"):
+        at_run_time(_k, _compare(_AT_RUN_TIME.get(_op, _fn), as_f32=True), always=_op in _AT_RUN_TIME)
 
 
 @kernel("LogicalNot")
@@ -111,7 +171,7 @@ def erf(x: np.ndarray) -> np.ndarray:
     a ``numba.vectorize`` with signatures compiled at import, 0.85 s of every process's start-up."""
     x = np.asarray(x)
     work = x if x.dtype in (np.float32, np.float64) else x.astype(np.float32)
-    work = np.ascontiguousarray(work)
+    work = np.require(work, requirements="C")  # (not ascontiguousarray: it makes a scalar 1-D)
     out = np.empty(work.shape, work.dtype)
     _erf_into(work.reshape(-1), out.reshape(-1))
     return out if out.dtype == x.dtype else out.astype(x.dtype)
@@ -159,11 +219,34 @@ def _unary(fn):
     return run
 
 
-for _op, _fn in {"Abs": np.abs, "Negative": np.negative, "Sign": np.sign, "Floor": np.floor, "Ceiling": np.ceil,
+# at run time on integers: the JIT eltwise ops and the reference "Math" ones (trigonometric and
+# hyperbolic) compute in f32 and store differently (an inf: INT_MIN against the type's end)
+_MATH = {"Sin", "Cos", "Tan", "Asin", "Acos", "Atan", "Sinh", "Cosh", "Asinh", "Acosh", "Atanh"}
+for _op, _fn in {"Abs": np.abs, "Sign": np.sign, "Floor": np.floor, "Ceiling": np.ceil,
                  "Sqrt": np.sqrt, "Exp": np.exp, "Log": np.log, "Sin": np.sin, "Cos": np.cos, "Tan": np.tan,
                  "Asin": np.arcsin, "Acos": np.arccos, "Atan": np.arctan, "Sinh": np.sinh, "Cosh": np.cosh,
                  "Asinh": np.arcsinh, "Acosh": np.arccosh, "Atanh": np.arctanh, "Erf": erf}.items():
-    kernel(_op)(_unary(_fn))
+    _k = kernel(_op)(_unary(_fn))
+    if _op == "Abs":
+        at_run_time(_k, lambda x: saturating(np.abs, x))  # i32 wraps (|INT_MIN| = INT_MIN), i8 saturates
+    elif _op != "Sign":
+        at_run_time(_k, in_f32(_unary(_fn), math_store) if _op in _MATH else in_f32(_unary(_fn)))
+
+
+@kernel("Negative")
+def negative(x, *, layer=None):
+    return _same_type(np.negative(x), x)
+
+
+def _prepare_negative(consts, *, layer=None):
+    if layer is not None and layer.inputs and layer.inputs[0].element_type.dtype is not None \
+            and layer.inputs[0].element_type.dtype.kind == "u":  # as OpenVINO's CPU plugin, at compile time
+        raise UnsupportedError(f"layer '{layer.name}' (Negative): an unsigned input "
+                               f"({layer.inputs[0].precision}) has no negative")
+    return lambda x: saturating(np.negative, x) if x.dtype.kind in "iu" else negative(x)
+
+
+specializer(negative)(_prepare_negative)
 
 
 @kernel("IsNaN")
@@ -194,6 +277,9 @@ def round_(x, *, mode: str = "half_to_even"):
     return _same_type(np.sign(x) * np.floor(np.abs(x) + 0.5), x)  # half away from zero
 
 
+at_run_time(round_, in_f32(round_))  # (integers through f32: 16777217 -> 16777216)
+
+
 # ------------------------------------------------------------------------------------------- types
 def convert_to(x: np.ndarray, dtype: np.dtype) -> np.ndarray:
     """OpenVINO's Convert: float -> integer truncates toward zero, then wraps (C casts)."""
@@ -202,6 +288,25 @@ def convert_to(x: np.ndarray, dtype: np.dtype) -> np.ndarray:
     if dtype == np.bool_:
         return x != 0
     return x.astype(dtype)
+
+
+def cpu_convert_to(x: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """Convert as OpenVINO's CPU plugin runs it (measured): float -> integer truncates toward zero into
+    i32, NaN and anything outside i32 becoming INT_MIN, then wraps to the type (3e9 -> u8 0, u64
+    18446744071562067968: the plugin's i64 is i32 inside), f16's +-inf taken as +-65504 for a 32/64-bit
+    type; -> boolean: NaN is false, and so is an i32's INT_MIN."""
+    if dtype == np.bool_:
+        if x.dtype.kind == "f":
+            return (x != 0) & ~np.isnan(x)
+        if x.dtype.kind in "iu" and x.dtype.itemsize >= 4:
+            return (x != 0) & (x != -2**31)
+        return x != 0
+    if x.dtype.kind == "f" and dtype.kind in "iu":
+        t = np.trunc(x.astype(np.float64))
+        if x.dtype == np.float16 and dtype.itemsize >= 4:
+            t = np.clip(t, -65504.0, 65504.0)
+        return np.where((t >= -2.0**31) & (t < 2.0**31), t, -2.0**31).astype(np.int64).astype(dtype)
+    return convert_to(x, dtype)
 
 
 def _numpy_type(name: str) -> np.dtype:
@@ -215,6 +320,10 @@ def convert(x, *, destination_type: str):
     return convert_to(np.asarray(x), _numpy_type(destination_type))
 
 
+at_run_time(convert, lambda x, *, destination_type: cpu_convert_to(np.asarray(x), _numpy_type(destination_type)),
+            always=True)
+
+
 @kernel("ConvertPromoteTypes")
 def convert_promote_types(a, b, *, layer):
     """Both inputs in their common type. The promotion rules (PyTorch's, with its scalar rule and the
@@ -225,3 +334,6 @@ def convert_promote_types(a, b, *, layer):
 @kernel("ConvertLike")
 def convert_like(x, like):
     return convert_to(np.asarray(x), like.dtype)
+
+
+at_run_time(convert_like, lambda x, like: cpu_convert_to(np.asarray(x), like.dtype), always=True)

@@ -1,4 +1,5 @@
-"""Real pretrained models (``make models``: PP-OCR v4 det/rec, mobile v2.0 cls), batch 1: irtool vs
+"""Real pretrained models (``make models``: PP-OCR v4 det/rec, mobile v2.0 cls; ddddocr's LSTM captcha
+recognizer and its YOLOX + NMS character detector), batch 1: irtool vs
 OpenVINO in the same run, FP32 (OpenVINO with ``INFERENCE_PRECISION_HINT: f32``) and INT8 (the IR
 ``irtool quantize`` writes for each, run by both plugins).
 
@@ -18,8 +19,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchlib import OUT, REPO, ratio  # noqa: E402
 
-CACHE = Path(os.environ.get("IRTOOL_MODEL_CACHE", Path.home() / ".cache" / "irtool" / "models")) / "ppocr"
-MODELS = ("ppocr_mobile_v2_cls", "ppocr_v4_rec", "ppocr_v4_det")
+CACHE = Path(os.environ.get("IRTOOL_MODEL_CACHE", Path.home() / ".cache" / "irtool" / "models"))
+MODELS = ("ppocr/ppocr_mobile_v2_cls", "ppocr/ppocr_v4_rec", "ppocr/ppocr_v4_det", "ddddocr/ddddocr_rec",
+          "ddddocr/ddddocr_det")
 WORK = OUT / "real_models"
 MIN_ITER, MIN_S, WARMUP = 5, 1.0, 2
 
@@ -42,20 +44,30 @@ def main(report) -> None:
     import irtool
 
     sys.path.insert(0, str(REPO))
-    from tests.test_real_models import _images  # the test's text-line images: same inputs here
+    from tests.real_data import captchas, click_captchas, text_lines  # the tests' inputs: same here
 
-    if not all((CACHE / f"{m}.xml").exists() for m in MODELS):
-        report.note(f"skipped: the PP-OCR IRs are not in {CACHE} (`make models` fetches them)")
+    def images(xml: Path, n: int, seed: int) -> list[dict]:
+        model = core.read_model(str(xml))
+        name, shape = model.inputs[0].get_any_name(), tuple(model.inputs[0].shape)
+        if xml.stem == "ddddocr_rec":
+            return [{name: x} for _, x in captchas(n, seed)]
+        if xml.stem == "ddddocr_det":
+            return [{name: x} for _, x in click_captchas(n, seed)]
+        return text_lines(shape, name, n, seed)
+
+    core = ov.Core()
+    missing = [m for m in MODELS if not (CACHE / f"{m}.xml").exists()]
+    if missing:
+        report.note(f"skipped: {', '.join(missing)} not in {CACHE} (`make models` fetches them)")
         return
     WORK.mkdir(parents=True, exist_ok=True)
-    core = ov.Core()
     rows = []
-    for name in MODELS:
-        fp32 = CACHE / f"{name}.xml"
+    for model in MODELS:
+        fp32, name = CACHE / f"{model}.xml", Path(model).name
         int8 = WORK / f"{name}_int8.xml"
         report.log(f"{name}: quantizing with irtool")
-        irtool.save_model(irtool.quantize(fp32, _images(fp32, 8, seed=2)), int8)
-        inputs = _images(fp32, 1, seed=3)[0]
+        irtool.save_model(irtool.quantize(fp32, images(fp32, 8, seed=2)), int8)
+        inputs = images(fp32, 1, seed=3)[0]
         for precision, xml in (("FP32", fp32), ("INT8", int8)):
             ours = irtool.compile_model(xml)
             theirs = core.compile_model(str(xml), "CPU", {"PERFORMANCE_HINT": "LATENCY",
@@ -75,4 +87,4 @@ def main(report) -> None:
     report.table("latency, batch 1 (median ms)",
                  ["model", "precision", ("irtool ms", "{:.2f}"), ("OpenVINO ms", "{:.2f}"),
                   ("irtool/OV", "{:.2f}"), ("max rel. diff", "{:.1e}"), ("cosine", "{:.5f}")], rows,
-                 caption="INT8: the IR irtool quantize writes (8 text-line images), run by both plugins")
+                 caption="INT8: the IR irtool quantize writes (8 inputs of the kind the test uses), run by both plugins")

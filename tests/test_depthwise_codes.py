@@ -4,11 +4,12 @@ import numpy as np
 import pytest
 
 from irtool.runtime.kernels import depthwise as D
-from irtool.runtime.kernels import int8 as I
+from irtool.runtime.kernels import _int8_bound as B
+from irtool.runtime.kernels import int8_epilogue as E
 
 
 def _reference(k, z, w, ep, levels, ph, pw, Ho):
-    """Integer sums of (code - z) * w over the zero-padded plane, then int8.epilogue_reference."""
+    """Integer sums of (code - z) * w over the zero-padded plane, then int8_epilogue.epilogue_reference."""
     N, C, H, W = k.shape
     x = np.zeros((N, C, H + 4 + Ho, W + 4), np.int64)
     x[:, :, 2:2 + H, 2:2 + W] = k.astype(np.int64) - z.reshape(1, C, 1, 1)
@@ -17,7 +18,7 @@ def _reference(k, z, w, ep, levels, ph, pw, Ho):
         for e in range(3):
             r0, c0 = 2 + b - ph, 2 + e - pw
             acc += w[None, :, b, e, None, None].astype(np.int64) * x[:, :, r0:r0 + Ho, c0:c0 + W]
-    return I.epilogue_reference(acc, ep, levels, axis=1)
+    return E.epilogue_reference(acc, ep, levels, axis=1)
 
 
 @pytest.mark.parametrize("C, H, W, ph, pw, end, levels", [
@@ -33,13 +34,13 @@ def test_depthwise_same_codes_matches_reference(C, H, W, ph, pw, end, levels):
     w = rng.integers(-127, 128, (C, 3, 3)).astype(np.int8)
     zp = rng.integers(0, 256, C)
     scale, bias = rng.uniform(1e-3, 1e-2, C).astype(np.float32), rng.standard_normal(C).astype(np.float32)
-    ep = I.epilogue(C, scale, bias, -0.5, 6.0, 37.0, 4.0) if levels else I.epilogue(C, scale, bias, -0.5, 6.0)
-    z = I._zero_points(tuple(int(v) for v in zp), C)
+    ep = E.epilogue(C, scale, bias, -0.5, 6.0, 37.0, 4.0) if levels else E.epilogue(C, scale, bias, -0.5, 6.0)
+    z = B._zero_points(tuple(int(v) for v in zp), C)
     geo, keep, bufs = D.same_codes_layout(H, W, Ho, ph, pw)
-    w3, t = np.ascontiguousarray(w, np.float32), I.compose(ep, levels)
+    w3, t = np.ascontiguousarray(w, np.float32), E.compose(ep, levels)
     want = _reference(k, zp, w, ep, levels, ph, pw, Ho)
     for _ in range(2):  # twice: the buffer's zero cells must still be zero
         out = np.full((2, C, Ho, W), 7, np.uint8 if levels else np.float32)
-        q, f = (out, I._STUB_F) if levels else (I._STUB_Q, out)
+        q, f = (out, B._STUB_F) if levels else (B._STUB_Q, out)
         D._depthwise_same_codes(k, z, geo, w3, keep, t, levels, bufs, q, f)
         np.testing.assert_array_equal(out, want)

@@ -8,8 +8,9 @@ import pytest
 import irtool
 from irtool.runtime import lpt
 from irtool.runtime.kernels.conv import convolution_reference
-from irtool.runtime.kernels.int8 import (convolution_int8, epilogue, epilogue_reference, gemm_int8,
-                                         gemm_int8_reference, pack_conv_weights)
+from irtool.runtime.kernels.int8_conv import convolution_int8, pack_conv_weights
+from irtool.runtime.kernels.int8_epilogue import epilogue, epilogue_reference
+from irtool.runtime.kernels.int8_matmul import gemm_int8, gemm_int8_reference
 from tests.oracle import SAMPLES, ov, ops, save
 from tests.test_samples import MODELS, ov_logits, val
 
@@ -46,7 +47,7 @@ def test_gemm_is_exact(seed, requant):
 
 @pytest.mark.parametrize("lead, requant", [((1,), False), ((2, 7), True)])
 def test_matmul_on_codes_is_exact(lead, requant):
-    from irtool.runtime.kernels.int8 import matmul_int8
+    from irtool.runtime.kernels.int8_matmul import matmul_int8
 
     rng = np.random.default_rng(len(lead))
     codes = rng.integers(0, 256, (*lead, 33)).astype(np.uint8)
@@ -171,7 +172,7 @@ def test_quantizing_convolution_is_exact(shape, parallel, monkeypatch):
     """convolution_int8 on float input with ``quantize`` equals it on the Quantize kernel's codes (2-D
     and 1-D, serial and parallel tiles)."""
     from irtool.runtime import threads
-    from irtool.runtime.kernels.int8 import quantize
+    from irtool.runtime.kernels.int8_quantize import quantize
 
     if parallel:  # (a shape no serial case has: the setup is cached per shape)
         monkeypatch.setattr(threads, "PARALLEL_MACS", 0)
@@ -250,7 +251,7 @@ def test_digits_int8_agrees_with_openvino_int8():
 @pytest.mark.parametrize("stride, pads, zp", [((1, 1), (1, 1), 0), ((2, 2), (1, 1), 128), ((1, 2), (0, 2), 3)])
 def test_depthwise_is_exact(stride, pads, zp):
     from irtool.runtime.kernels.conv import group_convolution_reference
-    from irtool.runtime.kernels.int8 import depthwise_int8
+    from irtool.runtime.kernels.int8_depthwise import depthwise_int8
 
     rng = np.random.default_rng(2)
     codes = rng.integers(0, 256, (2, 6, 9, 8)).astype(np.uint8)
@@ -273,7 +274,7 @@ def test_depthwise_requantized_is_exact(stride, dilation, k, c, hw):
     """The u8 epilogue of depthwise layers (the 3x3 row kernel, and the general one for dilations,
     other sizes and strides), per-channel zero points, against the GEMM reference's."""
     from irtool.runtime.kernels.conv import group_convolution_reference
-    from irtool.runtime.kernels.int8 import depthwise_int8
+    from irtool.runtime.kernels.int8_depthwise import depthwise_int8
 
     rng = np.random.default_rng(3)
     codes = rng.integers(0, 256, (2, c, *hw)).astype(np.uint8)
@@ -315,7 +316,7 @@ def test_depthwise_paths_are_exact(c, hw, stride, pads_begin, pads_end):
     """Each 3x3 depthwise path (flat 'same' planes, column phases at stride 2, gathered rows)
     against numpy: the exact integer sums, then the epilogue, float and u8 outputs."""
     from irtool.runtime.kernels.conv import group_convolution_reference
-    from irtool.runtime.kernels.int8 import depthwise_int8
+    from irtool.runtime.kernels.int8_depthwise import depthwise_int8
 
     rng = np.random.default_rng(c)
     codes = rng.integers(0, 256, (2, c, *hw)).astype(np.uint8)
@@ -349,7 +350,8 @@ def test_compose_matches_the_separate_steps():
 def test_residual_add_table_matches_its_formula():
     """The INT8 Add's table against the separate Dequantize, Add, Clamp, Quantize steps in numpy, on
     every pair of codes."""
-    from irtool.runtime.kernels.int8 import add_int8, dequantize_codes, quantize_codes
+    from irtool.runtime.kernels.int8_elementwise import add_int8
+    from irtool.runtime.kernels.int8_quantize import dequantize_codes, quantize_codes
 
     a = np.repeat(np.arange(256, dtype=np.uint8), 256).reshape(1, 4, 128, 128)
     b = np.tile(np.arange(256, dtype=np.uint8), 256).reshape(1, 4, 128, 128)
@@ -362,7 +364,7 @@ def test_residual_add_table_matches_its_formula():
 @pytest.mark.parametrize("shape, keep_dims, levels", [((2, 5, 4, 3), True, 256), ((1, 7, 6), False, 0)])
 def test_mean_on_codes_is_exact(shape, keep_dims, levels):
     """The INT8 global average pool: exact integer sums, then the epilogue, against numpy."""
-    from irtool.runtime.kernels.int8 import mean_int8, mean_int8_reference
+    from irtool.runtime.kernels.int8_pooling import mean_int8, mean_int8_reference
 
     rng = np.random.default_rng(len(shape))
     codes = rng.integers(0, 256, shape).astype(np.uint8)
@@ -394,7 +396,7 @@ def test_global_average_pool_runs_on_codes(tmp_path):
 def test_smooth_quant_scale_joins_the_quantize(tmp_path):
     """Multiply(x, constant along the last axis) -> FakeQuantize (NNCF's smooth quantization) becomes
     one Quantize that multiplies first: the codes are bit-identical to the two layers'."""
-    from irtool.runtime.kernels.int8 import quantize, quantize_scaled_reference
+    from irtool.runtime.kernels.int8_quantize import quantize, quantize_scaled_reference
 
     rng = np.random.default_rng(3)
     x = ops.parameter([1, 6, 10], F, name="x")
@@ -418,7 +420,8 @@ def test_parallel_paths_are_exact():
     """Layers over threads.PARALLEL_MACS (SERIAL_BELOW for Quantize/Dequantize) run their parallel
     kernels: the same results as numpy."""
     from irtool.runtime.kernels.conv import group_convolution_reference
-    from irtool.runtime.kernels.int8 import dequantize, dequantize_codes, depthwise_int8, quantize, quantize_codes
+    from irtool.runtime.kernels.int8_depthwise import depthwise_int8
+    from irtool.runtime.kernels.int8_quantize import dequantize, dequantize_codes, quantize, quantize_codes
 
     rng = np.random.default_rng(11)
     c = 64
@@ -480,7 +483,7 @@ def test_residual_in_the_epilogue_is_exact(n, c, o, hw, k, parallel, monkeypatch
     """A convolution with a fused residual Add (full and partial tiles, serial and parallel tiles)
     against numpy: the exact sums, the epilogue's codes, then residual_reference with the other input."""
     from irtool.runtime import threads
-    from irtool.runtime.kernels.int8 import compose_residual, residual_reference
+    from irtool.runtime.kernels.int8_epilogue import compose_residual, residual_reference
 
     if parallel:  # (a shape no serial case has: the setup is cached per shape)
         monkeypatch.setattr(threads, "PARALLEL_MACS", 0)
@@ -501,7 +504,8 @@ def test_residual_in_the_epilogue_is_exact(n, c, o, hw, k, parallel, monkeypatch
 def test_composed_residual_matches_the_separate_steps():
     """The fused residual map against the INT8 Add's table (the separate layers' roundings) on every
     pair of codes: equal but on a code's edge, never more than one step apart."""
-    from irtool.runtime.kernels.int8 import add_int8, compose_residual, residual_reference
+    from irtool.runtime.kernels.int8_elementwise import add_int8
+    from irtool.runtime.kernels.int8_epilogue import compose_residual, residual_reference
 
     a = np.repeat(np.arange(256, dtype=np.uint8), 256)
     b = np.tile(np.arange(256, dtype=np.uint8), 256)
@@ -516,7 +520,7 @@ def test_composed_residual_matches_the_separate_steps():
 def test_one_dimensional_layers_are_exact():
     """1-D convolution and depthwise layers ([N, C, W], seen as 2-D with one row) against numpy."""
     from irtool.runtime.kernels.conv import group_convolution_reference
-    from irtool.runtime.kernels.int8 import depthwise_int8
+    from irtool.runtime.kernels.int8_depthwise import depthwise_int8
 
     rng = np.random.default_rng(4)
     codes = rng.integers(0, 256, (2, 5, 19)).astype(np.uint8)
@@ -537,7 +541,7 @@ def test_one_dimensional_layers_are_exact():
 def test_bound_runner_follows_the_input_type():
     """A prepared layer calls numba's compiled code for the types it was bound with: inputs of other
     flags (read-only, strided, Fortran order) bind again instead of running that code on them."""
-    from irtool.runtime.kernels.int8 import prepare_convolution_int8
+    from irtool.runtime.kernels.int8_conv import prepare_convolution_int8
 
     rng = np.random.default_rng(11)
     w = rng.integers(-127, 128, (6, 3, 3, 4)).astype(np.int16)
@@ -630,7 +634,7 @@ def test_values_move_on_codes(tmp_path):
 def test_matmul_of_two_activations_is_exact(transpose_a, transpose_b, K):
     """Two activations' codes (batched, broadcast): the exact integer products (float32 BLAS up to
     EXACT_F32_TERMS terms, float64 past it) through the epilogue, against int64 numpy."""
-    from irtool.runtime.kernels.int8 import matmul_codes, matmul_codes_reference
+    from irtool.runtime.kernels.int8_matmul import matmul_codes, matmul_codes_reference
 
     rng = np.random.default_rng(K)
     a = rng.integers(0, 256, (2, 3, K, 5) if transpose_a else (2, 3, 5, K)).astype(np.uint8)
@@ -668,7 +672,7 @@ def test_attention_matmuls_run_on_codes(tmp_path):
 def test_avg_pool_on_codes(tmp_path, exclude_pad, rounding):
     """Dequantize -> AvgPool -> Quantize runs as one INT8 AvgPool (lpt.fuse_avg_pool): the kernel is
     exact against int64 window sums, the model within one step of the FP32 emulation, counted I8."""
-    from irtool.runtime.kernels.int8 import avg_pool_int8, avg_pool_int8_reference
+    from irtool.runtime.kernels.int8_pooling import avg_pool_int8, avg_pool_int8_reference
 
     rng = np.random.default_rng(13)
     geometry = dict(kernel=[3, 3], strides=[2, 2], pads_begin=[1, 1], pads_end=[1, 1], exclude_pad=exclude_pad,

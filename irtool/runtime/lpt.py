@@ -18,8 +18,8 @@ applied at load time by ``compile_model(..., precision="int8")``:
 5. ``fuse_add``: ``Dequantize(a) + Dequantize(b) [-> ReLU|Clamp] -> Quantize`` (a residual Add between
    INT8 layers) becomes one layer on codes, with the same rounding at every step (bit-identical).
 6. ``fuse_residual``: an INT8 convolution writing u8 codes that only an INT8 Add reads takes the Add
-   in, in its tiles' epilogue: one float32 map of both codes (int8.compose_residual), within one step
-   of the separate Add's rounding; one step and one pass over memory fewer.
+   in, in its tiles' epilogue: one float32 map of both codes (int8_epilogue.compose_residual), within
+   one step of the separate Add's rounding; one step and one pass over memory fewer.
 6b. ``fuse_avg_pool``: ``Dequantize -> AvgPool -> Quantize`` becomes one INT8 AvgPool on codes: exact
    window sums through the INT8 epilogue.
 7. ``fuse_mean``: ``Dequantize -> ReduceMean(every spatial axis) [-> Quantize]`` (a global average
@@ -44,7 +44,8 @@ from irtool.passes.fold import fold, is_constant
 from irtool.passes.patterns import activation_after, constant_addend, single_user
 from irtool.passes.weights import as_rank, weight_codes
 from irtool.runtime.kernels.fake_quantize import quantize_params
-from irtool.runtime.kernels.int8 import HI, INT8, ISC, ISH, LO, epilogue, pack_conv_weights
+from irtool.runtime.kernels.int8_conv import pack_conv_weights
+from irtool.runtime.kernels.int8_epilogue import HI, INT8, ISC, ISH, LO, epilogue
 
 DATA_MOVEMENT = {"MaxPool", "Reshape", "Transpose", "Squeeze", "Unsqueeze", "StridedSlice", "Slice", "Split",
                  "VariadicSplit", "Gather"}

@@ -96,7 +96,7 @@ class CompiledModel:
         self._dtypes: list[np.dtype] | None = None
         self._cold = True  # no inference has run yet: the kernels are not compiled (see InferRequest.infer)
         # slots whose array is a step's own buffer, rewritten by the next inference (INT8 layers; see
-        # int8._bound_runner): what leaves an inference from them (or from a view) is a copy
+        # _int8_bound._bound_runner): what leaves an inference from them (or from a view) is a copy
         self._reused = {slot for s in steps if getattr(s.run, "reuses_output", False) for slot in s.outputs}
         self._running: set[int] = set()  # threads in an inference of this model (with reused buffers)
         # a stateful model's variables (ReadValue/Assign) and the slot each request puts its own in
@@ -274,7 +274,7 @@ def _detached(value, slot: int, reused: set[int]) -> np.ndarray:
 def _precision(step: Step, first_input) -> np.dtype:
     """The type a step computes in, for the counters: its first input's, but u8 codes for a layer
     that quantizes its float input itself (lpt.fuse_input_quantize)."""
-    from irtool.runtime.kernels.int8 import INT8  # (called on a model's first inference only)
+    from irtool.runtime.kernels.int8_epilogue import INT8  # (called on a model's first inference only)
 
     layer = step.layer
     if layer.version == INT8 and "quantize" in layer.attrs:

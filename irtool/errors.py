@@ -17,6 +17,21 @@ class IRFormatError(IrToolError):
     """The .xml/.bin pair is not a valid OpenVINO IR irtool can read."""
 
 
+class LayerError(IRFormatError):
+    """A layer disagrees with what its op type and version declare: ports, attributes, element types,
+    or the output shapes OpenVINO's rules infer from its inputs. ``layer``/``layer_id``/``line`` say
+    where, ``expected``/``found`` what (as text; None where the message says it all)."""
+
+    def __init__(self, message: str, *, layer: str | None = None, layer_id: int | None = None,
+                 line: int | None = None, expected: str | None = None, found: str | None = None):
+        super().__init__(message)
+        self.layer = layer
+        self.layer_id = layer_id
+        self.line = line
+        self.expected = expected
+        self.found = found
+
+
 class UnsupportedError(IrToolError):
     """A valid input that irtool does not handle (an old IR version, an unknown op...)."""
 

@@ -180,8 +180,8 @@ def test_constant_subgraph_that_cannot_be_computed_is_one_clear_error(tmp_path):
     ov.save_model(ov.Model([ops13.add(x, shaped)], [x]), str(path), compress_to_fp16=False)
     model = irtool.read_model(path)
     reshape = model.layer("bad_reshape")
-    model.connect(model.add_constant(np.array([4], np.int64), "wrong_shape"), Input(reshape, reshape.inputs[1]))
-    with pytest.raises(IRFormatError, match="layer 'bad_reshape' \\(Reshape\\)"):
+    model.connect(model.add_constant(np.array([4, 4], np.int64), "wrong_shape"), Input(reshape, reshape.inputs[1]))
+    with pytest.raises(IRFormatError, match="layer 'bad_reshape'"):
         irtool.compile_model(model)
 
 

@@ -24,7 +24,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from irtool.errors import GraphError
+from irtool.errors import GraphError, IRFormatError
 from irtool.ir import attrs as A
 from irtool.ir.element_types import ElementType, decode, element_type, encode, from_numpy
 
@@ -196,19 +196,28 @@ class Layer:
         return self.attrs.get(key, default)
 
     def attr_ints(self, key: str, default: list[int] | None = None) -> list[int] | None:
-        return A.parse_ints(self.attrs[key]) if key in self.attrs else default
+        return self._typed(key, A.parse_ints, "a list of integers") if key in self.attrs else default
 
     def attr_floats(self, key: str, default: list[float] | None = None) -> list[float] | None:
-        return A.parse_floats(self.attrs[key]) if key in self.attrs else default
+        return self._typed(key, A.parse_floats, "a list of numbers") if key in self.attrs else default
 
     def attr_int(self, key: str, default: int | None = None) -> int | None:
-        return int(self.attrs[key]) if key in self.attrs else default
+        return self._typed(key, int, "an integer") if key in self.attrs else default
 
     def attr_float(self, key: str, default: float | None = None) -> float | None:
-        return float(self.attrs[key]) if key in self.attrs else default
+        return self._typed(key, float, "a number") if key in self.attrs else default
 
     def attr_bool(self, key: str, default: bool | None = None) -> bool | None:
-        return A.parse_bool(self.attrs[key]) if key in self.attrs else default
+        return self._typed(key, A.parse_bool, "a boolean (true/false)") if key in self.attrs else default
+
+    def _typed(self, key: str, parse, what: str):
+        text = self.attrs[key]
+        try:
+            return parse(text)
+        except (ValueError, IRFormatError):
+            where = f" (line {self.sourceline})" if self.sourceline else ""
+            raise IRFormatError(f"{self.type} layer '{self.name}' (id {self.id}){where}: attribute {key}=\"{text}\" "
+                                f"is not {what}") from None
 
     def __repr__(self) -> str:
         return f"Layer({self.id}, {self.name!r}, {self.type}/{self.version})"

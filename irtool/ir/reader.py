@@ -24,6 +24,7 @@ from irtool.ir.statistics import layer_channels, read_statistics
 from irtool.ir.xmlparse import parse_xml
 
 SUPPORTED_VERSIONS = (10, 11)
+MAX_RANK = 64  # dims a shape may have: numpy's limit (NPY_MAXDIMS)
 _LAYER_KEYS = ("id", "name", "type", "version")
 _PORT_KEYS = ("id", "precision", "names")
 _PORT_MAPS = ("port_map", "then_port_map", "else_port_map")  # TensorIterator/Loop; If
@@ -145,6 +146,11 @@ def _read_layer(el: etree._Element, where: _Where, binary: _Bin) -> Layer:
     ids = [p.id for p in (*layer.inputs, *layer.outputs)]
     if len(set(ids)) != len(ids):
         raise IRFormatError(f"{where(el)}: layer '{layer.name}' has two ports with the same id")
+    if layer.type in ("Parameter", "Const") and len(layer.outputs) != 1:
+        raise IRFormatError(f"{where(el)}: {layer.type} '{layer.name}' has {len(layer.outputs)} output ports; "
+                            "it must have exactly one")
+    if layer.type == "Parameter":
+        _check_parameter_shape(layer, el, where)
     if layer.type == "Const":
         layer.constant = _read_constant(layer, el, where, binary)
     if layer.bodies:
@@ -203,6 +209,9 @@ def _read_port(el: etree._Element, where: _Where) -> Port:
                 dims.append(int((child.text or "").strip()))
             except ValueError:
                 raise IRFormatError(f"{where(child)}: <dim>{child.text}</dim> is not an integer") from None
+            if dims[-1] < -1:
+                raise IRFormatError(f"{where(child)}: <dim>{child.text}</dim> is not a dimension (a size, or -1 "
+                                    "for a dynamic one)")
         elif child.tag == "rt_info":
             rt = [to_node(c) for c in child.iterchildren() if isinstance(c.tag, str)]
     precision = el.get("precision")
@@ -220,6 +229,19 @@ def _checked_type(name: str, el: etree._Element, where: _Where):
         raise IRFormatError(f"{where(el)}: {e}") from None
 
 
+def _check_parameter_shape(layer: Layer, el: etree._Element, where: _Where) -> None:
+    text = layer.attrs.get("shape")
+    if text is None:
+        return
+    try:
+        dims = A.parse_shape(text)
+    except IRFormatError as e:
+        raise IRFormatError(f"{where(el)}: Parameter '{layer.name}' shape: {e}") from None
+    if any(d < -1 for d in dims) or len(dims) > MAX_RANK:
+        raise IRFormatError(f"{where(el)}: Parameter '{layer.name}' shape=\"{text}\" is not a shape (sizes, ? or -1 "
+                            f"for dynamic dims, at most {MAX_RANK} of them)")
+
+
 def _read_constant(layer: Layer, el: etree._Element, where: _Where, binary: _Bin) -> Constant:
     data = el.find("data")
     if data is None:
@@ -229,6 +251,13 @@ def _read_constant(layer: Layer, el: etree._Element, where: _Where, binary: _Bin
         shape = tuple(A.parse_ints(layer.attrs.get("shape", "")))
     except IRFormatError as e:
         raise IRFormatError(f"{where(data)}: Const '{layer.name}' shape: {e}") from None
+    if any(d < 0 for d in shape) or len(shape) > MAX_RANK:
+        why = f"more than {MAX_RANK} dims" if len(shape) > MAX_RANK else "a negative (dynamic) dim"
+        raise IRFormatError(f"{where(data)}: Const '{layer.name}' shape=\"{layer.attrs.get('shape')}\" has {why}: "
+                            "a constant has a static shape")
+    if etype.name in ("dynamic", "undefined"):
+        raise IRFormatError(f"{where(data)}: Const '{layer.name}' element_type=\"{layer.attrs.get('element_type')}\" "
+                            "is not a type a constant can have")
     offset, size = _int_attr(data, "offset", where), _int_attr(data, "size", where)
     need = etype.nbytes(math.prod(shape)) if etype.name != "string" else 4
     if offset < 0 or size < 0:

@@ -17,8 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from irtool.errors import InputError, IRFormatError, UnsupportedError
+from irtool.errors import InputError, IRFormatError, LayerError, UnsupportedError
 from irtool.ir import attrs as A
+from irtool.ir.checks import check_model, output_shape_checker
 from irtool.ir.element_types import element_type
 from irtool.ir.graph import Layer, Model
 from irtool.ir.reader import read_model
@@ -31,6 +32,11 @@ from irtool.runtime.state import SLOT as STATE_SLOT
 from irtool.runtime.state import STATEFUL, States, VariableState, variables_of
 
 Shapes = Mapping[str, Sequence[int]] | Sequence[Sequence[int]] | None
+# The dtype of a string input or output (what OpenVINO's ``Type.string.to_dtype()`` gives). Inputs
+# may be numpy str, bytes or object (str/bytes items) arrays; outputs are numpy str arrays, UTF-8
+# decoded with U+FFFD for invalid bytes, as OpenVINO's ``compiled_model(inputs)`` returns them.
+# Inside, a string tensor is an object array of bytes (see irtool.runtime.kernels.strings).
+STRING = np.dtype(np.bytes_)
 Observer = Callable[[Layer, int, np.ndarray], np.ndarray | None]  # may return a replacement
 
 
@@ -105,6 +111,7 @@ class CompiledModel:
         self._variables = variables_of(s.layer for s in stateful)
         self._state_slot = stateful[0].inputs[-1] if stateful else None
         self._output_names = [spec.name for spec in outputs]
+        self._string_outputs = [i for i, spec in enumerate(outputs) if spec.dtype == STRING]
 
     def create_infer_request(self, cpu_times: bool = False) -> InferRequest:
         """A request; ``cpu_times`` also measures each layer's process CPU time for the counters
@@ -165,7 +172,11 @@ class InferRequest:
             saved = self._states.snapshot() if self._states is not None else None
             # and random generators (RandomUniform) where they were
             kept = [(run, run.snapshot()) for _, run, *_ in c._plan if hasattr(run, "snapshot")]
-            self.infer(inputs)
+            try:
+                self.infer(inputs, getattr(c, "_first_check", None))
+            except LayerError:
+                c._cold = True  # (checked again next time)
+                raise
             if saved is not None:
                 self._states.restore(saved)
             for run, state in kept:
@@ -236,7 +247,10 @@ class InferRequest:
         if dtypes is not None:
             c._dtypes = dtypes
         self._dtypes = c._dtypes
-        return [_detached(slots[spec.slot], spec.slot, c._reused) for spec in c.outputs]
+        results = [_detached(slots[spec.slot], spec.slot, c._reused) for spec in c.outputs]
+        for i in c._string_outputs:
+            results[i] = _text(results[i])
+        return results
 
     __call__ = infer
 
@@ -305,6 +319,7 @@ def compile_model(model: Model | str | Path, shapes: Shapes = None, precision: s
     threads.configure()
     if not isinstance(model, Model):
         model = read_model(model)
+    check_model(model)  # every layer against its op: ports, attributes, types, shapes (irtool.ir.checks)
     original = model
     if precision != "fp32" and model.statistics is not None:  # the 2019 form: I8 marks + <statistics>
         from irtool.passes.statistics_form import expand_statistics
@@ -361,7 +376,11 @@ def compile_model(model: Model | str | Path, shapes: Shapes = None, precision: s
         step.run = _bind(step, constants)
     names = {l.name for l in order}
     absorbed = [l for l in original.topological_order() if l.name not in names and l.type != "Const"]
-    return CompiledModel(original, inputs, outputs, steps, constants, len(slot_of), order, folded, absorbed)
+    compiled = CompiledModel(original, inputs, outputs, steps, constants, len(slot_of), order, folded, absorbed)
+    # shapes known only at run time are checked on the first inference (not after a reshape: the IR's
+    # static dims are those of its own input shapes)
+    compiled._first_check = None if shapes else output_shape_checker(model, original.path)
+    return compiled
 
 
 def _bind(step: Step, constants: dict[int, np.ndarray]) -> Callable:
@@ -410,15 +429,16 @@ def _names(layer: Layer, port_names: list[str]) -> tuple[str, ...]:
 def _input_spec(layer: Layer, slot: int, fixed: tuple[int, ...] | None) -> TensorSpec:
     port = layer.outputs[0]
     shape = fixed or tuple(port.dims or A.parse_shape(layer.attrs.get("shape", "")))
-    etype = layer.attrs.get("element_type") or port.element_type.name
-    dtype = element_type(etype).dtype or np.dtype(np.float32)
+    etype = element_type(layer.attrs.get("element_type") or port.element_type.name)
+    dtype = STRING if etype.name == "string" else etype.dtype or np.dtype(np.float32)
     return TensorSpec(_names(layer, port.names)[0], _names(layer, port.names), shape, dtype, slot)
 
 
 def _output_spec(result: Layer, src, slot: int, index: int) -> TensorSpec:
     names = list(src.port.names)
     name = names[0] if names else f"output{index}"
-    dtype = src.port.element_type.dtype or np.dtype(np.float32)
+    etype = src.port.element_type
+    dtype = STRING if etype.name == "string" else etype.dtype or np.dtype(np.float32)
     return TensorSpec(name, tuple(dict.fromkeys([name, *names, result.name])), tuple(src.port.dims), dtype, slot)
 
 
@@ -474,7 +494,9 @@ def _match_inputs(specs: list[TensorSpec], given: Mapping[str, Any] | Sequence[A
         pairs = zip(specs, given)
     for spec, value in pairs:  # (checked cheaply: this runs every inference)
         arr = value if type(value) is np.ndarray else np.asarray(value)
-        if arr.dtype != spec.dtype:
+        if arr.dtype != spec.dtype and spec.dtype == STRING:
+            arr = _strings(arr, spec)
+        elif arr.dtype != spec.dtype:
             raise InputError(f"input '{spec.name}' is {arr.dtype}, the model takes {spec.dtype} "
                              f"({precision_of(spec.dtype)}); convert the data first")
         if arr.shape != spec.shape and (len(arr.shape) != len(spec.shape)
@@ -482,6 +504,32 @@ def _match_inputs(specs: list[TensorSpec], given: Mapping[str, Any] | Sequence[A
             want = "[" + ",".join("?" if d < 0 else str(d) for d in spec.shape) + "]"
             raise InputError(f"input '{spec.name}' has shape {list(arr.shape)}, the model takes {want}")
         yield spec, arr
+
+
+def _strings(arr: np.ndarray, spec: TensorSpec) -> np.ndarray:
+    """A str, bytes or object (of str/bytes) array as a string tensor: an object array of bytes
+    (str encoded as UTF-8)."""
+    if arr.dtype.kind not in "USO":
+        raise InputError(f"input '{spec.name}' is {arr.dtype}, the model takes strings (STRING): a numpy "
+                         "array of str or bytes")
+    items = arr.reshape(-1).tolist()
+    for j, item in enumerate(items):
+        if not isinstance(item, bytes):
+            if not isinstance(item, str):
+                raise InputError(f"input '{spec.name}' holds {type(item).__name__} {item!r}, the model takes "
+                                 "strings (STRING): str or bytes")
+            items[j] = item.encode()
+    out = np.empty(len(items), object)
+    out[:] = items
+    return out.reshape(arr.shape)
+
+
+def _text(value: np.ndarray) -> np.ndarray:
+    """A string tensor as a numpy str array (invalid UTF-8 as U+FFFD)."""
+    if value.dtype.kind == "U":
+        return value
+    items = [s.decode("utf-8", "replace") if isinstance(s, bytes) else str(s) for s in value.reshape(-1).tolist()]
+    return np.array(items, dtype=np.str_).reshape(value.shape)
 
 
 __all__ = ["CompiledModel", "InferRequest", "Outputs", "TensorSpec", "compile_model"]

@@ -32,7 +32,8 @@ class ProfilingInfo:
 
 def precision_of(dtype: np.dtype) -> str:
     """The suffix OpenVINO puts on exec types: ``I8`` for u8/i8 inputs, ``FP32``..."""
-    return _PRECISION.get(np.dtype(dtype), "FP32")
+    dtype = np.dtype(dtype)
+    return "STRING" if dtype.kind in "OSU" else _PRECISION.get(dtype, "FP32")
 
 
 def exec_type(impl: str, isa: str, dtype: np.dtype) -> str:

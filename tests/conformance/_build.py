@@ -51,7 +51,11 @@ def case(op: str, version: str, label: str, build: Callable, *inputs: np.ndarray
          refused: bool = False) -> None:
     """Declare one case; ``refused=True``: OpenVINO's CPU plugin does not run it (nor does irtool)."""
     CASES.append(Case(op, version, label, build, list(inputs), rel,
-                      sorted({str(np.asarray(i).dtype) for i in inputs}), refused))
+                      sorted({_type_name(np.asarray(i).dtype) for i in inputs}), refused))
+
+
+def _type_name(dtype: np.dtype) -> str:
+    return "string" if dtype.kind in "US" else str(dtype)  # (str and bytes arrays: '<U5', '|S3'...)
 
 
 def refused(op: str, version: str, label: str, build: Callable, *inputs: np.ndarray) -> None:

@@ -1,5 +1,5 @@
-"""Writing into a copy of a tensor: ScatterUpdate, ScatterNDUpdate, ScatterElementsUpdate (with its
-opset12 reductions) and SliceScatter.
+"""Writing into a copy of a tensor: ScatterUpdate, ScatterNDUpdate (with its opset15 reductions),
+ScatterElementsUpdate (with its opset12 reductions) and SliceScatter.
 
 Python loops over the index tensors (small: a few indices per model, mostly in shape subgraphs),
 numpy for the copies: the kernel is its own reference.
@@ -28,16 +28,42 @@ def scatter_update(x, indices, updates, axis):
 
 
 @kernel("ScatterNDUpdate")
-def scatter_nd_update(x, indices, updates):
-    out = x.copy()
+def scatter_nd_update(x, indices, updates, *, reduction: str = "none"):
+    """``out[indices[i]] = updates[i]`` (an element or a slice per index row, negative indices from the
+    end; of repeated rows the last wins). opset15's ``reduction`` combines every update into what is
+    there, in index order, as OpenVINO's CPU plugin does (measured against 2026.4): ``sub`` is the
+    element minus each update; integers wrap in their own type; booleans are u8 inside the plugin (a
+    sum of 256 Trues wraps to False, ``sub`` is a u8 difference), the result nonzero -> True; f16 is
+    combined in f32 and rounded once; min/max keep the element when a comparison with NaN fails
+    (``std::max(a, b)``: a NaN element stays, a NaN update is passed over)."""
     idx = np.asarray(indices).astype(np.int64)
     k = idx.shape[-1]
     flat_idx = idx.reshape(-1, k)
     flat_upd = updates.reshape((flat_idx.shape[0],) + x.shape[k:])
-    for i in range(flat_idx.shape[0]):
-        out[tuple(flat_idx[i])] = flat_upd[i]
-    return out
+    mode = reduction.lower()
+    if mode == "none":
+        out = x.copy()
+        for i in range(flat_idx.shape[0]):
+            out[tuple(flat_idx[i])] = flat_upd[i]
+        return out
+    if mode not in _ND_REDUCE:
+        raise ValueError(f"reduction '{reduction}' is not one of none, {', '.join(_ND_REDUCE)}")
+    work = np.uint8 if x.dtype == np.bool_ else np.float32 if x.dtype == np.float16 else x.dtype
+    acc, upd = x.astype(work), flat_upd.astype(work)
+    if mode in ("min", "max") and acc.dtype.kind == "f":
+        # a NaN update never replaces the element (the comparison fails): as the identity, it is a no-op
+        upd = np.where(np.isnan(upd), np.inf if mode == "min" else -np.inf, upd).astype(work)
+    ufunc = _ND_REDUCE[mode]
+    with np.errstate(all="ignore"):
+        if k:
+            ufunc.at(acc, tuple(flat_idx.T), upd)  # unbuffered: repeated rows combine, in order
+        else:  # each update is the whole tensor
+            for u in upd:
+                ufunc(acc, u, out=acc)
+    return acc != 0 if x.dtype == np.bool_ else acc.astype(x.dtype, copy=False)
 
+
+_ND_REDUCE = {"sum": np.add, "sub": np.subtract, "prod": np.multiply, "min": np.minimum, "max": np.maximum}
 
 _REDUCE = {"sum": np.add, "prod": np.multiply, "min": np.minimum, "max": np.maximum, "mean": np.add}
 

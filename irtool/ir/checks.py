@@ -1,0 +1,348 @@
+"""The load-time check of a :class:`~irtool.ir.graph.Model`: every layer against what its op type and
+version declare, before ``compile_model`` makes a plan (and in ``irtool validate``).
+
+Per layer, in topological order:
+
+- its input and output port counts, required ``<data>`` attributes and the form of every known one
+  (``schemas/ops.json``, the table :mod:`irtool.ir.validate` reads);
+- a Parameter's ``shape``/``element_type`` against its port, a Const's against its port;
+- each input port against the output that feeds it (dims and precision: irtool's transformations
+  read them);
+- its outputs' shapes and element types as OpenVINO's ``validate_and_infer_types`` infers them from
+  its inputs (:mod:`irtool.ir.shapes`: the common ops; others are not checked), against those the IR
+  states on its output ports. A dynamic dim (-1) matches any; a shape known only at run time is
+  checked after the first inference (:func:`output_shape_checker`).
+
+A problem is one :class:`~irtool.errors.LayerError` naming the layer, its .xml line, what the op
+expects and what the IR says.
+"""
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass, field
+
+from irtool.errors import IRFormatError, LayerError
+from irtool.ir import attrs as A
+from irtool.ir.graph import Layer, Model
+from irtool.ir.shapes import T, find_rule, fmt, type_name
+from irtool.ir.shapes import Refusal
+
+__all__ = ["check_model", "model_problems", "output_shape_checker"]
+
+# Set (tests do) to let a shape rule's own bug raise instead of leaving the layer unchecked.
+STRICT = bool(os.environ.get("IRTOOL_STRICT_SHAPE_RULES"))
+
+
+@dataclass(frozen=True, eq=False)
+class _Spec:
+    """What schemas/ops.json says of one op type and version, ready for checking."""
+
+    label: str  # Convolution-opset1
+    low: int
+    high: int | None
+    outputs: int | None
+    attrs: dict  # name -> spec
+    required: tuple[str, ...]
+    rule: object
+    seen: set = field(default_factory=set)  # (port counts, attributes) found right: not checked again
+
+
+@functools.lru_cache(maxsize=1024)
+def _spec(type_name_: str, version: str) -> _Spec | None:
+    from irtool.ir.validate import _op_table  # (the table validate reads: one copy in memory)
+
+    table = _op_table()
+    entry = table.find(type_name_, version)
+    if entry is None:
+        return None
+    xml_type = table.canonical(type_name_)
+    low, high = entry["inputs"]
+    required = tuple(n for n, s in entry["attrs"].items() if s.get("required"))
+    return _Spec(f"{type_name_}-{version}", low, high, entry["outputs"], entry["attrs"], required,
+                 find_rule(xml_type))
+
+
+@functools.lru_cache(maxsize=8192)
+def _attr_error(kind: str, values: tuple[str, ...], text: str) -> str | None:
+    from irtool.ir.validate import _value_error
+
+    return _value_error(text, {"kind": kind, "values": list(values)})
+
+
+_SPECS: dict[tuple[str, str], _Spec | None] = {}  # (type, version) -> spec, looked up once
+_UNSEEN = object()
+_NONE = ""  # _TYPES' value for a precision of no fixed type (dynamic, undefined, unknown)
+_TYPES: dict[str, str] = {}  # port precision -> element type name
+_UNKNOWN = T(None)
+
+
+def _type(precision: str) -> str:
+    _TYPES[precision] = name = type_name(precision) or _NONE
+    return name
+
+
+class _Checker:
+    def __init__(self, model: Model, path: str | None, collect: bool, structure: bool):
+        self.model = model
+        self.path = path
+        self.collect = collect
+        self.structure = structure  # ports and attributes (validate reports them from the XML)
+        self.problems: list[LayerError] = []
+
+    def report(self, layer: Layer, what: str, expected: str | None = None, found: str | None = None) -> None:
+        where = f"{self.path}:{layer.sourceline}" if self.path else f"line {layer.sourceline}"
+        label = f"{layer.type}-{layer.version} layer '{layer.name}' (id {layer.id})"
+        error = LayerError(f"{where}: {label}: {what}", layer=layer.name, layer_id=layer.id, line=layer.sourceline,
+                           expected=expected, found=found)
+        if not self.collect:
+            raise error
+        self.problems.append(error)
+
+    # ------------------------------------------------------------------------------------------
+    def run(self) -> None:
+        model = self.model
+        known: dict[tuple[int, int], T] = {}
+        edges = model._edges
+        done: set[int] = set()
+        pending = model.layers.values()  # file order is nearly always topological; if not, sort
+        for layer in pending:
+            if any(edges[(layer.id, p.id)].from_layer not in done for p in layer.inputs
+                   if (layer.id, p.id) in edges):
+                pending = None
+                break
+            self.layer(layer, known)
+            done.add(layer.id)
+        if pending is None:
+            for layer in model.topological_order():
+                if layer.id not in done:
+                    self.layer(layer, known)
+                    done.add(layer.id)
+
+    def layer(self, layer: Layer, known: dict) -> None:
+        kind = layer.type
+        lid = layer.id
+        if kind == "Const" and layer.constant is not None and not layer.inputs and len(layer.outputs) == 1:
+            # (the reader checked its attributes: they made the constant)
+            port = layer.outputs[0]
+            known[(lid, port.id)] = self.const(layer, port)
+            return
+        key = (kind, layer.version)
+        spec = _SPECS.get(key, _UNSEEN)
+        if spec is _UNSEEN:
+            spec = _SPECS[key] = _spec(*key)
+        ok = True
+        if spec is not None and self.structure:
+            ports = (len(layer.inputs), len(layer.outputs))
+            attrs = tuple(layer.attrs.items())
+            if (ports, attrs) not in spec.seen:
+                ok = self.structure_ok(layer, spec)
+                if ok:
+                    spec.seen.add((ports, attrs))
+        ins = []
+        edges = self.model._edges
+        for port in layer.inputs:
+            edge = edges.get((lid, port.id))
+            src = known.get((edge.from_layer, edge.from_port)) if edge is not None else None
+            if src is not None and self.model.layers[edge.from_layer].version.startswith("irtool"):
+                src = None  # (a graph irtool's passes made: their own ops' ports are not the IR's)
+            if src is None:
+                src = _UNKNOWN
+            else:
+                dims = port.dims
+                shape = src.shape
+                if dims and shape is not None and tuple(dims) != shape and not _agrees(shape, dims):
+                    ok = self.edge_problem(layer, port, src, edge, "shape")
+                precision = port.precision
+                if precision and src.et is not None:
+                    et = _TYPES.get(precision) or _type(precision)
+                    if et is not _NONE and et != src.et:
+                        ok = self.edge_problem(layer, port, src, edge, "precision")
+            ins.append(src)
+        if kind == "Parameter":
+            outs = [self.parameter(layer)] if layer.outputs else []
+        elif ok and spec is not None and spec.rule is not None:
+            outs = self.infer(layer, spec, ins)
+        else:
+            outs = None
+        for i, port in enumerate(layer.outputs):
+            stated = port.dims
+            t = outs[i] if outs is not None and i < len(outs) else None
+            precision = port.precision
+            stated_et = (_TYPES.get(precision) or _type(precision)) if precision else _NONE
+            if stated_et is _NONE:
+                stated_et = None
+            if t is None or (t.shape is None and t.et is None):
+                known[(lid, port.id)] = T(tuple(stated) if stated else None, stated_et)
+                continue
+            shape = t.shape
+            if shape is not None and shape != tuple(stated):
+                if not _agrees(shape, stated):
+                    ins_text = ", ".join(fmt(x.shape) for x in ins)
+                    self.report(layer, f"output port {port.id} has shape {fmt(tuple(stated))} in the IR, but "
+                                f"OpenVINO's rules give {fmt(shape)} from "
+                                f"{'its inputs ' + ins_text if ins else 'its attributes'}", fmt(shape),
+                                fmt(tuple(stated)))
+                    t = T(tuple(stated) if stated else None, t.et)  # go on from what the IR says
+                elif -1 in shape:  # the IR may know more (OpenVINO's bounds): go on from that
+                    t = T(tuple(s if d < 0 else d for d, s in zip(shape, stated)), t.et, t._value, t.const)
+            if t.et is not None and stated_et is not None and t.et != stated_et:
+                self.report(layer, f"output port {port.id} has precision {precision} in the IR, but the op "
+                            f"makes {t.et} of its inputs", t.et, stated_et)
+            known[(lid, port.id)] = t
+
+    def edge_problem(self, layer: Layer, port, src: T, edge, what: str) -> bool:
+        producer = self.model.layers[edge.from_layer]
+        if what == "shape":
+            self.report(layer, f"input port {port.id} has shape {fmt(tuple(port.dims))}, but '{producer.name}' (id "
+                        f"{producer.id}) gives it {fmt(src.shape)}", fmt(src.shape), fmt(tuple(port.dims)))
+        else:
+            self.report(layer, f"input port {port.id} has precision {port.precision}, but '{producer.name}' "
+                        f"(id {producer.id}) gives it {src.et}", src.et, type_name(port.precision))
+        return False
+
+    def infer(self, layer: Layer, spec: _Spec, ins: list[T]) -> list[T] | None:
+        try:
+            return spec.rule(layer, ins)
+        except Refusal as why:
+            self.report(layer, f"OpenVINO refuses it: {why}")
+        except (IRFormatError, ValueError, TypeError, IndexError, KeyError, ZeroDivisionError, OverflowError):
+            if STRICT:
+                raise
+        return None
+
+    # ------------------------------------------------------------------------------------------
+    def structure_ok(self, layer: Layer, spec: _Spec) -> bool:
+        ok = True
+        n_in, n_out = len(layer.inputs), len(layer.outputs)
+        if n_in < spec.low or (spec.high is not None and n_in > spec.high):
+            takes = (f"{spec.low}" if spec.low == spec.high else f"{spec.low}..{spec.high}"
+                     if spec.high is not None else f"{spec.low} or more")
+            self.report(layer, f"has {n_in} input{'s' * (n_in != 1)}, {spec.label} takes {takes}", takes, str(n_in))
+            ok = False
+        if spec.outputs is not None and n_out != spec.outputs:
+            self.report(layer, f"has {n_out} output port{'s' * (n_out != 1)}, {spec.label} has {spec.outputs}"
+                        + (" (a Result ends the graph: nothing may read it)" if layer.type == "Result" else ""),
+                        str(spec.outputs), str(n_out))
+            ok = False
+        attrs = layer.attrs
+        for name in spec.required:
+            if name not in attrs:
+                self.report(layer, f"required attribute '{name}' is missing", name, "none")
+                ok = False
+        for name, text in attrs.items():
+            s = spec.attrs.get(name)
+            if s is None:
+                continue
+            why = _attr_error(s["kind"], tuple(s.get("values", ())), text)
+            if why is not None:
+                self.report(layer, f"attribute {name}=\"{text}\" {why}", s["kind"], text)
+                ok = False
+        return ok
+
+    def parameter(self, layer: Layer) -> T:
+        port = layer.outputs[0]
+        et = _attr_type(layer.attrs.get("element_type"))
+        stated_et = type_name(port.precision) if port.precision else None
+        if et is not None and stated_et is not None and et != stated_et:
+            self.report(layer, f"element_type {layer.attrs['element_type']} disagrees with its port's precision "
+                        f"{port.precision}", et, stated_et)
+        text = layer.attrs.get("shape")
+        if text is None or text.strip() == "...":
+            return T(tuple(port.dims) if port.dims else None, et or stated_et)
+        shape = _shape_attr(text)
+        if shape is not None and not _agrees(shape, port.dims):
+            self.report(layer, f"shape=\"{text}\" disagrees with its port's dims {fmt(tuple(port.dims))}", fmt(shape),
+                        fmt(tuple(port.dims)))
+        return T(shape, et or stated_et)
+
+    def const(self, layer: Layer, port) -> T:
+        c = layer.constant
+        shape = c.shape
+        if tuple(port.dims) != shape:
+            self.report(layer, f"shape=\"{layer.attrs.get('shape', '')}\" disagrees with its port's dims "
+                        f"{fmt(tuple(port.dims))}", fmt(shape), fmt(tuple(port.dims)))
+        et = c.element_type.name
+        precision = port.precision
+        if precision:
+            stated = _TYPES.get(precision) or _type(precision)
+            if stated is not _NONE and stated != et:
+                self.report(layer, f"element_type {et} disagrees with its port's precision {precision}", et, stated)
+        return T(shape, et, const=c)
+
+
+def _attr_type(text: str | None) -> str | None:
+    return type_name(text) if text else None
+
+
+@functools.lru_cache(maxsize=1024)
+def _shape_attr(text: str) -> tuple | None:
+    try:
+        return tuple(A.parse_shape(text))
+    except IRFormatError:
+        return None
+
+
+def _agrees(inferred: tuple, stated: list[int]) -> bool:
+    """Same rank, and every dim equal where both are static."""
+    if len(inferred) != len(stated):
+        return False
+    for a, b in zip(inferred, stated):
+        if a != b and a >= 0 and b >= 0:
+            return False
+    return True
+
+
+def check_model(model: Model) -> None:
+    """Raise :class:`~irtool.errors.LayerError` at the first layer that disagrees with its op."""
+    _Checker(model, model.path, collect=False, structure=True).run()
+
+
+def model_problems(model: Model, structure: bool = False) -> list[LayerError]:
+    """Every problem of ``model`` and its sub-graphs (``structure``: port counts and attributes too,
+    which :func:`irtool.ir.validate.validate` reports from the XML), in layer order."""
+    found = []
+    for graph in _graphs(model):
+        checker = _Checker(graph, None, collect=True, structure=structure)
+        checker.run()
+        found += checker.problems
+    return found
+
+
+def _graphs(model: Model):
+    yield model
+    for layer in model.layers.values():
+        for body in layer.bodies.values():
+            yield from _graphs(body)
+
+
+# Ops whose outputs' size depends on the values: the IR's static dims are an upper bound (NMS v1/v3's
+# [boxes x classes, 3]) or a guess, not the size at run time.
+_DATA_SIZED = frozenset({"NonMaxSuppression", "MulticlassNms", "MatrixNms", "NMSRotated", "NonZero", "Unique",
+                         "CTCGreedyDecoderSeqLen", "GenerateProposals", "Proposal",
+                         "ExperimentalDetectronGenerateProposalsSingleImage", "ExperimentalDetectronDetectionOutput"})
+
+
+def output_shape_checker(model: Model, path: str | None = None):
+    """An observer for the first inference of ``model`` (the graph the plan runs): a step output whose
+    shape disagrees with the static dims its IR port states is a :class:`~irtool.errors.LayerError`
+    (shapes known only at run time). Outputs nothing reads are not checked: kernels skip them (a
+    MaxPool's indices)."""
+    read = {(e.from_layer, e.from_port) for e in model._edges.values()}
+
+    def observe(layer: Layer, index: int, value) -> None:
+        if index >= len(layer.outputs) or (layer.id, layer.outputs[index].id) not in read or layer.type in _DATA_SIZED:
+            return None
+        dims = layer.outputs[index].dims
+        if not dims:  # a scalar, or a dynamic rank
+            return None
+        shape = getattr(value, "shape", None)
+        if shape is None or _agrees(tuple(shape), dims):
+            return None
+        where = f"{path}:{layer.sourceline}" if path else f"line {layer.sourceline}"
+        raise LayerError(f"{where}: {layer.type} layer '{layer.name}' (id {layer.id}): output {index} came out "
+                         f"{fmt(tuple(shape))} at run time, but the IR states {fmt(tuple(dims))}",
+                         layer=layer.name, layer_id=layer.id, line=layer.sourceline, expected=fmt(tuple(dims)),
+                         found=fmt(tuple(shape)))
+
+    return observe

@@ -47,11 +47,11 @@ def main(report) -> None:
     import openvino as ov
 
     import irtool
-    from irtool.runtime.cpu import host_features, isa
+    from irtool.runtime.cpu import host_features, int8_exec_isa, int8_isa, isa
     from size_models import MODELS, build, inputs
 
     feats = host_features()
-    report.note(f"CPU flags: {' '.join(f for f in FLAGS if f in feats)}; irtool ISA: {isa()}")
+    report.note(f"CPU flags: {' '.join(f for f in FLAGS if f in feats)}; irtool ISA: {isa()}, INT8 kernels: {int8_exec_isa(int8_isa())}")
     core = ov.Core()
     rows, speedups = [], []
     for name in MODELS:

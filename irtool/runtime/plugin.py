@@ -268,7 +268,7 @@ class InferRequest:
                 continue
             if layer.id in ran:
                 step, (real, cpu_ns), dtype = ran[layer.id]
-                out.append(ProfilingInfo(layer.name, layer.type, exec_type(step.kernel.impl, c._isa, dtype),
+                out.append(ProfilingInfo(layer.name, layer.type, exec_type(step.kernel.impl, getattr(step.run, "isa", c._isa), dtype),
                                          real / 1000, cpu_ns / 1000, EXECUTED))
             else:
                 out.append(_not_run(layer))

@@ -27,6 +27,7 @@ def _zero_points(zero_point: tuple[int, ...], C: int) -> np.ndarray:
 _STUB_Q, _STUB_F = np.zeros((1, 1, 1, 1), np.uint8), np.zeros((1, 1, 1, 1), np.float32)  # the output not written
 _STUB_Q1, _STUB_F1 = _STUB_Q.reshape(1), _STUB_F.reshape(1)
 _NO_RESIDUAL = np.zeros(0, np.float32)  # the tiles' residual map when no Add follows
+_NO_COMP = np.zeros(0, np.int32)  # the tiles' zero-point compensation on the int16 pairs path (none)
 
 
 class _Bound(NamedTuple):
@@ -58,14 +59,15 @@ def _compiled(fn, args: tuple):
     return fn.compile(tuple(fn.typeof_pyval(a) for a in args))
 
 
-def _bound_runner(make, extra: int | None = None):
+def _bound_runner(make, extra: int | None = None, isa: str = "avx2"):
     """``k -> y`` calling ``make(k.shape) -> _Bound`` once per input shape and thread, then only the
     bound call, into the compiled code (_compiled) while ``k`` has the dtype and flags it was bound
     with (else it binds again: the code is then another's). The output is the thread's own buffer,
     rewritten by every call (as a plan's memory in OpenVINO): the run function says so
     (``reuses_output``), and the plugin copies it where it leaves an inference. ``extra``: the index
     among the inputs after ``k`` of one more per-call array (a fused residual Add's other codes),
-    passed C-contiguous and writeable as the code it was bound with takes it."""
+    passed C-contiguous and writeable as the code it was bound with takes it. ``isa``: the exec-type
+    ISA of the micro-kernel the layer runs (the counters name it)."""
     bound: dict = {}  # (input shape, thread) -> _Bound
     last: dict = {}  # thread -> (input shape, flags, dtype, _Bound, reshape?, machine code, u8 out, f32 out)
     ident = threading.get_ident
@@ -94,6 +96,7 @@ def _bound_runner(make, extra: int | None = None):
         call(k.reshape(b.k_shape) if reshape else k, *b.head, out_q, out_f, *others, *b.tail)
         return out_q if b.levels else out_f
     run.reuses_output = True
+    run.isa = isa
     return run
 
 

@@ -138,31 +138,82 @@ def _residual(builder, qs, pother, rp, rint):
     return out
 
 
+def _has_vnni() -> bool:
+    """Whether this CPU runs ``vpdpbusd`` on 256-bit vectors (AVX512-VNNI with VL, or AVX-VNNI):
+    code using it is only generated where it runs (LLVM cannot select it for other CPUs)."""
+    from irtool.runtime.cpu import host_features
+
+    f = host_features()
+    return {"avx512vnni", "avx512vl"} <= f or "avxvnni" in f
+
+
+def _vpdpbusd(builder, acc, a, b):
+    """``vpdpbusd``: acc + the four products of the u8 bytes of ``a`` with the s8 bytes of ``b`` in
+    each 32-bit lane (exact: at most 4 * 255 * 128 per step, no saturation)."""
+    i32x8 = ir.VectorType(ir.IntType(32), LANES)
+    fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(i32x8, [i32x8] * 3),
+                                        "llvm.x86.avx512.vpdpbusd.256")
+    return builder.call(fn, [acc, a, b])
+
+
 def _block_codegen(per_lane: bool):
-    """The code of _conv_block (``per_lane`` False) or _gemm_block (True)."""
+    """The code of _conv_block (``per_lane`` False) or _gemm_block (True). Two inner loops: int16
+    pairs on vpmaddwd, and, where the CPU has VNNI and ``comp`` is not empty, u8 x s8 quads on
+    vpdpbusd (the accumulators then start at -comp, the zero point's share: the same exact sums)."""
+    vnni = _has_vnni()
 
     def codegen(context, builder, sig, args):
         i32, i64 = ir.IntType(32), ir.IntType(64)
         i16x16, i32x8 = ir.VectorType(ir.IntType(16), 16), ir.VectorType(i32, 8)
-        arrays = {i: context.make_array(sig.args[i])(context, builder, args[i]) for i in (0, 1, 2, 7, 11, 12, 15, 16)}
-        psrc, poffs, pw, pep, pq, pf, pres, prp = (arrays[i].data for i in (0, 1, 2, 7, 11, 12, 15, 16))
+        arrays = {i: context.make_array(sig.args[i])(context, builder, args[i])
+                  for i in (0, 1, 2, 7, 11, 12, 15, 16, 17)}
+        psrc, poffs, pw, pep, pq, pf, pres, prp, pcomp = (arrays[i].data for i in (0, 1, 2, 7, 11, 12, 15, 16, 17))
         nres = builder.extract_value(arrays[16].shape, 0)
+        ncomp = builder.extract_value(arrays[17].shape, 0)
         wbase, nkp, b0, b1, o0, no, levels, dbase, dstride = (
             context.cast(builder, args[i], sig.args[i], types.int64) for i in (3, 4, 5, 6, 8, 9, 10, 13, 14))
         eps = builder.sdiv(builder.extract_value(arrays[7].shape, 0), ir.Constant(i64, 4))
         accs = [cgutils.alloca_once_value(builder, ir.Constant(i32x8, None)) for _ in range(TILE_O * TILE_V)]
-        with cgutils.for_range(builder, nkp) as loop:
-            kp = loop.index
-            off = builder.load(builder.gep(poffs, [kp]))
-            xs = [builder.bitcast(builder.load(builder.bitcast(builder.gep(psrc, [builder.add(b, off)]),
-                                                               i32x8.as_pointer()), align=4), i16x16) for b in (b0, b1)]
-            wk = builder.add(wbase, builder.mul(kp, ir.Constant(i64, TILE_O)))
+
+        def steps(quads: bool):
+            with cgutils.for_range(builder, nkp) as loop:
+                kp = loop.index
+                off = builder.load(builder.gep(poffs, [kp]))
+                xs = [builder.load(builder.bitcast(builder.gep(psrc, [builder.add(b, off)]), i32x8.as_pointer()),
+                                   align=4) for b in (b0, b1)]
+                wk = builder.add(wbase, builder.mul(kp, ir.Constant(i64, TILE_O)))
+                for o in range(TILE_O):
+                    wb = _splat(builder, builder.load(builder.gep(pw, [builder.add(wk, ir.Constant(i64, o))])), i32x8)
+                    for v in range(TILE_V):
+                        acc = accs[o * TILE_V + v]
+                        if quads:  # (vpdpbusd's u8 operand is the activations': the broadcast one in a MatMul)
+                            a, b = (wb, xs[v]) if per_lane else (xs[v], wb)
+                            builder.store(_vpdpbusd(builder, builder.load(acc), a, b), acc)
+                        else:
+                            prod = _pmadd(builder, builder.bitcast(xs[v], i16x16), builder.bitcast(wb, i16x16))
+                            builder.store(builder.add(builder.load(acc), prod), acc)
+
+        def start_at_comp():
+            """acc = -comp of the accumulator's output channel (the row's, or the lane's)."""
             for o in range(TILE_O):
-                wo = builder.load(builder.gep(pw, [builder.add(wk, ir.Constant(i64, o))]))
-                wb = builder.bitcast(_splat(builder, wo, i32x8), i16x16)
                 for v in range(TILE_V):
-                    acc = accs[o * TILE_V + v]
-                    builder.store(builder.add(builder.load(acc), _pmadd(builder, xs[v], wb)), acc)
+                    if per_lane:
+                        at = builder.add(o0, ir.Constant(i64, v * LANES))
+                        c = builder.load(builder.bitcast(builder.gep(pcomp, [at]), i32x8.as_pointer()), align=4)
+                    else:
+                        c = _splat(builder, builder.load(builder.gep(pcomp, [builder.add(o0, ir.Constant(i64, o))])),
+                                   i32x8)
+                    builder.store(builder.sub(ir.Constant(i32x8, None), c), accs[o * TILE_V + v])
+
+        if vnni:
+            with builder.if_else(builder.icmp_signed(">", ncomp, ir.Constant(i64, 0))) as (quads, pairs):
+                with quads:
+                    start_at_comp()
+                    steps(True)
+                with pairs:
+                    steps(False)
+        else:
+            steps(False)
         _tile_epilogue(builder, accs, pep, eps, o0, no, levels, pq, pf, dbase, dstride, pres, prp, nres, per_lane)
         return context.get_dummy_value()
     return codegen
@@ -170,24 +221,26 @@ def _block_codegen(per_lane: bool):
 
 @intrinsic
 def _conv_block(typingctx, src, offs, w, wbase, nkp, b0, b1, ep, o0, no, levels, dst_q, dst_f, dbase, dstride,
-                other, rp):
+                other, rp, comp):
     """One tile: acc[o, v*8 + j] = sum_kp pmadd(src[bv + offs[kp] + j], w[wbase + kp*4 + o]) over int16
     pairs (pixel vectors at src[b0:], src[b1:]), then the epilogue (``ep`` the [4, O] float32 table,
     flat) of channels o0 .. o0 + no - 1 into dst[dbase + o * dstride + (0..15)]; with a residual Add
-    when ``rp`` (float32, :func:`compose_residual`) is not empty, on other[dbase + o * dstride + j]."""
+    when ``rp`` (float32, :func:`compose_residual`) is not empty, on other[dbase + o * dstride + j].
+    ``comp`` (int32, one per output channel) not empty: src and w hold u8 and s8 quads (VNNI), the sums
+    start at -comp[o]."""
     return types.void(src, offs, w, wbase, nkp, b0, b1, ep, o0, no, levels, dst_q, dst_f, dbase, dstride, other,
-                      rp), _block_codegen(False)
+                      rp, comp), _block_codegen(False)
 
 
 @intrinsic
 def _gemm_block(typingctx, src, offs, w, wbase, nkp, b0, b1, ep, o0, no, levels, dst_q, dst_f, dbase, dstride,
-                other, rp):
+                other, rp, comp):
     """_conv_block with the epilogue's columns along the lanes: ``src`` holds the weights (output
     channels as pixels), ``w`` the activation rows (4 a block); acc[r, j] gets ep[:, o0 + j] and goes
     to dst[dbase + r * dstride + j] (a row-major [R, O] output written in place). No residual: ``rp``
-    empty."""
+    empty. ``comp`` not empty: quads (src s8 weights, w u8 activations), sums from -comp[o0 + j]."""
     return types.void(src, offs, w, wbase, nkp, b0, b1, ep, o0, no, levels, dst_q, dst_f, dbase, dstride, other,
-                      rp), _block_codegen(True)
+                      rp, comp), _block_codegen(True)
 
 
 @numba.njit(inline="always")

@@ -1,6 +1,7 @@
-"""The INT8 micro-kernels chosen for the CPU (cpu.int8_isa): int16 pairs on vpmaddwd (``avx2``) and
-u8 x s8 quads on vpdpbusd (``vnni``, where the CPU has it) give bit-identical results, layer by
-layer and on whole models; ``IRTOOL_ISA`` forces one, and the counters name the one that ran."""
+"""The INT8 micro-kernels chosen for the CPU (cpu.int8_isa): int16 pairs on vpmaddwd (``avx2``), u8 x
+s8 quads on vpdpbusd (``vnni``) and AMX tiles (``amx``), where the CPU has them, give bit-identical
+results, layer by layer and on whole models; ``IRTOOL_ISA`` forces one, and the counters name the
+one that ran."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -19,14 +20,18 @@ from irtool.runtime.kernels.int8_matmul import prepare_matmul_int8
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 vnni = pytest.mark.skipif(not cpu.has_vnni(), reason="this CPU has no VNNI (AVX512-VNNI or AVX-VNNI)")
+# the paths this CPU has beyond the pairs'
+FAST = [isa for isa, has in (("vnni", cpu.has_vnni()), ("amx", cpu.has_amx() and cpu.has_vnni())) if has]
+# what a layer forced onto a path may run by (AMX leaves small layers to VNNI)
+NAMES = {"vnni": {cpu.int8_exec_isa("vnni")}, "amx": {cpu.int8_exec_isa("amx"), cpu.int8_exec_isa("vnni")}}
 
 
-def _both(monkeypatch, make):
-    """``make()`` under IRTOOL_ISA=avx2 and =vnni: [(result, runner)] in that order."""
+def _paths(monkeypatch, make):
+    """``make()`` under IRTOOL_ISA=avx2, then each of FAST: [(path, make's result)]."""
     out = []
-    for isa in ("avx2", "vnni"):
+    for isa in ("avx2", *FAST):
         monkeypatch.setenv("IRTOOL_ISA", isa)
-        out.append(make())
+        out.append((isa, make()))
     return out
 
 
@@ -70,12 +75,14 @@ def test_convolution_paths_are_bit_identical(g, levels, monkeypatch):
     def make():
         run = prepare_convolution_int8(pack_conv_weights(w), ep, zero_point=z, levels=levels, **geometry)
         return run(codes).copy(), run
-    (a, run_a), (b, run_b) = _both(monkeypatch, make)
-    assert (run_a.isa, run_b.isa) == ("avx2", cpu.int8_exec_isa("vnni"))
-    np.testing.assert_array_equal(a, b)
+    (_, (a, run_a)), *others = _paths(monkeypatch, make)
+    assert run_a.isa == "avx2"
     acc = convolution_reference(codes.astype(np.int64) - np.array(z)[:, None, None],
                                 np.moveaxis(w, -1, 1).astype(np.int64), **geometry)
-    np.testing.assert_array_equal(b, epilogue_reference(acc, ep, levels, axis=1))
+    np.testing.assert_array_equal(a, epilogue_reference(acc, ep, levels, axis=1))
+    for isa, (b, run_b) in others:
+        assert run_b.isa in NAMES[isa]
+        np.testing.assert_array_equal(b, a, err_msg=isa)
 
 
 @vnni
@@ -84,11 +91,11 @@ def test_residual_and_input_quantize_paths_are_bit_identical(parallel, monkeypat
     if parallel:
         monkeypatch.setattr(threads, "PARALLEL_MACS", 0)
     rng = np.random.default_rng(7)
-    x = rng.standard_normal((1, 6, 9, 13)).astype(np.float32)
-    codes = rng.integers(0, 256, (1, 6, 9, 13)).astype(np.uint8)
-    other = rng.integers(0, 256, (1, 10, 9, 13)).astype(np.uint8)
-    w = rng.integers(-128, 128, (10, 3, 3, 6)).astype(np.int16)
-    ep = epilogue(10, rng.random(10) * 1e-3, rng.standard_normal(10), 0.0, 6.0, 40.3, 3.0)
+    x = rng.standard_normal((2, 20, 9, 13)).astype(np.float32)
+    codes = rng.integers(0, 256, (2, 20, 9, 13)).astype(np.uint8)
+    other = rng.integers(0, 256, (2, 40, 9, 13)).astype(np.uint8)
+    w = rng.integers(-128, 128, (40, 3, 3, 20)).astype(np.int16)
+    ep = epilogue(40, rng.random(40) * 1e-3, rng.standard_normal(40), 0.0, 6.0, 40.3, 3.0)
     geometry = dict(strides=[1, 1], dilations=[1, 1], pads_begin=[1, 1], pads_end=[1, 1], zero_point=[9])
     residual = (np.array([0.0213, -1.07]), np.array([0.0311, -2.3]), [0.0, 5.0], [50.3, 3.0, 255])
 
@@ -96,13 +103,14 @@ def test_residual_and_input_quantize_paths_are_bit_identical(parallel, monkeypat
         add = prepare_convolution_int8(w, ep, levels=256, residual=residual, **geometry)
         quantized = prepare_convolution_int8(w, ep, levels=256, quantize=(-3.0, 3.0, 42.5, 128.0), **geometry)
         return add(codes, w, ep, other).copy(), quantized(x).copy()
-    (a1, q1), (a2, q2) = _both(monkeypatch, make)
-    np.testing.assert_array_equal(a1, a2)
-    np.testing.assert_array_equal(q1, q2)
+    (_, (a1, q1)), *others = _paths(monkeypatch, make)
+    for isa, (a2, q2) in others:
+        np.testing.assert_array_equal(a2, a1, err_msg=isa)
+        np.testing.assert_array_equal(q2, q1, err_msg=isa)
 
 
 @vnni
-@pytest.mark.parametrize("R, K, O", [(1, 64, 10), (7, 33, 17), (50, 130, 40), (5, 3, 2)])
+@pytest.mark.parametrize("R, K, O", [(1, 64, 10), (7, 33, 17), (50, 130, 40), (5, 3, 2), (70, 200, 100)])
 def test_matmul_paths_are_bit_identical(R, K, O, monkeypatch):
     rng = np.random.default_rng(R * K)
     codes = rng.integers(0, 256, (R, K)).astype(np.uint8)
@@ -112,10 +120,12 @@ def test_matmul_paths_are_bit_identical(R, K, O, monkeypatch):
     def make():
         run = prepare_matmul_int8(w, ep, zero_point=[77])
         return run(codes).copy(), run
-    (a, run_a), (b, run_b) = _both(monkeypatch, make)
-    assert (run_a.isa, run_b.isa) == ("avx2", cpu.int8_exec_isa("vnni"))
-    np.testing.assert_array_equal(a, b)
-    np.testing.assert_array_equal(b, epilogue_reference((codes.astype(np.int64) - 77) @ w.astype(np.int64).T, ep))
+    (_, (a, run_a)), *others = _paths(monkeypatch, make)
+    assert run_a.isa == "avx2"
+    np.testing.assert_array_equal(a, epilogue_reference((codes.astype(np.int64) - 77) @ w.astype(np.int64).T, ep))
+    for isa, (b, run_b) in others:
+        assert run_b.isa in NAMES[isa]
+        np.testing.assert_array_equal(b, a, err_msg=isa)
 
 
 @vnni
@@ -146,16 +156,28 @@ def test_nncf_samples_are_bit_identical_on_both_paths(name, monkeypatch):
     xml = SAMPLES / f"{name}_int8.xml"
     inputs = _inputs(xml)
     runs = {}
-    for isa in ("avx2", "vnni"):
+    for isa in ("avx2", *FAST):
         monkeypatch.setenv("IRTOOL_ISA", isa)
         compiled = irtool.compile_model(xml)
         request = compiled.create_infer_request()
         outputs = [request.infer({k: v[i:i + 1] for k, v in inputs.items()}) for i in range(len(next(iter(inputs.values()))))]
         exec_types = {p.exec_type for p in request.get_profiling_info() if p.node_type in ("Convolution", "MatMul")
-                      and p.exec_type.endswith("_I8")}
+                      and p.exec_type.endswith("_I8")} - {f"jit_{cpu.isa()}_I8"}  # (activation x activation MatMuls)
         runs[isa] = (outputs, exec_types)
-    for got, want in zip(runs["vnni"][0], runs["avx2"][0]):
-        for name_, value in want.items():
-            np.testing.assert_array_equal(got[name_], value)
-    assert "jit_avx2_I8" in runs["avx2"][1] and f"jit_{cpu.int8_exec_isa('vnni')}_I8" not in runs["avx2"][1]
-    assert f"jit_{cpu.int8_exec_isa('vnni')}_I8" in runs["vnni"][1]
+    assert runs["avx2"][1] == {"jit_avx2_I8"}
+    for isa in FAST:
+        for got, want in zip(runs[isa][0], runs["avx2"][0]):
+            for name_, value in want.items():
+                np.testing.assert_array_equal(got[name_], value, err_msg=isa)
+        assert runs[isa][1] and runs[isa][1] <= {f"jit_{n}_I8" for n in NAMES[isa]}
+
+
+@pytest.mark.skipif(not (cpu.has_amx() and cpu.has_vnni()), reason="this CPU has no AMX tiles (or Linux refuses them)")
+def test_amx_runs_the_big_layers(monkeypatch):
+    """A layer of 16 channels or more runs on the tiles (the counters say so), a smaller one on VNNI."""
+    monkeypatch.setenv("IRTOOL_ISA", "amx")
+    ep = epilogue(32, np.full(32, 1e-3))
+    geometry = dict(strides=[1, 1], dilations=[1, 1], pads_begin=[1, 1], pads_end=[1, 1], zero_point=[3])
+    big = prepare_convolution_int8(np.ones((32, 3, 3, 16), np.int16), ep, **geometry)
+    small = prepare_convolution_int8(np.ones((32, 3, 3, 8), np.int16), ep, **geometry)
+    assert (big.isa, small.isa) == (cpu.int8_exec_isa("amx"), cpu.int8_exec_isa("vnni"))

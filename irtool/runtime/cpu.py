@@ -8,8 +8,9 @@ from irtool.errors import UnsupportedError
 
 # The INT8 micro-kernels: ``avx2`` int16 pairs on vpmaddwd (any x86-64 with AVX2), ``vnni`` u8 x s8
 # quads on vpdpbusd (AVX512-VNNI or AVX-VNNI). ``avx512`` names a CPU with AVX-512 but no VNNI: its
-# INT8 kernels are the pairs'. Both give the same exact integer sums.
-INT8_ISAS = ("avx2", "avx512", "vnni")
+# INT8 kernels are the pairs'. ``amx`` tiles of u8 x s8 (tdpbusd/tdpbsud: Sapphire Rapids and later) for
+# the convolutions and MatMuls that fit them, quads for the rest. All give the same exact integer sums.
+INT8_ISAS = ("avx2", "avx512", "vnni", "amx")
 
 
 @functools.cache
@@ -45,23 +46,34 @@ def has_vnni() -> bool:
     return {"avx512vnni", "avx512vl"} <= f or "avxvnni" in f
 
 
+def has_amx() -> bool:
+    """Whether this CPU has AMX's INT8 tiles and Linux lets this process use them (asked once)."""
+    if not {"amx-int8", "amx-tile"} <= host_features():
+        return False
+    from irtool.runtime.kernels._amx import request_permission
+
+    return request_permission()
+
+
 def int8_isa() -> str:
-    """The INT8 micro-kernel to use, read at load time: ``vnni`` where the CPU has it, else ``avx2``;
-    ``IRTOOL_ISA=avx2|avx512|vnni`` forces one (tests compare the paths on one machine)."""
+    """The INT8 micro-kernel to use, read at load time: ``amx``, ``vnni`` or ``avx2``, the best the
+    CPU has; ``IRTOOL_ISA=avx2|avx512|vnni|amx`` forces one (tests compare the paths on one machine)."""
     forced = os.environ.get("IRTOOL_ISA", "").strip().lower()
     if not forced:
-        return "vnni" if has_vnni() else "avx2"
+        return "amx" if has_amx() and has_vnni() else "vnni" if has_vnni() else "avx2"
     if forced not in INT8_ISAS:
         raise UnsupportedError(f"IRTOOL_ISA={forced}: not one of {', '.join(INT8_ISAS)}")
     needs = {"avx2": "avx2" in host_features(), "avx512": {"avx512f", "avx512bw"} <= host_features(),
-             "vnni": has_vnni()}
+             "vnni": has_vnni(), "amx": has_amx() and has_vnni()}
     if not needs[forced]:
         raise UnsupportedError(f"IRTOOL_ISA={forced}: this CPU ({isa()}) does not have it; unset IRTOOL_ISA")
-    return "vnni" if forced == "vnni" else "avx2"
+    return forced if forced in ("vnni", "amx") else "avx2"
 
 
 def int8_exec_isa(kernel_isa: str) -> str:
     """The exec-type ISA of an INT8 layer run by ``kernel_isa``'s kernels, as OpenVINO spells it."""
+    if kernel_isa == "amx":
+        return "avx512_core_amx"
     if kernel_isa == "vnni":
         return "avx512_core_vnni" if {"avx512vnni", "avx512vl"} <= host_features() else "avx2_vnni"
     return "avx2"

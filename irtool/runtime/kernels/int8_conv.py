@@ -414,6 +414,14 @@ def prepare_convolution_int8(w, ep, *, zero_point, strides, dilations, pads_begi
     if residual is not None and quantize is not None:
         raise ValueError("a convolution takes either a residual Add or an input Quantize, not both")
     w16 = w if w.dtype != np.int32 else unpack_conv_weights(w)
+    if int8_isa() == "amx":
+        from irtool.runtime.kernels.int8_amx import prepare_convolution_amx
+
+        run = prepare_convolution_amx(w16[:ep.shape[1]], ep, zero_point=zero_point, strides=strides, dilations=dilations,
+                                      pads_begin=pads_begin, pads_end=pads_end, auto_pad=auto_pad, levels=levels,
+                                      residual=residual, quantize=quantize)
+        if run is not None:
+            return run
     packed, comp, quads = _weights_for(w16, zero_point)
     ep32 = compose(ep, levels).reshape(-1)
     attrs = (tuple(strides), tuple(dilations), tuple(pads_begin), tuple(pads_end), auto_pad, tuple(zero_point), quads)
@@ -453,7 +461,7 @@ def _weights_for(w16: np.ndarray, zero_point) -> tuple[np.ndarray, np.ndarray, b
     """(packed weights, zero-point compensation, quads?) for the micro-kernel this CPU runs
     (cpu.int8_isa): s8 quads and their comp on VNNI when the weights fit s8 and the zero points u8,
     else int16 pairs (no comp). Both give the same exact sums."""
-    if int8_isa() == "vnni":
+    if int8_isa() in ("vnni", "amx"):
         zp = np.asarray(zero_point, np.int64).reshape(-1)
         z = np.zeros(w16.shape[-1], np.int64)  # (channels past C, padding, have zero weights)
         z[:] = zp[0] if zp.size == 1 else np.pad(zp, (0, max(0, z.size - zp.size)))[:z.size]

@@ -153,7 +153,14 @@ def prepare_gemm_int8(w, ep, levels=0, channel_major=False, zero_point=0, codes=
 
     O, K = w.shape
     w16 = np.asarray(w, np.int16)
-    wt = pack_gemm_weights_vnni(w16) if codes and int8_isa() == "vnni" and 0 <= zero_point <= 255 else None
+    isa = int8_isa() if codes else "avx2"
+    if isa == "amx" and not channel_major:
+        from irtool.runtime.kernels.int8_amx import prepare_gemm_amx
+
+        run = prepare_gemm_amx(w16, compose(ep, levels), levels, int(zero_point))
+        if run is not None:
+            return run
+    wt = pack_gemm_weights_vnni(w16) if isa in ("vnni", "amx") and 0 <= zero_point <= 255 else None
     comp = _NO_COMP
     if wt is not None:
         comp = np.zeros(wt.shape[1], np.int64)

@@ -34,51 +34,49 @@ PH, PW, S_, CQP, HP, WIDTH, G_, WG, HO, WO, NOBP, OBB, NVP = range(13)
 
 # ------------------------------------------------------------------------------------- convolution
 @numba.njit(inline="always")
-def _conv_pair(vp, x, pbase, segs, vseg, boffs, bstride, wa, aoffs, astride, comp, t, geo, levels, O, dq, df, oq,
-               rp, cbuf, rq, rf):  # pragma: no cover (jit)
+def _conv_pair(vp, x, pbase, boffs, bstride, wa, aoffs, astride, comp, t, geo, levels, O, pad_q, pad_f,
+               cbuf):  # pragma: no cover (jit)
     """Vector pair ``vp`` (pixels 32vp .. 32vp + 31 of the grid) for every block of 32 output
-    channels: the sums, then the epilogue into the image's flat outputs dq (u8) / df (float32),
-    the pair's runs of output pixels segs[vseg[vp]:vseg[vp + 1]] (column in the pair, length, output
-    pixel: the grid cut at its rows' ends, its columns past Wo dropped); with the fused residual Add of
-    ``oq`` (the other input's codes) when ``rp`` is not empty."""
-    nobp, obb = geo[NOBP], geo[OBB]
-    R = geo[HO] * geo[WO]
+    channels: the sums, then the epilogue into the grid buffers pad_q (u8) / pad_f (float32), [O, G]
+    (a loop of fixed length: it vectorizes; _from_grid drops the grid's columns past Wo)."""
+    nobp, obb, G = geo[NOBP], geo[OBB], geo[G_]
     b0, b1 = pbase[2 * vp] * 4, pbase[2 * vp + 1] * 4
     for obp in range(nobp):
         a0 = 2 * obp * obb
         _amx.block_su(wa, a0, a0 + obb, aoffs, astride, x, b0, b1, boffs, bstride, cbuf, 0, 128)
-        for o in range(32):
+        for o in range(min(32, O - obp * 32)):
             oc = obp * 32 + o
-            if oc >= O:
-                break
             ca, cb, lo, hi, cm = t[0, oc], t[1, oc], t[2, oc], t[3, oc], comp[oc]
-            row = o * 32
-            if levels > 0:  # (the whole row of 32 first: a loop of fixed length vectorizes)
+            row, base = o * 32, oc * G + vp * 32
+            if levels > 0:
                 for i in range(32):
-                    rq[i] = np.uint8(np.int32(min(max(np.rint(np.float32(cbuf[row + i] - cm) * ca + cb), lo), hi)))
-                for j in range(vseg[vp], vseg[vp + 1]):
-                    src, n, dst = segs[j, 0], segs[j, 1], oc * R + segs[j, 2]
-                    if rp.size:
-                        _residual_run(rq, src, n, oq, dq, dst, rp)
-                    else:
-                        for i in range(n):
-                            dq[dst + i] = rq[src + i]
+                    y = np.float32(cbuf[row + i] - cm) * ca + cb
+                    pad_q[base + i] = np.uint8(np.int32(min(max(np.rint(y), lo), hi)))
             else:
                 for i in range(32):
-                    rf[i] = min(max(np.float32(cbuf[row + i] - cm) * ca + cb, lo), hi)
-                for j in range(vseg[vp], vseg[vp + 1]):
-                    src, n, dst = segs[j, 0], segs[j, 1], oc * R + segs[j, 2]
-                    for i in range(n):
-                        df[dst + i] = rf[src + i]
+                    y = np.float32(cbuf[row + i] - cm) * ca + cb
+                    pad_f[base + i] = min(max(y, lo), hi)
 
 
 @numba.njit(inline="always")
-def _residual_run(rq, src, n, oq, dq, dst, rp):  # pragma: no cover (jit)
-    """The fused residual Add (residual_reference's operations) on n codes rq[src:] with oq[dst:]."""
-    ra, rb, rc, rlo, rhi = rp[RA], rp[RB], rp[RC], rp[RLO], rp[RHI]
-    for i in range(n):
-        y = np.float32(rq[src + i]) * ra + (np.float32(oq[dst + i]) * rb + rc)
-        dq[dst + i] = np.uint8(np.int32(min(max(np.rint(y), rlo), rhi)))
+def _from_grid(oc, geo, levels, pad_q, pad_f, dq, df, oq, rp):  # pragma: no cover (jit)
+    """Output channel ``oc``'s pixels from the grid (each row's first Wo columns), through the fused
+    residual Add's map when ``rp`` is not empty (residual_reference's operations)."""
+    G, Wg, Ho, Wo = geo[G_], geo[WG], geo[HO], geo[WO]
+    for oh in range(Ho):
+        s, d = oc * G + oh * Wg, (oc * Ho + oh) * Wo
+        if levels > 0:
+            if rp.size:
+                ra, rb, rc, rlo, rhi = rp[RA], rp[RB], rp[RC], rp[RLO], rp[RHI]
+                for ow in range(Wo):
+                    y = np.float32(pad_q[s + ow]) * ra + (np.float32(oq[d + ow]) * rb + rc)
+                    dq[d + ow] = np.uint8(np.int32(min(max(np.rint(y), rlo), rhi)))
+            else:
+                for ow in range(Wo):
+                    dq[d + ow] = pad_q[s + ow]
+        else:
+            for ow in range(Wo):
+                df[d + ow] = pad_f[s + ow]
 
 
 @numba.njit(nogil=True)  # (not inlined: in a parallel function its slices would become parallel loops)
@@ -104,38 +102,40 @@ def _image_out(n, levels, out_q, out_f, other, rp):  # pragma: no cover (jit)
 
 
 @numba.njit(cache=True, nogil=True)
-def _amx_conv(x, qf, qd, codes, buf, cfg, pbase, segs, vseg, boffs, bstride, wa, aoffs, astride, comp, t, geo, levels, out_q,
-              out_f, other, rp):  # pragma: no cover (jit)
-    """Each image: quads in, then the vector pairs. On the calling thread."""
+def _amx_conv(x, qf, qd, codes, buf, cfg, pbase, boffs, bstride, wa, aoffs, astride, comp, t, geo, levels, pad_q,
+              pad_f, out_q, out_f, other, rp):  # pragma: no cover (jit)
+    """Each image: quads in, the vector pairs into the grid, the outputs from it. On the calling thread."""
     O = t.shape[1]
     cbuf = np.empty(32 * 32, np.int32)
-    rq, rf = np.empty(32, np.uint8), np.empty(32, np.float32)
     for n in range(x.shape[0]):
         _image_in(n, x, qf, qd, codes, geo, buf)
-        dq, df, oq = _image_out(n, levels, out_q, out_f, other, rp)
         _amx.tile_config(cfg)
         for vp in range(geo[NVP]):
-            _conv_pair(vp, buf, pbase, segs, vseg, boffs, bstride, wa, aoffs, astride, comp, t, geo, levels, O, dq, df, oq, rp,
-                       cbuf, rq, rf)
+            _conv_pair(vp, buf, pbase, boffs, bstride, wa, aoffs, astride, comp, t, geo, levels, O, pad_q, pad_f, cbuf)
         _amx.tile_release()
+        dq, df, oq = _image_out(n, levels, out_q, out_f, other, rp)
+        for oc in range(O):
+            _from_grid(oc, geo, levels, pad_q, pad_f, dq, df, oq, rp)
 
 
 @numba.njit(**_JIT)
-def _amx_conv_parallel(x, qf, qd, codes, buf, cfg, pbase, segs, vseg, boffs, bstride, wa, aoffs, astride, comp, t, geo, levels,
-                       out_q, out_f, other, rp):  # pragma: no cover (jit)
-    """_amx_conv with the vector pairs on every thread (each configures its own tiles)."""
+def _amx_conv_parallel(x, qf, qd, codes, buf, cfg, pbase, boffs, bstride, wa, aoffs, astride, comp, t, geo, levels,
+                       pad_q, pad_f, out_q, out_f, other, rp):  # pragma: no cover (jit)
+    """_amx_conv with the vector pairs, then the output channels, on every thread (each thread
+    configures its own tiles)."""
     O = t.shape[1]
     nvp = geo[NVP]
     cbufs = np.empty((nvp, 32 * 32), np.int32)
-    rqs, rfs = np.empty((nvp, 32), np.uint8), np.empty((nvp, 32), np.float32)
     for n in range(x.shape[0]):
         _image_in(n, x, qf, qd, codes, geo, buf)
-        dq, df, oq = _image_out(n, levels, out_q, out_f, other, rp)
         for vp in numba.prange(nvp):
             _amx.tile_config(cfg)
-            _conv_pair(vp, buf, pbase, segs, vseg, boffs, bstride, wa, aoffs, astride, comp, t, geo, levels, O, dq, df, oq, rp,
-                       cbufs[vp], rqs[vp], rfs[vp])
+            _conv_pair(vp, buf, pbase, boffs, bstride, wa, aoffs, astride, comp, t, geo, levels, O, pad_q, pad_f,
+                       cbufs[vp])
             _amx.tile_release()
+        dq, df, oq = _image_out(n, levels, out_q, out_f, other, rp)
+        for oc in numba.prange(O):
+            _from_grid(oc, geo, levels, pad_q, pad_f, dq, df, oq, rp)
 
 
 def pack_conv_weights_amx(w: np.ndarray, kq: int, cqp: int) -> np.ndarray:
@@ -177,30 +177,12 @@ def _conv_geo(k_shape, O, kh, kw, strides, dilations, pads_begin, pads_end, auto
     boffs = ((toff[:, None] + q[None, :] * kq * plane) * 4).reshape(-1)
     need = int(pbase.max() + toff.max() + (cqp - 1) * plane + 16)
     size = max(S * cqp * plane, need) + 16
-    segs, vseg = _segments(nvp, Wg, g.Ho, g.Wo)
     G = nvp * 32
     nob = -(-O // 32) * 2
     geo = np.array([g.ph, g.pw, S, cqp, g.Hp, width, G, Wg, g.Ho, g.Wo, nob // 2, kh * kw * (cqp // kq) * 16 * 4 * kq,
                     nvp])
-    return (_frozen(geo), _frozen(pbase), segs, vseg, _frozen(boffs), size, plane, g.out_sp,
+    return (_frozen(geo), _frozen(pbase), _frozen(boffs), size, plane, g.out_sp,
             g.Ho * g.Wo * kh * kw * C * O)
-
-
-def _segments(nvp: int, Wg: int, Ho: int, Wo: int) -> tuple[np.ndarray, np.ndarray]:
-    """The runs of output pixels of each vector pair of the grid: segs [n, 3] (column in the pair,
-    length, output pixel oh * Wo + ow), those of pair p at vseg[p]:vseg[p + 1]."""
-    segs, vseg = [], [0]
-    for p in range(nvp):
-        i = 0
-        while i < 32:
-            g = p * 32 + i
-            row, col = divmod(g, Wg)
-            run = min(32 - i, Wg - col)
-            if row < Ho and col < Wo:
-                segs.append((i, min(run, Wo - col), row * Wo + col))
-            i += run
-        vseg.append(len(segs))
-    return _frozen(np.array(segs, np.int64).reshape(-1, 3)), _frozen(np.array(vseg))
 
 
 def prepare_convolution_amx(w16, ep, *, zero_point, strides, dilations, pads_begin, pads_end, auto_pad="explicit",
@@ -233,12 +215,15 @@ def prepare_convolution_amx(w16, ep, *, zero_point, strides, dilations, pads_beg
     aoffs = _frozen(np.arange(nsteps) * 16 * astride)
 
     def make(shape) -> _Bound:
-        geo, pbase, segs, vseg, boffs, size, plane, out_sp, macs = _conv_geo(shape, O, kh, kw, *attrs, kq, cqp)
+        geo, pbase, boffs, size, plane, out_sp, macs = _conv_geo(shape, O, kh, kw, *attrs, kq, cqp)
         buf = _quad_buffer(z, C, geo, size, plane)
         codes = np.empty(shape, np.uint8) if quantize is not None else _STUB_Q
+        G = int(geo[G_])
+        pad_q = np.empty(O * G if levels else 1, np.uint8)  # (the grid: see _conv_pair)
+        pad_f = np.empty(1 if levels else O * G, np.float32)
         fn = _amx_conv_parallel if macs >= PARALLEL_MACS else _amx_conv
-        return _Bound(fn, None, (qf, qd, codes, buf, cfg, pbase, segs, vseg, boffs, np.int64(plane * 4), wa,
-                                                       aoffs, np.int64(astride), comp, table, geo, levels), () if residual is not None else (_STUB_Q, rp),
+        return _Bound(fn, None, (qf, qd, codes, buf, cfg, pbase, boffs, np.int64(plane * 4), wa,
+                                                       aoffs, np.int64(astride), comp, table, geo, levels, pad_q, pad_f), () if residual is not None else (_STUB_Q, rp),
                       (shape[0], O, *out_sp), levels)
     if residual is not None:
         return _bound_runner(lambda shape: make(shape)._replace(tail=(rp,)), extra=2, isa=ISA)

@@ -56,7 +56,9 @@ def test_weights_unpack_to_what_was_packed():
 # geometry: (N, C, H, W, O, k, stride, pad, dilation); C and O off multiples of 4, odd sizes, phases
 GEOMETRIES = [(1, 3, 16, 16, 8, 3, 1, 1, 1), (2, 5, 9, 11, 7, 1, 1, 0, 1), (1, 16, 14, 14, 24, 3, 2, 1, 1),
               (1, 7, 10, 10, 5, 3, 1, 2, 2), (1, 32, 28, 28, 64, 1, 2, 0, 1), (1, 64, 8, 8, 16, 1, 1, 0, 1),
-              (1, 13, 12, 17, 9, 5, 2, 2, 1)]
+              (1, 13, 12, 17, 9, 5, 2, 2, 1),
+              # AMX's: written in place (1x1 without padding; stride 2 with rows of 16), through its grid
+              (2, 130, 6, 7, 20, 1, 1, 0, 1), (1, 16, 32, 32, 40, 3, 2, 1, 1), (1, 36, 11, 9, 33, 3, 1, 1, 2)]
 
 
 @vnni
@@ -174,7 +176,7 @@ def test_nncf_samples_are_bit_identical_on_both_paths(name, monkeypatch):
 
 @pytest.mark.skipif(not (cpu.has_amx() and cpu.has_vnni()), reason="this CPU has no AMX tiles (or Linux refuses them)")
 def test_amx_runs_the_big_layers(monkeypatch):
-    """A layer of 16 channels or more runs on the tiles (the counters say so), a smaller one on VNNI."""
+    """A layer of 128 products a pixel or more runs on the tiles (the counters say so), a smaller one on VNNI."""
     monkeypatch.setenv("IRTOOL_ISA", "amx")
     ep = epilogue(32, np.full(32, 1e-3))
     geometry = dict(strides=[1, 1], dilations=[1, 1], pads_begin=[1, 1], pads_end=[1, 1], zero_point=[3])

@@ -28,8 +28,8 @@ from irtool.runtime.kernels.int8_quantize import _quantize_plane
 
 ISA = "avx512_core_amx"  # the counters' name of these kernels (OpenVINO's)
 _EMPTY_F, _EMPTY_D = np.zeros(0, np.float32), np.zeros(0, np.float64)
-# geo (int64) of a convolution: ph, pw, S, Cqp, Hp, width, G, Wg, Ho, Wo, nobp, ob_bytes, nvp
-PH, PW, S_, CQP, HP, WIDTH, G_, WG, HO, WO, NOBP, OBB, NVP = range(13)
+# geo (int64) of a convolution: ph, pw, S, Cqp, Hp, width, G, Wg, Ho, Wo, nobp, ob_bytes, nvp, direct
+PH, PW, S_, CQP, HP, WIDTH, G_, WG, HO, WO, NOBP, OBB, NVP, DIRECT = range(14)
 
 
 # ------------------------------------------------------------------------------------- convolution
@@ -38,7 +38,9 @@ def _conv_pair(vp, x, pbase, boffs, bstride, wa, aoffs, astride, comp, t, geo, l
                cbuf):  # pragma: no cover (jit)
     """Vector pair ``vp`` (pixels 32vp .. 32vp + 31 of the grid) for every block of 32 output
     channels: the sums, then the epilogue into the grid buffers pad_q (u8) / pad_f (float32), [O, G]
-    (a loop of fixed length: it vectorizes; _from_grid drops the grid's columns past Wo)."""
+    (rows of 32: the loop vectorizes; _from_grid drops the grid's columns past Wo), or, where the grid
+    is the output's layout (``direct``: no columns to drop), into the output itself (G = Ho * Wo, the
+    last pair cut)."""
     nobp, obb, G = geo[NOBP], geo[OBB], geo[G_]
     b0, b1 = pbase[2 * vp] * 4, pbase[2 * vp + 1] * 4
     for obp in range(nobp):
@@ -47,13 +49,13 @@ def _conv_pair(vp, x, pbase, boffs, bstride, wa, aoffs, astride, comp, t, geo, l
         for o in range(min(32, O - obp * 32)):
             oc = obp * 32 + o
             ca, cb, lo, hi, cm = t[0, oc], t[1, oc], t[2, oc], t[3, oc], comp[oc]
-            row, base = o * 32, oc * G + vp * 32
+            row, base, m = o * 32, oc * G + vp * 32, min(32, G - vp * 32)
             if levels > 0:
-                for i in range(32):
+                for i in range(m):
                     y = np.float32(cbuf[row + i] - cm) * ca + cb
                     pad_q[base + i] = np.uint8(np.int32(min(max(np.rint(y), lo), hi)))
             else:
-                for i in range(32):
+                for i in range(m):
                     y = np.float32(cbuf[row + i] - cm) * ca + cb
                     pad_f[base + i] = min(max(y, lo), hi)
 
@@ -109,13 +111,15 @@ def _amx_conv(x, qf, qd, codes, buf, cfg, pbase, boffs, bstride, wa, aoffs, astr
     cbuf = np.empty(32 * 32, np.int32)
     for n in range(x.shape[0]):
         _image_in(n, x, qf, qd, codes, geo, buf)
+        dq, df, oq = _image_out(n, levels, out_q, out_f, other, rp)
+        gq, gf = (dq, df) if geo[DIRECT] else (pad_q, pad_f)
         _amx.tile_config(cfg)
         for vp in range(geo[NVP]):
-            _conv_pair(vp, buf, pbase, boffs, bstride, wa, aoffs, astride, comp, t, geo, levels, O, pad_q, pad_f, cbuf)
+            _conv_pair(vp, buf, pbase, boffs, bstride, wa, aoffs, astride, comp, t, geo, levels, O, gq, gf, cbuf)
         _amx.tile_release()
-        dq, df, oq = _image_out(n, levels, out_q, out_f, other, rp)
-        for oc in range(O):
-            _from_grid(oc, geo, levels, pad_q, pad_f, dq, df, oq, rp)
+        if not geo[DIRECT]:
+            for oc in range(O):
+                _from_grid(oc, geo, levels, pad_q, pad_f, dq, df, oq, rp)
 
 
 @numba.njit(**_JIT)
@@ -128,14 +132,15 @@ def _amx_conv_parallel(x, qf, qd, codes, buf, cfg, pbase, boffs, bstride, wa, ao
     cbufs = np.empty((nvp, 32 * 32), np.int32)
     for n in range(x.shape[0]):
         _image_in(n, x, qf, qd, codes, geo, buf)
+        dq, df, oq = _image_out(n, levels, out_q, out_f, other, rp)
+        gq, gf = (dq, df) if geo[DIRECT] else (pad_q, pad_f)
         for vp in numba.prange(nvp):
             _amx.tile_config(cfg)
-            _conv_pair(vp, buf, pbase, boffs, bstride, wa, aoffs, astride, comp, t, geo, levels, O, pad_q, pad_f,
-                       cbufs[vp])
+            _conv_pair(vp, buf, pbase, boffs, bstride, wa, aoffs, astride, comp, t, geo, levels, O, gq, gf, cbufs[vp])
             _amx.tile_release()
-        dq, df, oq = _image_out(n, levels, out_q, out_f, other, rp)
-        for oc in numba.prange(O):
-            _from_grid(oc, geo, levels, pad_q, pad_f, dq, df, oq, rp)
+        if not geo[DIRECT]:
+            for oc in numba.prange(O):
+                _from_grid(oc, geo, levels, pad_q, pad_f, dq, df, oq, rp)
 
 
 def pack_conv_weights_amx(w: np.ndarray, kq: int, cqp: int) -> np.ndarray:
@@ -180,7 +185,7 @@ def _conv_geo(k_shape, O, kh, kw, strides, dilations, pads_begin, pads_end, auto
     G = nvp * 32
     nob = -(-O // 32) * 2
     geo = np.array([g.ph, g.pw, S, cqp, g.Hp, width, G, Wg, g.Ho, g.Wo, nob // 2, kh * kw * (cqp // kq) * 16 * 4 * kq,
-                    nvp])
+                    nvp, 0])
     return (_frozen(geo), _frozen(pbase), _frozen(boffs), size, plane, g.out_sp,
             g.Ho * g.Wo * kh * kw * C * O)
 
@@ -188,14 +193,15 @@ def _conv_geo(k_shape, O, kh, kw, strides, dilations, pads_begin, pads_end, auto
 def prepare_convolution_amx(w16, ep, *, zero_point, strides, dilations, pads_begin, pads_end, auto_pad="explicit",
                             levels=0, residual=None, quantize=None):
     """prepare_convolution_int8 on AMX: ``w16`` int16 [O, kh, kw, C]; None where AMX does not take the
-    layer (1-D, weights past s8, zero points past u8, fewer than 16 channels, stride over 2 across)."""
+    layer (1-D, weights past s8, zero points past u8, under 128 products a pixel, stride over 2 across)."""
     from irtool.runtime.threads import PARALLEL_MACS
 
     O, C = w16.shape[0], w16.shape[-1]
     w4 = w16.reshape(O, -1, w16.shape[-2], C)
     kh, kw = w4.shape[1:3]
     zp = np.asarray(zero_point, np.int64).reshape(-1)
-    if not _amx.request_permission() or len(w16.shape) != 4 or strides[-1] > 2 or C < 16 or w4.min(initial=0) < -128 or w4.max(initial=0) > 127 or zp.min() < 0 or zp.max() > 255:
+    small = kh * kw * C < 128  # (too few products a block to pay for the tiles: VNNI's in-register epilogue wins)
+    if not _amx.request_permission() or len(w16.shape) != 4 or strides[-1] > 2 or small or w4.min(initial=0) < -128 or w4.max(initial=0) > 127 or zp.min() < 0 or zp.max() > 255:
         return None
     cq = -(-C // 4)
     kq = min(16, cq)
@@ -218,7 +224,11 @@ def prepare_convolution_amx(w16, ep, *, zero_point, strides, dilations, pads_beg
         geo, pbase, boffs, size, plane, out_sp, macs = _conv_geo(shape, O, kh, kw, *attrs, kq, cqp)
         buf = _quad_buffer(z, C, geo, size, plane)
         codes = np.empty(shape, np.uint8) if quantize is not None else _STUB_Q
-        G = int(geo[G_])
+        if residual is None and geo[WG] == geo[WO]:  # the grid is the output's layout: written in place
+            geo = geo.copy()
+            geo[G_], geo[DIRECT] = geo[HO] * geo[WO], 1
+            geo = _frozen(geo)
+        G = 1 if geo[DIRECT] else int(geo[G_])
         pad_q = np.empty(O * G if levels else 1, np.uint8)  # (the grid: see _conv_pair)
         pad_f = np.empty(1 if levels else O * G, np.float32)
         fn = _amx_conv_parallel if macs >= PARALLEL_MACS else _amx_conv

@@ -16,12 +16,12 @@ from irtool.ir import Constant, Layer, Model, Port, read_model, save_model
 from irtool.summary import summarize
 
 
-def compile_model(model, shapes=None, precision="auto", fuse=True):
+def compile_model(model, shapes=None, precision="auto", fuse=True, config=None):
     """Load a model (a :class:`Model` or an .xml path) into irtool's CPU plugin; see
     :func:`irtool.runtime.compile_model`. Imported lazily: numba loads only when a model runs."""
     from irtool.runtime import compile_model as _compile
 
-    return _compile(model, shapes, precision, fuse)
+    return _compile(model, shapes, precision, fuse, config)
 
 
 __version__ = "0.1.0"

@@ -134,7 +134,8 @@ def ops(op: Annotated[Optional[str], typer.Argument(help="one op type (e.g. LSTM
 ShapeOpt = Annotated[Optional[list[str]], typer.Option(
     "--shape", help="input shape, name:1,3,224,224 (repeat per input); resolves dynamic dims")]
 PrecisionOpt = Annotated[str, typer.Option(
-    "--precision", help="auto/int8: quantized layers in integer arithmetic; fp32: FakeQuantize emulated in FP32")]
+    "--precision", help="auto/int8: quantized layers in integer arithmetic; fp32: FakeQuantize emulated in FP32; "
+                        "bf16: auto, with float32 convolutions in bf16 (OpenVINO's INFERENCE_PRECISION_HINT bf16)")]
 
 
 @app.command()

@@ -268,14 +268,16 @@ class InferRequest:
                 continue
             if layer.id in ran:
                 step, (real, cpu_ns), dtype = ran[layer.id]
-                out.append(ProfilingInfo(layer.name, layer.type, exec_type(step.kernel.impl, getattr(step.run, "isa", c._isa), dtype),
+                out.append(ProfilingInfo(layer.name, layer.type, exec_type(step.kernel.impl, getattr(step.run, "isa", c._isa),
+                                                   getattr(step.run, "exec_dtype", dtype)),
                                          real / 1000, cpu_ns / 1000, EXECUTED))
             else:
                 out.append(_not_run(layer))
         return out + [_not_run(layer) for layer in c._absorbed]
 
 
-PRECISIONS = ("auto", "int8", "fp32")
+PRECISIONS = ("auto", "int8", "fp32", "bf16")
+HINTS = {"f32": "auto", "bf16": "bf16"}  # OpenVINO's INFERENCE_PRECISION_HINT values -> precision
 
 
 def _detached(value, slot: int, reused: set[int]) -> np.ndarray:
@@ -304,16 +306,24 @@ def _not_run(layer: Layer) -> ProfilingInfo:
 
 
 def compile_model(model: Model | str | Path, shapes: Shapes = None, precision: str = "auto",
-                  fuse: bool = True) -> CompiledModel:
+                  fuse: bool = True, config: Mapping[str, str] | None = None) -> CompiledModel:
     """Load ``model`` (a :class:`Model` or a path to its .xml) for running on this CPU.
 
     ``shapes`` fixes input shapes (by input name, or a list in input order), resolving dynamic dims
     as OpenVINO's ``reshape`` does. ``precision``: ``auto``/``int8`` apply the low-precision
     transformations to a quantized model (its FakeQuantize layers become integer arithmetic; the
     I8 layers of the 2019 statistics form get their FakeQuantize layers first); ``fp32`` runs every
-    layer in FP32, FakeQuantize as its FP32 emulation, and ignores the 2019 marks. ``fuse`` folds
-    bias Adds and activations into the weighted layer before them (bit-identical results, fewer passes).
+    layer in FP32, FakeQuantize as its FP32 emulation, and ignores the 2019 marks; ``bf16`` is ``auto``
+    with float32 Convolutions in bf16 (runtime/bf16.py; OpenVINO's default on a CPU with bf16, never
+    irtool's). ``fuse`` folds bias Adds and activations into the weighted layer before them
+    (bit-identical results, fewer passes). ``config``: OpenVINO's ``{"INFERENCE_PRECISION_HINT": "bf16"}``
+    (or ``"f32"``) sets the precision too.
     """
+    for key, value in (config or {}).items():
+        if key != "INFERENCE_PRECISION_HINT" or str(value).lower() not in HINTS:
+            raise InputError(f"config {key}={value}: irtool takes INFERENCE_PRECISION_HINT f32 or bf16")
+        if precision == "auto":
+            precision = HINTS[str(value).lower()]
     if precision not in PRECISIONS:
         raise InputError(f"precision '{precision}' is not one of {', '.join(PRECISIONS)}")
     threads.configure()
@@ -333,6 +343,10 @@ def compile_model(model: Model | str | Path, shapes: Shapes = None, precision: s
         model = low_precision(model)
     if fuse:
         model = fuse_epilogues(model)
+    if precision == "bf16":
+        from irtool.runtime.bf16 import bf16_layers
+
+        model = bf16_layers(model)
     order = model.topological_order()
     fixed = _resolve_shapes(model, shapes)
     slot_of: dict[tuple[int, int], int] = {}

@@ -30,9 +30,15 @@ class ProfilingInfo:
         return asdict(self)
 
 
+# numpy has no bfloat16: a layer computing in bf16 names this stand-in as its type (kernels/bf16_amx.py)
+BF16_DTYPE = np.dtype([("bfloat16", np.uint16)])
+
+
 def precision_of(dtype: np.dtype) -> str:
     """The suffix OpenVINO puts on exec types: ``I8`` for u8/i8 inputs, ``FP32``..."""
     dtype = np.dtype(dtype)
+    if dtype == BF16_DTYPE:
+        return "BF16"
     return "STRING" if dtype.kind in "OSU" else _PRECISION.get(dtype, "FP32")
 
 

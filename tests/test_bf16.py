@@ -99,3 +99,32 @@ def test_cli_runs_bf16(tmp_path, capsys):
                             "--precision", "bf16", "-o", str(out)], capsys)
     assert code in (0, None), err
     assert out.exists()
+
+
+@tiles
+@pytest.mark.parametrize("R, K, O", [(1, 64, 10), (7, 33, 17), (70, 200, 100)])
+def test_matmul_tiles_compute_the_rounded_product(R, K, O):
+    rng = np.random.default_rng(R + K + O)
+    x = rng.standard_normal((R, K)).astype(np.float32)
+    w = rng.standard_normal((O, K)).astype(np.float32)
+    b = rng.standard_normal(O).astype(np.float32)
+    got = bf.prepare_matmul_bf16(w, b, [-1.0, 1.0])(x.view(np.uint32))
+    ref = np.clip(bf.round_bf16(x).astype(np.float64) @ bf.round_bf16(w).astype(np.float64).T + b, -1.0, 1.0)
+    assert np.abs(got - ref).max() <= 1e-5 * np.abs(ref).max()
+    fallback = bf.matmul_bf16(x, w, b, transpose_b=True, clamp=[-1.0, 1.0])
+    assert np.abs(got - fallback).max() <= 1e-5 * np.abs(ref).max()
+
+
+def test_transformer_in_bf16_keeps_activation_products_f32():
+    """The shipped transformer: weight MatMuls in bf16, the attention's activation x activation
+    products float32; the outputs within bf16's reach of exact f32."""
+    xml = SAMPLES / "transformer_mini.xml"
+    data = np.load(SAMPLES / "transformer_mini_val.npz")
+    c32, c16 = irtool.compile_model(xml), irtool.compile_model(xml, precision="bf16")
+    feed = {spec.name: data[spec.name][:1] for spec in c32.inputs}
+    r = c16.create_infer_request()
+    y16, y32 = r.infer(feed)[0], c32(feed)[0]
+    kinds = {p.exec_type for p in r.get_profiling_info() if p.node_type == "MatMul"}
+    if bf.available():
+        assert any(t.endswith("_BF16") for t in kinds) and any(t.endswith("_FP32") for t in kinds)
+    assert 0 < np.abs(y16 - y32).max() <= 3e-2 * np.abs(y32).max()

@@ -262,3 +262,113 @@ def _prepare_convolution_bf16(consts, clamp=None, **attrs):
 
 __all__ = ["BF16", "convolution_bf16", "convolution_bf16_reference", "prepare_convolution_bf16", "round_bf16",
            "to_bf16_bits"]
+
+
+# ------------------------------------------------------------------------------------------ MatMul
+@numba.njit(nogil=True)
+def _rows_bf16(rows_bits, buf, Kp):  # pragma: no cover (jit)
+    """float32 rows [R, K] (their bits) -> bf16 rows of Kp (zero padded) in ``buf`` (uint16)."""
+    R, K = rows_bits.shape
+    src = rows_bits.reshape(-1)
+    for r in range(R):
+        for k in range(K):
+            buf[r * Kp + k] = np.uint16(_bf16(src[r * K + k]))
+
+
+@numba.njit(inline="always")
+def _mm_block(p, rows, wb, aoffs, astride, boffs, bias, lo, hi, R, O, nobp, rb_bytes, ob_bytes, y, cbuf):  # pragma: no cover (jit)
+    """Block pair ``p`` (32 rows x 32 output channels): float32 sums + bias, clamped, into y [R, O]."""
+    rbp, obp = p // nobp, p % nobp
+    a0, b0 = 2 * rbp * rb_bytes, 2 * obp * ob_bytes
+    _block_bf16(rows, a0, a0 + rb_bytes, aoffs, astride, wb, b0, b0 + ob_bytes, boffs, 64, cbuf, 0, 128)
+    o0 = obp * 32
+    n = min(32, O - o0)
+    for r in range(min(32, R - rbp * 32)):
+        base = (rbp * 32 + r) * O + o0
+        for j in range(n):
+            y[base + j] = min(max(cbuf[r * 32 + j] + bias[o0 + j], lo), hi)
+
+
+@numba.njit(**_JIT)
+def _bf16_gemm(rows_bits, buf, Kp, cfg, wb, aoffs, astride, boffs, bias, lo, hi, nobp, rb_bytes, ob_bytes, out_q,
+               out):  # pragma: no cover (jit)
+    R, O = rows_bits.shape[0], out.shape[1]
+    _rows_bf16(rows_bits, buf, Kp)
+    n = -(-R // 32) * nobp
+    cbufs = np.empty((n, 32 * 32), np.float32)
+    y = out.reshape(-1)
+    for p in numba.prange(n):
+        _amx.tile_config(cfg)
+        _mm_block(p, buf, wb, aoffs, astride, boffs, bias, lo, hi, R, O, nobp, rb_bytes, ob_bytes, y, cbufs[p])
+        _amx.tile_release()
+
+
+def prepare_matmul_bf16(w: np.ndarray, bias: np.ndarray | None, clamp):
+    """``rows [R, K] -> [R, O]`` float32 in bf16 on the tiles: ``w`` the float32 weights [O, K];
+    None where the tiles are not there."""
+    from irtool.runtime.kernels.int8_amx import pack_gemm_weights_amx
+
+    if not available():
+        return None
+    O, K = w.shape
+    kp = min(16, -(-K // 2))  # bf16 pairs a step
+    kpp = -(-(-(-K // 2)) // kp) * kp
+    Kp = kpp * 2  # bf16 a padded row
+    bits = np.zeros((O, Kp), np.uint16)
+    bits[:, :K] = to_bf16_bits(w)
+    wb = pack_gemm_weights_amx(bits.view(np.int8), kp, kpp)  # (the pairs as 4-byte units)
+    nsteps = kpp // kp
+    cfg = _amx.config(4 * kp)
+    aoffs, boffs = _frozen(np.arange(nsteps) * 4 * kp), _frozen(np.arange(nsteps) * kp * 64)
+    nobp = -(-O // 32)
+    b = np.zeros(nobp * 32, np.float32)
+    b[:O] = -0.0 if bias is None else np.asarray(bias, np.float32).reshape(O)
+    inf = np.float32(np.inf)
+    lo, hi = (np.float32(clamp[0]), np.float32(clamp[1])) if clamp is not None else (-inf, inf)
+
+    def make(shape) -> _Bound:
+        R = shape[0]
+        buf = np.zeros(-(-R // 32) * 32 * Kp + 64, np.uint16)  # (rows past R read zeros, dropped)
+        return _Bound(_bf16_gemm, None, (buf, np.int64(Kp), cfg, wb, aoffs, np.int64(Kp * 2), boffs, b, lo, hi,
+                                         np.int64(nobp), np.int64(16 * Kp * 2), np.int64(nsteps * kp * 64)), (),
+                      (R, O), 0)
+    return _bound_runner(make, isa=ISA)
+
+
+@kernel("MatMul", versions=(BF16,), impl="jit")
+def matmul_bf16(a, b, bias=None, *, transpose_a: bool = False, transpose_b: bool = False,
+                clamp: list[float] | None = None):
+    """A (fused) float32 MatMul in bf16: both operands rounded to bfloat16, float32 sums, then the
+    fused bias and clamp in float32; on the tiles for constant weights (the specializer)."""
+    from irtool.runtime.kernels.matmul import matmul
+
+    y = matmul(round_bf16(np.asarray(a, np.float32)), round_bf16(np.asarray(b, np.float32)), transpose_a=transpose_a,
+               transpose_b=transpose_b)
+    return numpy_epilogue(np.array(y, np.float32), bias, clamp)
+
+
+@specializer(matmul_bf16)
+def _prepare_matmul_bf16(consts, transpose_a=False, transpose_b=False, clamp=None):
+    w = consts[1]
+    if w is None or transpose_a or np.asarray(w).dtype != np.float32 or np.asarray(w).ndim != 2 or \
+            len(consts) > 2 and consts[2] is None:
+        return None
+    wt = np.ascontiguousarray(np.asarray(w) if transpose_b else np.asarray(w).T)  # [O, K]
+    O, K = wt.shape
+    bias = None
+    if len(consts) > 2:
+        bias = np.asarray(consts[2], np.float32)
+        if bias.size != O or bias.shape[-1] != O:
+            return None
+    gemm = prepare_matmul_bf16(wt, bias, clamp)
+    if gemm is None:
+        return None
+    fallback = lambda *a: matmul_bf16(*a, transpose_a=transpose_a, transpose_b=transpose_b, clamp=clamp)  # noqa: E731
+
+    def run(x, *rest):
+        if type(x) is np.ndarray and x.dtype == np.float32 and x.ndim >= 2 and x.shape[-1] == K:
+            y = gemm(np.ascontiguousarray(x).reshape(-1, K).view(np.uint32))
+            return y.reshape(*x.shape[:-1], O).copy()  # (gemm's buffer is reused)
+        return fallback(x, *rest)
+    run.isa, run.exec_dtype = ISA, BF16_DTYPE
+    return run

@@ -295,3 +295,61 @@ def test_mvn_with_zero_eps_over_a_constant_row_gives_nan_not_zero_division():
         out = np.empty_like(x)
         kernel(x, True, 0.0, False, out)
         assert np.isnan(out).all()
+
+
+# ---------------------------------------------------------------------------------------------
+# DOCTYPE and entity declarations, wherever they stand
+
+LAUGHS = ('<!DOCTYPE net [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">'
+          '<!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;"><!ENTITY d "&c;&c;&c;&c;&c;&c;&c;&c;&c;&c;">]>')
+
+
+@pytest.mark.parametrize("case", ["after-comment-holding-net", "lower-case", "spaced", "entity-alone",
+                                  "utf16-bom", "utf16-no-bom", "utf8-bom", "in-cdata"])
+def test_a_doctype_or_entity_declaration_anywhere_is_refused_before_parsing(tmp_path, case, monkeypatch):
+    path = mutant(tmp_path, "digits_cnn", ("<net ", "<net "))
+    text = path.read_text()
+    head, rest = text.split("\n", 1)
+    if case == "after-comment-holding-net":  # passed the old scan: it looked only before the first "<net"
+        body = rest.replace("<net ", '<net attr="&d;" ', 1)
+        text = f'{head}\n<!-- <net name="x"> -->\n{LAUGHS}\n{body}'
+    elif case == "lower-case":
+        text = f"{head}\n{LAUGHS.replace('DOCTYPE', 'doctype')}\n{rest}"
+    elif case == "spaced":
+        text = f"{head}\n\n  <! DOCTYPE net>\n{rest}"
+    elif case == "entity-alone":
+        text = text.replace("<layers>", '<layers><!ENTITY x "y">', 1)
+    elif case == "in-cdata":
+        text = text.replace("<layers>", "<layers><![CDATA[ <!DOCTYPE x> ]]>", 1)
+    else:
+        text = f"{head}\n{LAUGHS}\n{rest}"
+    data = text.encode("utf-8")
+    if case == "utf16-bom":
+        data = text.replace('<?xml version="1.0"?>', '<?xml version="1.0" encoding="UTF-16"?>').encode("utf-16")
+    elif case == "utf16-no-bom":
+        data = text.replace('<?xml version="1.0"?>', '<?xml version="1.0" encoding="UTF-16"?>').encode("utf-16-le")
+    elif case == "utf8-bom":
+        data = b"\xef\xbb\xbf" + data
+    path.write_bytes(data)
+    from lxml import etree
+
+    def no_parsing(*args, **kwargs):
+        raise AssertionError("libxml2 was handed a document with a DTD")
+
+    monkeypatch.setattr(etree, "fromstring", no_parsing)
+    refused(path, r"digits_cnn\.xml:\d+: a DOCTYPE/DTD is not allowed in an IR", run=irtool.read_model)
+    monkeypatch.undo()
+    from irtool.ir.validate import validate
+
+    assert any("DOCTYPE/DTD is not allowed" in p.message for p in validate(path))
+
+
+def test_an_encoding_the_scan_cannot_read_is_refused(tmp_path):
+    path = mutant(tmp_path, "digits_cnn", ('<\\?xml version="1.0"\\?>', '<?xml version="1.0" encoding="IBM037"?>'))
+    refused(path, r"digits_cnn\.xml:1: encoding \"IBM037\" is not one irtool reads", run=irtool.read_model)
+
+
+def test_a_utf16_ir_without_declarations_still_reads(tmp_path):
+    path = mutant(tmp_path, "digits_cnn", ('<\\?xml version="1.0"\\?>', '<?xml version="1.0" encoding="UTF-16"?>'))
+    path.write_bytes(path.read_text().encode("utf-16"))
+    assert len(irtool.read_model(path).layers) == len(irtool.read_model(SAMPLES / "digits_cnn.xml").layers)

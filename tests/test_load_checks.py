@@ -353,3 +353,12 @@ def test_a_utf16_ir_without_declarations_still_reads(tmp_path):
     path = mutant(tmp_path, "digits_cnn", ('<\\?xml version="1.0"\\?>', '<?xml version="1.0" encoding="UTF-16"?>'))
     path.write_bytes(path.read_text().encode("utf-16"))
     assert len(irtool.read_model(path).layers) == len(irtool.read_model(SAMPLES / "digits_cnn.xml").layers)
+
+
+@pytest.mark.parametrize("new_type, why", [("LogicalOr", "a logical op takes boolean inputs, not f32"),
+                                           ("BitwiseAnd", "a bitwise op takes integer or boolean inputs, not f32")])
+@pytest.mark.parametrize("version", ["opset13", ""])
+def test_a_float_add_retyped_to_a_logical_or_bitwise_op_is_refused(tmp_path, new_type, why, version):
+    # (numpy's casting errors at infer, found by tools/fuzz.py)
+    path = mutant(tmp_path, "digits_cnn", (r'type="Add" version="opset1"', f'type="{new_type}" version="{version}"'))
+    refused(path, rf"digits_cnn\.xml:62: {new_type}-{version} layer .*: OpenVINO refuses it: {why}")

@@ -58,16 +58,16 @@ def _spec(type_name_: str, version: str) -> _Spec | None:
     if entry is None:
         # a known type under a version no opset names ("", "opset99", a custom domain): irtool's plugin
         # runs it by type, so hold it to what every version of the type has in common
-        return _any_version(type_name_, table.ops[xml_type]) if xml_type in table.ops else None
+        return _any_version(type_name_, table.ops[xml_type], find_rule(xml_type)) if xml_type in table.ops else None
     low, high = entry["inputs"]
     required = tuple(n for n, s in entry["attrs"].items() if s.get("required"))
     return _Spec(f"{type_name_}-{version}", low, high, entry["outputs"], entry["attrs"], required,
                  find_rule(xml_type))
 
 
-def _any_version(type_name_: str, versions: dict[str, dict]) -> _Spec:
+def _any_version(type_name_: str, versions: dict[str, dict], shape_rule) -> _Spec:
     """The checks every version of an op type agrees on: the widest port-count range, the output count
-    if all versions have the same, the attributes every version requires, no shape rule."""
+    if all versions have the same, the attributes every version requires; the type's shape rule."""
     entries = list(versions.values())
     low = min(e["inputs"][0] for e in entries)
     highs = [e["inputs"][1] for e in entries]
@@ -79,7 +79,7 @@ def _any_version(type_name_: str, versions: dict[str, dict]) -> _Spec:
     attrs = {n: s for n, s in entries[0]["attrs"].items()
              if all(e["attrs"].get(n, {}).get("kind") == s.get("kind") and e["attrs"][n].get("values") == s.get("values")
                     for e in entries)}
-    return _Spec(f"{type_name_} (any version)", low, high, outputs, attrs, required, None)
+    return _Spec(f"{type_name_} (any version)", low, high, outputs, attrs, required, shape_rule)
 
 
 @functools.lru_cache(maxsize=8192)

@@ -79,6 +79,9 @@ def _arithmetic(layer, ins):
 
 @rule(*BITWISE)
 def _bitwise(layer, ins):
+    for t in ins:
+        if t.et is not None and (t.et.startswith(("f", "bf", "nf")) or t.et == "string"):
+            raise Refusal(f"a bitwise op takes integer or boolean inputs, not {t.et}")
     return same(broadcast(layer, [t.shape for t in ins]), merge_types(layer, ins))
 
 

@@ -44,6 +44,13 @@ VERSIONS = ["opset1", "opset3", "opset4", "opset5", "opset6", "opset8", "opset13
             "", "opset0"]
 
 
+def _int_plus(text, n: int) -> str:
+    try:
+        return str(int(text) + n)
+    except (TypeError, ValueError):
+        return str(n)
+
+
 def _layers(root):
     return root.findall("./layers/layer")
 
@@ -114,7 +121,7 @@ def m_dim(rng, root, binary, ops):
     choice = rng.random()
     if dims and choice < 0.6:
         d = _pick(rng, dims)
-        d.text = _pick(rng, ["-7", "-1", "0", "1", "2", "3", "1000000000", "x", "", str(int(d.text or 1) + 1)])
+        d.text = _pick(rng, ["-7", "-1", "0", "1", "2", "3", "1000000000", "x", "", _int_plus(d.text, 1)])
         return f"dim={d.text!r}"
     if dims and choice < 0.8:
         p.remove(_pick(rng, dims))
@@ -226,7 +233,7 @@ def m_const_offset(rng, root, binary, ops):
         return "noop"
     d = layer.find("data")
     key = _pick(rng, ["offset", "size"])
-    d.set(key, _pick(rng, ["0", "1", "3", "-4", "999999999", str(int(d.get(key, "0")) + 4)]))
+    d.set(key, _pick(rng, ["0", "1", "3", "-4", "999999999", _int_plus(d.get(key, "0"), 4)]))
     return f"const {key}={d.get(key)}"
 
 

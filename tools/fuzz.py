@@ -386,9 +386,11 @@ class _Worker:
                                      bufsize=1)
         self.job = None
         self.started = 0.0
+        self.history: collections.deque = collections.deque(maxlen=50)  # the mutants this process ran
 
     def send(self, job: dict) -> None:
         self.job = job
+        self.history.append(job["index"])
         self.started = time.monotonic()
         self.proc.stdin.write(json.dumps(job) + "\n")
         self.proc.stdin.flush()
@@ -435,6 +437,9 @@ def campaign(n: int, seed: int, out: Path, workers: int, timeout: float, quantiz
 
     def finish(w: _Worker, result: dict) -> None:
         job = w.job
+        if result["outcome"] in ("crash", "hang"):  # it may need what the process ran before it
+            result["detail"] += (f"\nthis worker's last mutants (replay in order): python tools/fuzz.py --seed {seed} "
+                                 f"--workers 1 --only {' '.join(map(str, w.history))}")
         w.job = None
         outcome = result["outcome"]
         counts[outcome] += 1

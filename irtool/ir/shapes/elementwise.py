@@ -9,13 +9,13 @@ from irtool.ir.shapes import Refusal, T, attr_str, attr_type, broadcast, merge_t
 SAME_AS_INPUT = """
     Abs Acos Acosh Asin Asinh Atan Atanh Ceiling Clamp Cos Cosh Elu Erf ErfInv Exp Floor Gelu HSigmoid
     HSwish Log Mish Negative ReLU Round Sigmoid Sign Sin Sinh SoftPlus SoftSign Sqrt Tan Tanh Swish
-    HardSigmoid Selu PReLU BitwiseNot Identity MVN NormalizeL2 LRN GRN CumSum ReverseSequence Roll
+    HardSigmoid Selu PReLU Identity MVN NormalizeL2 LRN GRN CumSum ReverseSequence Roll
     ScatterUpdate ScatterElementsUpdate ScatterNDUpdate ShuffleChannels GroupNormalization Assign FakeConvert
 """.split()
 ARITHMETIC = "Add Subtract Multiply Divide Maximum Minimum Power SquaredDifference FloorMod Mod".split()
 COMPARISON = "Equal NotEqual Less LessEqual Greater GreaterEqual".split()
 LOGICAL = "LogicalAnd LogicalOr LogicalXor".split()
-BITWISE = "BitwiseAnd BitwiseOr BitwiseXor".split()
+BITWISE = "BitwiseAnd BitwiseOr BitwiseXor BitwiseLeftShift BitwiseRightShift".split()
 
 
 @rule(*SAME_AS_INPUT)
@@ -77,7 +77,7 @@ def _arithmetic(layer, ins):
     return same(broadcast(layer, [t.shape for t in ins]), et)
 
 
-@rule(*BITWISE)
+@rule(*BITWISE, "BitwiseNot")
 def _bitwise(layer, ins):
     for t in ins:
         if t.et is not None and (t.et.startswith(("f", "bf", "nf")) or t.et == "string"):

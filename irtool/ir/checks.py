@@ -327,7 +327,10 @@ def _known_key(t: T) -> tuple:
     c = t.const
     if c is None:
         return (t.shape, t.et)
-    if math.prod(c.shape) > MAX_VALUE:  # (T.value does not read it either)
+    n = math.prod(c.shape)
+    # (T.value does not read a larger one; rules read float values only of scalars and per-axis scales,
+    # so weights need not be keyed by their bytes)
+    if n > MAX_VALUE or (n > 64 and c.element_type.is_float):
         return (t.shape, t.et, "large")
     return (t.shape, t.et, c.element_type.name, bytes(c.raw))
 

@@ -378,3 +378,12 @@ def test_a_float_op_retyped_to_a_bitwise_one_is_refused(tmp_path, new_type):
     path = mutant(tmp_path, "digits_cnn", (old, old.replace('type="ReLU"', f'type="{new_type}"')
                                            .replace('type="Add"', f'type="{new_type}"').replace("opset1", "opset15")))
     refused(path, rf"{new_type}-opset15 layer .*: OpenVINO refuses it: a bitwise op takes integer or boolean inputs")
+
+
+@pytest.mark.parametrize("levels", ["-7", "0", "1"])
+def test_a_fake_quantize_of_fewer_than_two_levels_is_refused(tmp_path, levels):
+    # it reached the integer kernels, which wrote out of bounds: a segfault at the next garbage
+    # collection (found by tools/fuzz.py); OpenVINO's CPU plugin refuses it too ("levels > 1")
+    path = mutant(tmp_path, "digits_cnn_int8", (r'levels="256"', f'levels="{levels}"'))
+    refused(path, rf"digits_cnn_int8\.xml:39: FakeQuantize-opset1 layer 'x/fq_output_0' \(id 5\): OpenVINO refuses it: "
+                  rf"levels={levels}: a FakeQuantize has at least 2 levels")

@@ -73,7 +73,7 @@ def split_fake_quantize(model: Model, copy: bool = True) -> Model:
     for fq in [l for l in m.topological_order() if l.type == "FakeQuantize"]:
         srcs = m.input_values(fq)
         levels = fq.attr_int("levels", 256)
-        if levels > 256 or is_constant(m, srcs[0], const) or not all(is_constant(m, s, const) for s in srcs[1:]):
+        if not 2 <= levels <= 256 or is_constant(m, srcs[0], const) or not all(is_constant(m, s, const) for s in srcs[1:]):
             continue
         il, ih, ol, oh = (fold(m, s) for s in srcs[1:])
         if not all(np.isfinite(v).all() for v in (il, ih, ol, oh)):

@@ -109,6 +109,9 @@ def _select(layer, ins):
 
 @rule("FakeQuantize")
 def _fake_quantize(layer, ins):
+    levels = int(layer.attrs.get("levels", "256"))
+    if levels < 2:  # (levels - 1 is the divisor of the quantization step)
+        raise Refusal(f"levels={levels}: a FakeQuantize has at least 2 levels")
     return same(broadcast(layer, [t.shape for t in ins]), ins[0].et)
 
 

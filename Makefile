@@ -8,7 +8,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 SAMPLE ?= samples/digits_cnn.xml
 OUT := out
 
-.PHONY: test demo bench samples conformance models clean
+.PHONY: test demo bench fuzz samples conformance models clean
 
 # numba's cache keys a kernel by its own file's time stamp: an edit to a helper that kernels in other
 # files inline (kernels/_*.py) would leave their stale machine code behind (once a segfault), so such
@@ -58,6 +58,15 @@ models: $(BIN)/irtool
 bench: $(BIN)/irtool .numba_helpers
 	$(BIN)/python benchmarks/run.py
 
+# Mutation fuzzing of read/validate/compile/infer/quantize/CLI over the samples (tools/fuzz.py): counts
+# per outcome, a reproducer in fuzz-out/ for every escape; exit 1 if any. Not part of `make test`
+# (tests/test_fuzz.py runs a seeded slice of it).
+FUZZ_N ?= 20000
+FUZZ_SEED ?= 1
+FUZZ_WORKERS ?= 2
+fuzz: $(BIN)/irtool .numba_helpers
+	$(BIN)/python tools/fuzz.py --n $(FUZZ_N) --seed $(FUZZ_SEED) --workers $(FUZZ_WORKERS) --out fuzz-out
+
 # Regenerates samples/ (trains the models; needs torch, installed here only). The detector first, so
 # that make_samples.py's file tables in samples/README.md see its files.
 samples: $(BIN)/irtool
@@ -67,4 +76,4 @@ samples: $(BIN)/irtool
 	$(BIN)/python samples/make_fragile.py  # from the digits CNN just trained
 
 clean:
-	rm -rf $(OUT) .numba_cache .numba_helpers .pytest_cache
+	rm -rf $(OUT) .numba_cache .numba_helpers .pytest_cache fuzz-out

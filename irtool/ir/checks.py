@@ -18,15 +18,18 @@ expects and what the IR says.
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
+import math
 import os
+import re
 from dataclasses import dataclass, field
 
 from irtool.errors import IRFormatError, LayerError
 from irtool.ir import attrs as A
 from irtool.ir.graph import Layer, Model
 from irtool.ir.shapes import T, find_rule, fmt, type_name
-from irtool.ir.shapes import Refusal
+from irtool.ir.shapes import MAX_VALUE, Refusal
 
 __all__ = ["check_model", "model_problems", "output_shape_checker"]
 
@@ -46,6 +49,7 @@ class _Spec:
     required: tuple[str, ...]
     rule: object
     seen: set = field(default_factory=set)  # (port counts, attributes) found right: not checked again
+    absent: str | None = None  # the type is not in the opset the layer names: the opsets that have it
 
 
 @functools.lru_cache(maxsize=1024)
@@ -54,13 +58,38 @@ def _spec(type_name_: str, version: str) -> _Spec | None:
 
     table = _op_table()
     entry = table.find(type_name_, version)
-    if entry is None:
-        return None
     xml_type = table.canonical(type_name_)
+    if entry is None:
+        # a known type under a version no opset names ("", "opset99", a custom domain): irtool's plugin
+        # runs it by type, so hold it to what every version of the type has in common
+        if xml_type not in table.ops:
+            return None
+        spec = _any_version(type_name_, table.ops[xml_type], find_rule(xml_type))
+        if re.fullmatch(r"opset\d+", version):  # OpenVINO's reader refuses an op its opset lacks
+            opsets = sorted({n for e in table.ops[xml_type].values() for n in e["opsets"]})
+            spec = dataclasses.replace(spec, absent=f"opset{opsets[0]}..opset{opsets[-1]}" if opsets else "no opset")
+        return spec
     low, high = entry["inputs"]
     required = tuple(n for n, s in entry["attrs"].items() if s.get("required"))
     return _Spec(f"{type_name_}-{version}", low, high, entry["outputs"], entry["attrs"], required,
                  find_rule(xml_type))
+
+
+def _any_version(type_name_: str, versions: dict[str, dict], shape_rule) -> _Spec:
+    """The checks every version of an op type agrees on: the widest port-count range, the output count
+    if all versions have the same, the attributes every version requires; the type's shape rule."""
+    entries = list(versions.values())
+    low = min(e["inputs"][0] for e in entries)
+    highs = [e["inputs"][1] for e in entries]
+    high = None if None in highs else max(highs)
+    outs = {e["outputs"] for e in entries}
+    outputs = outs.pop() if len(outs) == 1 else None
+    required = tuple(sorted(set.intersection(*({n for n, s in e["attrs"].items() if s.get("required")}
+                                                for e in entries))))
+    attrs = {n: s for n, s in entries[0]["attrs"].items()
+             if all(e["attrs"].get(n, {}).get("kind") == s.get("kind") and e["attrs"][n].get("values") == s.get("values")
+                    for e in entries)}
+    return _Spec(f"{type_name_} (any version)", low, high, outputs, attrs, required, shape_rule)
 
 
 @functools.lru_cache(maxsize=8192)
@@ -103,21 +132,17 @@ class _Checker:
     def run(self) -> None:
         model = self.model
         known: dict[tuple[int, int], T] = {}
-        edges = model._edges
-        done: set[int] = set()
-        pending = model.layers.values()  # file order is nearly always topological; if not, sort
-        for layer in pending:
-            if any(edges[(layer.id, p.id)].from_layer not in done for p in layer.inputs
-                   if (layer.id, p.id) in edges):
-                pending = None
-                break
+        layers = model.layers
+        # (a graph irtool's passes made: their own ops' ports are not the IR's)
+        self.passes_made = {lid for lid, l in layers.items() if l.version.startswith("irtool")}
+        position = {lid: i for i, lid in enumerate(layers)}
+        # file order is nearly always topological (every edge forward); if not, sort
+        if all(position[e.from_layer] < position[e.to_layer] for e in model._edges.values()):
+            order = layers.values()
+        else:
+            order = model.topological_order()
+        for layer in order:
             self.layer(layer, known)
-            done.add(layer.id)
-        if pending is None:
-            for layer in model.topological_order():
-                if layer.id not in done:
-                    self.layer(layer, known)
-                    done.add(layer.id)
 
     def layer(self, layer: Layer, known: dict) -> None:
         kind = layer.type
@@ -132,7 +157,11 @@ class _Checker:
         if spec is _UNSEEN:
             spec = _SPECS[key] = _spec(*key)
         ok = True
-        if spec is not None and self.structure:
+        if spec is not None and spec.absent is not None and self.structure:
+            self.report(layer, f"{kind} is not an op of {layer.version} (OpenVINO's opsets have it in {spec.absent})",
+                        spec.absent, layer.version)
+            ok = False
+        elif spec is not None and self.structure:
             ports = (len(layer.inputs), len(layer.outputs))
             attrs = tuple(layer.attrs.items())
             if (ports, attrs) not in spec.seen:
@@ -144,8 +173,8 @@ class _Checker:
         for port in layer.inputs:
             edge = edges.get((lid, port.id))
             src = known.get((edge.from_layer, edge.from_port)) if edge is not None else None
-            if src is not None and self.model.layers[edge.from_layer].version.startswith("irtool"):
-                src = None  # (a graph irtool's passes made: their own ops' ports are not the IR's)
+            if src is not None and self.passes_made and edge.from_layer in self.passes_made:
+                src = None
             if src is None:
                 src = _UNKNOWN
             else:
@@ -202,8 +231,23 @@ class _Checker:
         return False
 
     def infer(self, layer: Layer, spec: _Spec, ins: list[T]) -> list[T] | None:
+        # A rule is a function of the op, its attributes, its output count and what is known of its
+        # inputs (shape, type, small values): the same layer in another model, or again, is looked up
+        key = None
         try:
-            return spec.rule(layer, ins)
+            key = (spec, tuple(layer.attrs.items()), len(layer.outputs), tuple([_known_key(t) for t in ins]))
+            found = _INFERRED.get(key)
+        except TypeError:  # (an unhashable value)
+            key = found = None
+        if found is not None:
+            return found
+        try:
+            outs = spec.rule(layer, ins)
+            if key is not None and outs is not None:
+                if len(_INFERRED) >= _INFERRED_MAX:
+                    _INFERRED.clear()
+                _INFERRED[key] = outs
+            return outs
         except Refusal as why:
             self.report(layer, f"OpenVINO refuses it: {why}")
         except (IRFormatError, ValueError, TypeError, IndexError, KeyError, ZeroDivisionError, OverflowError):
@@ -269,6 +313,26 @@ class _Checker:
             if stated is not _NONE and stated != et:
                 self.report(layer, f"element_type {et} disagrees with its port's precision {precision}", et, stated)
         return T(shape, et, const=c)
+
+
+_INFERRED: dict[tuple, list[T]] = {}  # what Checker.infer's rules gave, by layer and inputs
+_INFERRED_MAX = 4096
+
+
+def _known_key(t: T) -> tuple:
+    """What a shape rule can read of ``t``: shape, element type and, for small tensors, the values."""
+    if t._value is not None:
+        v = t._value
+        return (t.shape, t.et, v.dtype.str, v.shape, v.tobytes())
+    c = t.const
+    if c is None:
+        return (t.shape, t.et)
+    n = math.prod(c.shape)
+    # (T.value does not read a larger one; rules read float values only of scalars and per-axis scales,
+    # so weights need not be keyed by their bytes)
+    if n > MAX_VALUE or (n > 64 and c.element_type.is_float):
+        return (t.shape, t.et, "large")
+    return (t.shape, t.et, c.element_type.name, bytes(c.raw))
 
 
 def _attr_type(text: str | None) -> str | None:

@@ -20,6 +20,7 @@ from irtool.ir import attrs as A
 from irtool.ir.element_types import element_type
 from irtool.ir.graph import (BackEdge, Constant, Edge, GraphError, Layer, LayerStats, Model, Port, PortMap,
                              XmlNode)
+from irtool.ir.pair import check_pair
 from irtool.ir.statistics import layer_channels, read_statistics
 from irtool.ir.xmlparse import parse_xml
 
@@ -39,6 +40,7 @@ def read_model(path: str | Path, bin_path: str | Path | None = None) -> Model:
                             f"({path.with_suffix('.xml')})")
     if not path.suffix and path.with_suffix(".xml").exists():  # `irtool info samples/digits_cnn`
         path = path.with_suffix(".xml")
+    check_pair(path, Path(bin_path) if bin_path else path.with_suffix(".bin"))
     root = parse_xml(path).getroot()
     where = _Where(path)
     if root.tag != "net":

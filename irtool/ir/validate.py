@@ -23,7 +23,7 @@ from pathlib import Path
 
 from lxml import etree
 
-from irtool.errors import IRFormatError
+from irtool.errors import IRFormatError, IrToolError
 from irtool.ir.attrs import parse_bool, parse_floats, parse_ints
 from irtool.ir.element_types import element_type
 from irtool.ir.statistics import channels_of, read_statistics
@@ -61,7 +61,28 @@ def validate(xml_path: str | Path) -> list[Problem]:
     ctx = _Context(path.with_suffix(".bin"))
     problems = (_check_schema(tree) + _check_graph(tree.getroot(), ctx) + _check_statistics(tree.getroot())
                 + ctx.unknown_op_warnings())
+    if not any(p.severity == "error" for p in problems):
+        problems += _check_pass(path)
     return sorted(problems, key=lambda p: p.line)
+
+
+def _check_pass(path: Path) -> list[Problem]:
+    """What compile_model's check pass finds (:func:`irtool.ir.checks.model_problems`: types and shapes
+    by OpenVINO's rules, Const and Parameter shapes against their ports), on a file the checks above
+    passed: the reader then refuses nothing they did not report first, but say so if it does."""
+    from irtool.ir.checks import model_problems
+    from irtool.ir.reader import read_model
+
+    try:
+        model = read_model(path)
+    except IrToolError as e:
+        return [_parse_problem(path, e)]
+    found = []
+    for e in model_problems(model):
+        message = str(e)
+        prefix = f"line {e.line}: "
+        found.append(Problem(e.line or 0, message[len(prefix):] if message.startswith(prefix) else message, "error"))
+    return found
 
 
 # ---------------------------------------------------------------------------------------------

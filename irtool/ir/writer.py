@@ -5,8 +5,8 @@ elements, `<data>` then `<rt_info>` then `<input>`/`<output>` in a layer (a Tens
 maps and back edges before them, its sub-graphs after, nested the same way), edges sorted by from-layer,
 model `<rt_info>` after the edges, a 2019 `<statistics>` block last. Constants go to the .bin back to
 back with no padding, identical blobs stored once. Both files are written to temporaries and renamed
-into place, so a failed write leaves nothing half-written and a model can be saved over the files it
-was read from.
+into place as a pair (:mod:`irtool.ir.pair`: a reader never takes a new .bin with an old .xml), so a
+failed write leaves nothing half-written and a model can be saved over the files it was read from.
 """
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ from irtool.files import AtomicFile
 from irtool.ir import attrs as A
 from irtool.ir.element_types import element_type
 from irtool.ir.graph import Layer, Model, Port, XmlNode
+from irtool.ir.pair import commit_pair
 from irtool.ir.statistics import statistics_node
 
 
@@ -41,8 +42,7 @@ def save_model(model: Model, path: str | Path) -> Path:
         xml_tmp = stack.enter_context(AtomicFile(path))
         for chunk in _xml_lines(model, offsets):
             xml_tmp.file.write(chunk.encode("utf-8"))
-        bin_tmp.commit()
-        xml_tmp.commit()
+        commit_pair(xml_tmp, bin_tmp)
     return path
 
 

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from irtool.errors import InputError
 from irtool.ir.graph import Input, Layer, Model, Output, Port
 from irtool.passes.fold import fold
 from irtool.quantization import params as P
@@ -31,11 +32,22 @@ def insert_activation_fq(model: Model, point: ActivationPoint, fq: P.FQParams) -
         model.connect(Output(layer, layer.outputs[0]), Input(op, op.port(dst.port.id)))
 
 
+def _where(model: Model, layer: Layer) -> str:
+    line = f"line {layer.sourceline}" if layer.sourceline else f"layer '{layer.name}'"
+    return f"{model.path}:{layer.sourceline}" if model.path and layer.sourceline else line
+
+
 def insert_weight_fq(model: Model, point: WeightPoint) -> tuple[np.ndarray, P.FQParams]:
     """The op's weights become ``Const(f32) -> FakeQuantize``, symmetric per output channel (7-bit when
     the point asks for half range); returns the FP32 weights and the quantizer's parameters."""
     op = model.layers[point.op.id]
-    w = fold(model, model.producer(op, point.index)).astype(np.float32)
+    src = model.producer(op, point.index)
+    w = fold(model, src).astype(np.float32)
+    if not np.isfinite(w).all():  # their range, and so every INT8 code, would be NaN
+        bad = int(np.count_nonzero(~np.isfinite(w)))
+        raise InputError(f"{_where(model, src.layer)}: the weights '{src.layer.name}' of {op.type} '{op.name}' hold {bad} "
+                         f"NaN/Inf value{'s' * (bad != 1)}: they cannot be quantized; fix the model, or keep the op "
+                         f"FP32 (--ignored-scope name:{op.name})")
     reduce = tuple(i for i in range(w.ndim) if i not in point.channel_axes)
     fq = P.symmetric_weights(w.min(axis=reduce, keepdims=True), w.max(axis=reduce, keepdims=True), point.half_range)
     name = f"{op.name}/fq_weights_{point.index}"

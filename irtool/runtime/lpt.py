@@ -73,9 +73,11 @@ def split_fake_quantize(model: Model, copy: bool = True) -> Model:
     for fq in [l for l in m.topological_order() if l.type == "FakeQuantize"]:
         srcs = m.input_values(fq)
         levels = fq.attr_int("levels", 256)
-        if levels > 256 or is_constant(m, srcs[0], const) or not all(is_constant(m, s, const) for s in srcs[1:]):
+        if not 2 <= levels <= 256 or is_constant(m, srcs[0], const) or not all(is_constant(m, s, const) for s in srcs[1:]):
             continue
         il, ih, ol, oh = (fold(m, s) for s in srcs[1:])
+        if not all(np.isfinite(v).all() for v in (il, ih, ol, oh)):
+            continue  # NaN/Inf ranges have no integer codes: FakeQuantize's FP32 emulation gives what they mean
         if np.any(oh <= ol):
             continue  # a decreasing output range is not a u8 code of an affine dequantization
         lo, hi, isc, ish, osc, osh = quantize_params(il, ih, ol, oh, levels)
@@ -117,7 +119,7 @@ def _zero_points(m: Model, dq: Layer) -> tuple[np.ndarray, np.ndarray] | None:
     if np.any(osc <= 0):
         return None
     z = -osh / osc
-    if np.any(np.abs(z - np.round(z)) > 1e-3) or np.any(np.round(z) < 0) or np.any(np.round(z) > 255):
+    if not np.isfinite(z).all() or np.any(np.abs(z - np.round(z)) > 1e-3) or np.any(np.round(z) < 0) or np.any(np.round(z) > 255):
         return None
     return osc, np.round(z).astype(np.int64)
 

@@ -9,13 +9,13 @@ from irtool.ir.shapes import Refusal, T, attr_str, attr_type, broadcast, merge_t
 SAME_AS_INPUT = """
     Abs Acos Acosh Asin Asinh Atan Atanh Ceiling Clamp Cos Cosh Elu Erf ErfInv Exp Floor Gelu HSigmoid
     HSwish Log Mish Negative ReLU Round Sigmoid Sign Sin Sinh SoftPlus SoftSign Sqrt Tan Tanh Swish
-    HardSigmoid Selu PReLU BitwiseNot Identity MVN NormalizeL2 LRN GRN CumSum ReverseSequence Roll
+    HardSigmoid Selu PReLU Identity MVN NormalizeL2 LRN GRN CumSum ReverseSequence Roll
     ScatterUpdate ScatterElementsUpdate ScatterNDUpdate ShuffleChannels GroupNormalization Assign FakeConvert
 """.split()
 ARITHMETIC = "Add Subtract Multiply Divide Maximum Minimum Power SquaredDifference FloorMod Mod".split()
 COMPARISON = "Equal NotEqual Less LessEqual Greater GreaterEqual".split()
 LOGICAL = "LogicalAnd LogicalOr LogicalXor".split()
-BITWISE = "BitwiseAnd BitwiseOr BitwiseXor".split()
+BITWISE = "BitwiseAnd BitwiseOr BitwiseXor BitwiseLeftShift BitwiseRightShift".split()
 
 
 @rule(*SAME_AS_INPUT)
@@ -77,8 +77,11 @@ def _arithmetic(layer, ins):
     return same(broadcast(layer, [t.shape for t in ins]), et)
 
 
-@rule(*BITWISE)
+@rule(*BITWISE, "BitwiseNot")
 def _bitwise(layer, ins):
+    for t in ins:
+        if t.et is not None and (t.et.startswith(("f", "bf", "nf")) or t.et == "string"):
+            raise Refusal(f"a bitwise op takes integer or boolean inputs, not {t.et}")
     return same(broadcast(layer, [t.shape for t in ins]), merge_types(layer, ins))
 
 
@@ -106,6 +109,9 @@ def _select(layer, ins):
 
 @rule("FakeQuantize")
 def _fake_quantize(layer, ins):
+    levels = int(layer.attrs.get("levels", "256"))
+    if levels < 2:  # (levels - 1 is the divisor of the quantization step)
+        raise Refusal(f"levels={levels}: a FakeQuantize has at least 2 levels")
     return same(broadcast(layer, [t.shape for t in ins]), ins[0].et)
 
 

@@ -232,10 +232,14 @@ def _mvn_rows_body(x, normalize, eps, inside, out):  # pragma: no cover (jit)
                 out[r, c] = out[r, c] / den
 
 
-_mvn_rows = numba.njit(parallel=True, cache=True)(_mvn_rows_body)
+# error_model="numpy": a zero denominator (eps 0 over a constant row, NaN inputs) gives inf/NaN as
+# OpenVINO does, not a ZeroDivisionError
+_mvn_rows = numba.njit(parallel=True, cache=True, error_model="numpy")(_mvn_rows_body)
 # Layers small enough to run serial (layer norms of a few thousand values): no parallel region, and
-# fastmath lets the float64 sums run several at a time instead of one add-latency per value.
-_mvn_rows_serial = numba.njit(cache=True, fastmath=True)(_mvn_rows_body)
+# fastmath lets the float64 sums run several at a time instead of one add-latency per value (not
+# "nnan"/"ninf": NaN weights or inputs must come out NaN, as in OpenVINO).
+_mvn_rows_serial = numba.njit(cache=True, error_model="numpy",
+                              fastmath={"reassoc", "contract", "nsz", "arcp", "afn"})(_mvn_rows_body)
 
 
 def _mvn(x, axes, normalize_variance, eps, inside_sqrt):

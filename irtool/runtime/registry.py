@@ -82,8 +82,9 @@ class Kernel:
 
 
 _REGISTRY: dict[str, list[Kernel]] = {}
-# op -> the modules whose import registered a kernel or a specializer of it, in the order they did
-_SOURCES: dict[str, list[str]] = {}
+# op -> the modules whose import registered a kernel or a specializer of it, in the order they did,
+# each with the opset versions of those kernels (None: a kernel for every version)
+_SOURCES: dict[str, dict[str, set[str] | None]] = {}
 KERNELS = "irtool.runtime.kernels"
 
 
@@ -99,9 +100,13 @@ def _registering_module() -> str | None:
     return None
 
 
-def _record(op: str, module: str | None) -> None:
-    if module is not None and module not in _SOURCES.setdefault(op, []):
-        _SOURCES[op].append(module)
+def _record(op: str, module: str | None, versions) -> None:
+    if module is None:
+        return
+    sources = _SOURCES.setdefault(op, {})
+    if module in sources and sources[module] is None:
+        return
+    sources[module] = None if versions is None else (sources.get(module) or set()) | set(versions)
 
 
 def kernel(*ops: str, versions: tuple[str, ...] | None = None, impl: str = "ref", foldable: bool = True):
@@ -129,7 +134,7 @@ def kernel(*ops: str, versions: tuple[str, ...] | None = None, impl: str = "ref"
             k = Kernel(op, fn, impl, frozenset(versions) if versions else None, params, foldable, wants_layer,
                        wants_outputs, module=module)
             _REGISTRY.setdefault(op, []).append(k)
-            _record(op, module)
+            _record(op, module, k.versions)
         return fn
 
     return register
@@ -149,7 +154,7 @@ def specializer(*fns: Callable):
             for i, k in enumerate(kernels):
                 if k.fn in fns:
                     kernels[i] = dataclasses.replace(k, prepare=prep)
-                    _record(op, module)
+                    _record(op, module, k.versions)
         return prep
 
     return register
@@ -164,13 +169,14 @@ def keyword_defaults(fn: Callable) -> dict[str, object]:
 
 def find_kernel(layer: Layer) -> Kernel:
     """The kernel for ``layer``'s type and opset; a clear error when irtool has none."""
-    candidates = kernels_of(layer.type)
-    for k in candidates:
-        if k.versions is not None and layer.version in k.versions:
-            return k
-    for k in candidates:
-        if k.versions is None:
-            return k
+    for version in (layer.version, None):  # the modules for its version first, every one only if none has it
+        candidates = kernels_of(layer.type, version)
+        for k in candidates:
+            if k.versions is not None and layer.version in k.versions:
+                return k
+        for k in candidates:
+            if k.versions is None:
+                return k
     where = f"layer '{layer.name}'" + (f" (line {layer.sourceline})" if layer.sourceline else "")
     if candidates:
         have = sorted({v for k in candidates for v in (k.versions or ())})
@@ -180,12 +186,20 @@ def find_kernel(layer: Layer) -> Kernel:
                            f"supported ops: {', '.join(supported_ops())}")
 
 
-def kernels_of(op: str) -> list[Kernel]:
-    """Every kernel registered for ``op``, its modules imported first, in the order a full import of
-    the kernel modules registers them (then kernels registered from elsewhere)."""
-    modules = _load_op(op)
-    rank = {m: i for i, m in enumerate(modules)}
-    return sorted(_REGISTRY.get(op, []), key=lambda k: rank.get(k.module, len(rank)))
+def kernels_of(op: str, version: str | None = None) -> list[Kernel]:
+    """The kernels registered for ``op`` (those that may run opset ``version``, when given: its own
+    and those for every version), their modules imported first, in the order a full import of the
+    kernel modules registers them (then kernels registered from elsewhere)."""
+    entries = op_index().get(op, [])
+    rank = {m: i for i, (m, _) in enumerate(entries)}
+    key = (op, version)
+    if key not in _loaded_ops:
+        for name, versions in entries:
+            if version is None or versions is None or version in versions:
+                importlib.import_module(name)
+        _loaded_ops.add(key)
+    return sorted((k for k in _REGISTRY.get(op, []) if version is None or k.versions is None or version in k.versions),
+                  key=lambda k: rank.get(k.module, len(rank)))
 
 
 def supported_ops() -> list[str]:
@@ -193,19 +207,9 @@ def supported_ops() -> list[str]:
     return sorted(_REGISTRY)
 
 
-_loaded_ops: dict[str, list[str]] = {}  # op -> its modules, imported
+_loaded_ops: set[tuple[str, str | None]] = set()  # (op, version or None: all) whose modules are imported
 _all_loaded = False
-_index: dict[str, list[str]] | None = None
-
-
-def _load_op(op: str) -> list[str]:
-    modules = _loaded_ops.get(op)
-    if modules is None:
-        modules = op_index().get(op, [])
-        for name in modules:
-            importlib.import_module(name)
-        _loaded_ops[op] = modules
-    return modules
+_index: dict[str, list] | None = None
 
 
 def kernel_modules() -> list[str]:
@@ -224,10 +228,12 @@ def load_all() -> None:
         _all_loaded = True
 
 
-def full_index() -> dict[str, list[str]]:
-    """op -> the kernel modules that register it (or its specializer), by importing all of them."""
+def full_index() -> dict[str, list]:
+    """op -> ``[module, versions]`` for each kernel module that registers a kernel of it (or a
+    specializer), in registration order; ``versions``: the opset versions of those kernels, sorted,
+    or None when one takes every version. Made by importing every kernel module."""
     load_all()
-    return {op: [m for m in mods if m == KERNELS or m.startswith(KERNELS + ".")]
+    return {op: [[m, None if v is None else sorted(v)] for m, v in mods.items() if m.startswith(KERNELS + ".")]
             for op, mods in sorted(_SOURCES.items())}
 
 
@@ -255,8 +261,8 @@ def index_path() -> str | None:
         return None
 
 
-def op_index() -> dict[str, list[str]]:
-    """op -> the kernel modules to import for it: read from the saved index while no kernel module's
+def op_index() -> dict[str, list]:
+    """op -> the kernel modules to import for it (see :func:`full_index`): read from the saved index while no kernel module's
     file has changed since it was made, else made by a full import (see :func:`full_index`) and saved."""
     global _index
     if _index is not None:

@@ -241,12 +241,12 @@ def _index_key() -> list:
     """What the index depends on: every kernel module's file (name, size, modification time) and this one's."""
     from irtool.runtime import kernels
 
-    folder = kernels.__path__[0]
     entries = []
-    for name in sorted(os.listdir(folder)):
-        if name.endswith(".py"):
-            st = os.stat(os.path.join(folder, name))
-            entries.append([name, st.st_size, st.st_mtime_ns])
+    for folder in kernels.__path__:
+        for name in sorted(os.listdir(folder)):
+            if name.endswith(".py"):
+                st = os.stat(os.path.join(folder, name))
+                entries.append([name, st.st_size, st.st_mtime_ns])
     st = os.stat(__file__)
     return [sys.version_info[:2], entries, [st.st_size, st.st_mtime_ns]]
 

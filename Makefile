@@ -10,9 +10,10 @@ OUT := out
 
 .PHONY: test demo bench fuzz samples conformance models clean
 
-# numba's cache keys a kernel by its own file's time stamp: an edit to a helper that kernels in other
-# files inline (kernels/_*.py) would leave their stale machine code behind (once a segfault), so such
-# an edit, or a fresh checkout, empties the repository's caches first
+# numba's cache of irtool's kernels is keyed by the contents of the kernel's own file and of the helpers
+# kernels in other files inline (kernels/_*.py; irtool/runtime/jit_cache.py), so a helper edit no longer
+# leaves stale machine code behind (it once segfaulted); emptying the caches on such an edit, or a fresh
+# checkout, stays as a second guard (and clears caches older than that keying)
 .numba_helpers: $(wildcard irtool/runtime/kernels/_*.py)
 	rm -rf .numba_cache bench-out/*/numba_cache
 	touch $@

@@ -65,7 +65,9 @@ def quantize_worker(tool: str, name: str, dst: str) -> None:
     rss0 = rss_bytes()
     if tool == "irtool":  # irtool loads its runtime (numba, llvmlite, kernels) lazily: measured apart
         with clock("import_runtime"):
-            import irtool.runtime.kernels  # noqa: F401
+            from irtool.runtime.kernels import load_all  # every kernel module (a model imports only its own)
+
+            load_all()
     rss1 = rss_bytes()
     samples = _calibration(name)
     xml = SAMPLES_DIR / f"{name}.xml"

@@ -10,6 +10,9 @@ import os
 # (threads.PARALLEL_MACS). Set before the first parallel region starts the OpenMP runtime; a user's
 # own setting wins.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+from irtool.runtime import jit_cache
+
+jit_cache.install()  # numba's cache of the kernels: before any kernel module is imported (see jit_cache)
 from irtool.runtime.plugin import CompiledModel, InferRequest, Outputs, TensorSpec, compile_model
 from irtool.runtime.profiling import ProfilingInfo
 from irtool.runtime.registry import kernel, supported_ops

@@ -56,6 +56,8 @@ class _Spec:
 def _spec(type_name_: str, version: str) -> _Spec | None:
     from irtool.ir.validate import _op_table  # (the table validate reads: one copy in memory)
 
+    if version.startswith("irtool"):  # irtool's own layers (a graph its passes made): not the IR's ops
+        return None
     table = _op_table()
     entry = table.find(type_name_, version)
     xml_type = table.canonical(type_name_)

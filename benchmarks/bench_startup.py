@@ -8,6 +8,9 @@ with a warm and a cold numba cache, against OpenVINO doing the same work in a fr
 * OpenVINO: ``read_model`` + ``compile_model`` (CPU, LATENCY hint; f32 for the FP32 model) + one
   inference per validation sample, the same inputs.
 
+``IRTOOL_STARTUP_BASELINE=/path/to/another/checkout`` adds the same ``irtool run`` rows for that
+checkout's irtool (``python -m irtool.cli`` run in that folder): before/after in one run.
+
 Every command is a subprocess with the libraries' default threads; Python's bytecode caches are warm
 (written under bench-out/startup/pycache, as an installed package has them). The commands rotate
 within each repetition, so a slow phase of the machine hits all of them; the table gives the minimum
@@ -55,17 +58,20 @@ def cpu_model() -> str:
     return "unknown CPU"
 
 
-def _env(numba_cache: Path | None = None) -> dict[str, str]:
-    env = thread_env({"PYTHONPYCACHEPREFIX": str(WORK / "pycache")})
+def _env(numba_cache: Path | None = None, path: str | None = None) -> dict[str, str]:
+    env = thread_env({"PYTHONPYCACHEPREFIX": str(WORK / "pycache")} | ({"PYTHONPATH": path} if path else {}))
     env.pop("PYTHONDONTWRITEBYTECODE", None)  # bytecode caches as an installed package has them
     if numba_cache is not None:
         env["NUMBA_CACHE_DIR"] = str(numba_cache)
+    if path:
+        env["_CWD"] = path
     return env
 
 
 def _wall(cmd: list[str], env: dict[str, str]) -> float:
+    cwd = env.pop("_CWD", REPO)  # (python -m puts the working folder first on sys.path)
     t = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, env=env, timeout=600)
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=cwd, env=env, timeout=600)
     wall = time.perf_counter() - t
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(map(str, cmd))} failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}")
@@ -89,6 +95,15 @@ def main(report) -> None:
         commands[f"irtool {kind} warm"] = (run, lambda rep: _env(warm_cache))
         commands[f"irtool {kind} cold"] = (run, lambda rep, kind=kind: _env(_fresh(f"numba-cold-{kind}-{rep}")))
         commands[f"openvino {kind}"] = ([sys.executable, "-c", _OV, str(xml), str(VAL), kind], lambda rep: _env())
+    base = os.environ.get("IRTOOL_STARTUP_BASELINE")
+    if base:
+        base_warm = WORK / "numba-warm-baseline"
+        shutil.rmtree(base_warm, ignore_errors=True)
+        for kind, xml in models.items():
+            run = [sys.executable, "-m", "irtool.cli", "run", str(xml), "-i", str(VAL)]
+            commands[f"baseline {kind} warm"] = (run, lambda rep: _env(base_warm, base))
+            commands[f"baseline {kind} cold"] = (
+                run, lambda rep, kind=kind: _env(_fresh(f"numba-cold-baseline-{kind}-{rep}"), base))
     for name, (cmd, env) in commands.items():  # bytecode caches and the warm numba cache filled
         if "cold" not in name:
             _wall(cmd, env(-1))
@@ -108,6 +123,10 @@ def main(report) -> None:
                          min(ov), min(t) / min(ov), statistics.median(t) / statistics.median(ov)])
         rows.append([f"OpenVINO read + compile + infer, {kind.upper()}", min(ov), statistics.median(ov), min(ov),
                      1.0, 1.0])
+        for state in ("warm", "cold") if base else ():
+            t = times[f"baseline {kind} {state}"]
+            rows.append([f"baseline ({Path(base).name}) irtool run, {kind.upper()}, {state}", min(t),
+                         statistics.median(t), min(ov), min(t) / min(ov), statistics.median(t) / statistics.median(ov)])
     x = "{:.2f}x"
     report.table(f"start-up on {cpu_model()} ({os.cpu_count()} cores), digits CNN + 360 validation samples, "
                  f"wall s over {reps} rotations",

@@ -56,7 +56,7 @@ def _light_coercion() -> None:
             if type(value) is str:
                 if a is str:
                     return value
-                if a is int and value.isdigit():
+                if a is int and value.isascii() and value.isdigit():
                     return int(value)
                 if a is float and number.fullmatch(value):
                     return float(value)

@@ -191,3 +191,19 @@ def test_the_cli_parses_without_pydantic():
     proc = subprocess.run([sys.executable, "-m", "irtool.cli", "run", str(DIGITS), "--seed", "x"], capture_output=True,
                           text=True, cwd=ROOT, timeout=300)
     assert proc.returncode == 2 and "--seed" in proc.stderr and "integer" in proc.stderr, proc.stderr
+
+
+def test_the_console_command_flushes_before_its_fast_exit(tmp_path):
+    """The console command ends with os._exit (no interpreter teardown): what it printed and wrote is
+    all there, and its exit code is kept."""
+    out = tmp_path / "out.npz"
+    proc = subprocess.run([sys.executable, "-m", "irtool.cli", "run", str(DIGITS), "-i", str(VAL), "-o", str(out)],
+                          capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "top-1 accuracy" in proc.stdout and proc.stdout.endswith("\n")
+    import numpy as np
+
+    assert np.load(out)["logits"].shape == (360, 10)
+    bad = subprocess.run([sys.executable, "-m", "irtool.cli", "run", str(tmp_path / "missing.xml")],
+                         capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert bad.returncode == 2 and bad.stderr.startswith("irtool: error: "), bad.stderr
